@@ -1,0 +1,79 @@
+// Argument checks shared by every binding. Each failure raises a Python
+// TypeError / ValueError that names the function and the argument, so bad input
+// never reaches a kernel.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cmath>
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+
+namespace facefuse::bind {
+
+namespace py = pybind11;
+
+// "uint8 array of shape (3, 4, 3)"
+inline std::string describe(const py::array& a) {
+  std::string s = py::str(a.dtype()).cast<std::string>() + " array of shape (";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) {
+    if (i) s += ", ";
+    s += std::to_string(a.shape(i));
+  }
+  if (a.ndim() == 1) s += ",";
+  return s + ")";
+}
+
+[[noreturn]] inline void type_error(const char* fn, const char* arg, const std::string& expected,
+                                    const std::string& got) {
+  throw py::type_error(std::string(fn) + ": argument '" + arg + "' must be " + expected + ", got " + got);
+}
+
+[[noreturn]] inline void value_error(const char* fn, const char* arg, const std::string& msg) {
+  throw py::value_error(std::string(fn) + ": argument '" + arg + "' " + msg);
+}
+
+template <typename T>
+inline bool is_dtype(const py::array& a) {
+  return a.dtype().is(py::dtype::of<T>());
+}
+
+// Converts an arbitrary Python object to an ndarray (no dtype cast), raising a
+// TypeError naming `arg` when it is not array-like.
+inline py::array as_array(const py::handle& obj, const char* fn, const char* arg) {
+  if (py::isinstance<py::array>(obj)) return py::reinterpret_borrow<py::array>(obj);
+  try {
+    return py::array::ensure(obj);
+  } catch (...) {
+  }
+  type_error(fn, arg, "a numpy array", std::string(py::str(py::type::of(obj).attr("__name__"))));
+}
+
+inline void require_ndim(const py::array& a, const char* fn, const char* arg,
+                         std::initializer_list<int> allowed, const char* layout) {
+  for (int n : allowed)
+    if (a.ndim() == n) return;
+  value_error(fn, arg, std::string("must be ") + layout + ", got " + describe(a));
+}
+
+inline void require_nonempty(const py::array& a, const char* fn, const char* arg) {
+  if (a.size() == 0) value_error(fn, arg, "must not be empty, got " + describe(a));
+}
+
+// A C-contiguous, aligned view of `a` with the same dtype: `a` itself when it
+// already is one, otherwise a copy (the only copy a binding makes).
+template <typename T>
+inline py::array_t<T, py::array::c_style> contiguous(const py::array& a) {
+  return py::array_t<T, py::array::c_style>::ensure(a);
+}
+
+template <typename T>
+inline bool all_finite(const T* p, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i)
+    if (!std::isfinite(static_cast<double>(p[i]))) return false;
+  return true;
+}
+
+}  // namespace facefuse::bind

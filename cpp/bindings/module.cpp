@@ -1,0 +1,30 @@
+// facefuse._core: the CPU core. Each op family binds itself from its own file.
+#include <pybind11/pybind11.h>
+
+#include "facefuse/parallel.hpp"
+
+namespace py = pybind11;
+
+namespace facefuse::bind {
+void bind_pyramid(py::module_& m);
+void bind_color(py::module_& m);
+void bind_smoothing(py::module_& m);
+void bind_quality(py::module_& m);
+}  // namespace facefuse::bind
+
+#ifndef FACEFUSE_VERSION
+#define FACEFUSE_VERSION "dev"
+#endif
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "facefuse CPU core (C++17, OpenMP). Use the facefuse.ops API rather than this module.";
+  m.attr("__version__") = FACEFUSE_VERSION;
+  m.attr("openmp") = facefuse::have_openmp();
+  m.def("max_threads", &facefuse::max_threads, "Threads the kernels use (OpenMP max threads; 1 without OpenMP).");
+  m.def("set_threads", &facefuse::set_threads, py::arg("n"),
+        "Set the number of threads the kernels use (no effect without OpenMP).");
+  facefuse::bind::bind_pyramid(m);
+  facefuse::bind::bind_color(m);
+  facefuse::bind::bind_smoothing(m);
+  facefuse::bind::bind_quality(m);
+}

@@ -1,0 +1,14 @@
+"""The public array API. Each op family lives in its own module; NumPy inputs run
+on the native CPU core."""
+from __future__ import annotations
+
+from .color import *  # noqa: F401,F403
+from .color import __all__ as _color
+from .pyramid import *  # noqa: F401,F403
+from .pyramid import __all__ as _pyramid
+from .quality import *  # noqa: F401,F403
+from .quality import __all__ as _quality
+from .smoothing import *  # noqa: F401,F403
+from .smoothing import __all__ as _smoothing
+
+__all__ = [*_pyramid, *_color, *_smoothing, *_quality]

@@ -1,0 +1,65 @@
+"""Helpers every op module shares: backend choice and argument normalisation.
+
+The native bindings check dtypes and shapes themselves (so the core is safe to
+call directly); this layer only converts the conveniences the public API allows
+(uint8 or float64 masks, lists) and picks the backend.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import _core
+
+FRAME_DTYPES = (np.uint8, np.float32)
+
+
+def is_device_array(x: Any) -> bool:
+    """True for CuPy arrays and anything else exposing ``__cuda_array_interface__``."""
+    return hasattr(x, "__cuda_array_interface__")
+
+
+def require_host(fn: str, **arrays: Any) -> None:
+    """Raise a TypeError naming any argument that lives on a GPU.
+
+    The CUDA backend is not built yet, so device arrays cannot be served.
+    """
+    on_device = [name for name, a in arrays.items() if a is not None and is_device_array(a)]
+    if on_device:
+        names = ", ".join(repr(n) for n in on_device)
+        raise TypeError(
+            f"{fn}: argument(s) {names} are GPU arrays, but this facefuse has no CUDA backend; "
+            "pass NumPy arrays (e.g. cupy.asnumpy(x))"
+        )
+
+
+def as_ndarray(fn: str, name: str, x: Any) -> np.ndarray:
+    """``x`` as an ndarray without copying when it already is one."""
+    if isinstance(x, np.ndarray):
+        return x
+    if x is None:
+        raise TypeError(f"{fn}: argument '{name}' must be a numpy array, got None")
+    try:
+        return np.asarray(x)
+    except Exception as exc:  # pragma: no cover - exotic objects
+        raise TypeError(f"{fn}: argument '{name}' must be a numpy array, got {type(x).__name__}") from exc
+
+
+def as_mask(fn: str, name: str, mask: Any) -> np.ndarray:
+    """A float32 mask in [0, 1]: uint8 is scaled by 1/255, bool and other floats are cast.
+
+    Layout and shape are left to the native check.
+    """
+    m = as_ndarray(fn, name, mask)
+    if m.dtype == np.float32:
+        return m
+    if m.dtype == np.uint8:
+        return m.astype(np.float32) * np.float32(1.0 / 255.0)
+    if m.dtype == np.bool_ or np.issubdtype(m.dtype, np.floating):
+        return m.astype(np.float32)
+    raise TypeError(f"{fn}: argument '{name}' must be a float32 (0..1) or uint8 (0..255) mask, got {m.dtype}")
+
+
+def native() -> Any:
+    return _core
