@@ -184,7 +184,8 @@ FF_HD void lab_node(const float* coef, float lb, float lg, float lr, int out[3])
 // and removes 2^23, which rounds to nearest-even in float32 arithmetic for the
 // range [0, 16384] (and vectorises, unlike lrintf).
 FF_HD int lab_quantize(float v) {
-  v = v > 0.0f ? (v < 1.0f ? v : 1.0f) : 0.0f;
+  v = v > 0.0f ? v : 0.0f;  // (maxps / minps operand order: NaN -> 0)
+  v = v < 1.0f ? v : 1.0f;
   float s = v * static_cast<float>(kLabBase);
   s = (s + 8388608.0f) - 8388608.0f;
   return static_cast<int>(s);
@@ -232,27 +233,36 @@ FF_HD float spline_eval(const float* tab, float x) {
 }
 
 // f^-1 of one of the X / Z components.
-FF_HD float lab_finv(float f) { return f <= kLabFThresh ? (f - kLabBias) * kInv7787 : f * f * f; }
+FF_HD float lab_finv(float f) {
+  const float lo = (f - kLabBias) * kInv7787;
+  const float hi = f * f * f;
+  return f <= kLabFThresh ? lo : hi;
+}
+
+// Clip to [0, 1] with NaN -> 0 (compiles to maxps / minps).
+FF_HD float clamp01(float v) {
+  v = v > 0.0f ? v : 0.0f;
+  return v < 1.0f ? v : 1.0f;
+}
 
 // L, a, b -> linear B, G, R clipped to [0, 1] (before companding).
 FF_HD void lab_to_linear(float L, float A, float Bv, float& lb, float& lg, float& lr) {
-  float y, fy;
-  if (L <= kLabLThresh) {
-    y = L * kInv903;
-    fy = kLabScaleInverse * y + kLabBias;
-  } else {
-    fy = (L + 16.0f) * kInv116;
-    y = fy * fy * fy;
-  }
+  // Both branches, then selects (branch-free so the loops vectorise).
+  const float ylo = L * kInv903;
+  const float fylo = kLabScaleInverse * ylo + kLabBias;
+  const float fyhi = (L + 16.0f) * kInv116;
+  const float yhi = fyhi * fyhi * fyhi;
+  const bool low = L <= kLabLThresh;
+  const float y = low ? ylo : yhi;
+  const float fy = low ? fylo : fyhi;
   const float x = lab_finv(A * kInv500 + fy);
   const float z = lab_finv(fy - Bv * kInv200);
   const float bo = kLab2B[0] * x + kLab2B[1] * y + kLab2B[2] * z;
   const float go = kLab2G[0] * x + kLab2G[1] * y + kLab2G[2] * z;
   const float ro = kLab2R[0] * x + kLab2R[1] * y + kLab2R[2] * z;
-  // NaN-safe clip to [0, 1].
-  lb = bo > 0.0f ? (bo < 1.0f ? bo : 1.0f) : 0.0f;
-  lg = go > 0.0f ? (go < 1.0f ? go : 1.0f) : 0.0f;
-  lr = ro > 0.0f ? (ro < 1.0f ? ro : 1.0f) : 0.0f;
+  lb = clamp01(bo);
+  lg = clamp01(go);
+  lr = clamp01(ro);
 }
 
 // Linear channel in [0, 1] -> encoded sRGB in [0, 1] through the spline table.
