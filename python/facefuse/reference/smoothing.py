@@ -59,6 +59,7 @@ Methods
 from __future__ import annotations
 
 import math
+import numbers
 from collections import deque
 from typing import Any, Iterable
 
@@ -110,10 +111,12 @@ def _check_params(method: str, params: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(f"LandmarkSmoother: argument '{name}' must be {what}, got {p[name]!r}")
 
     for k, v in p.items():
+        if not isinstance(v, numbers.Real):
+            raise TypeError(f"LandmarkSmoother: argument '{k}' must be a number, got {type(v).__name__}")
         if k == "auto_reset":
             p[k] = bool(v)
         elif k == "max_age":
-            need(k, float(v) == int(v) and int(v) >= 0, "an integer >= 0")
+            need(k, math.isfinite(v) and float(v) == int(v) and int(v) >= 0, "an integer >= 0")
             p[k] = int(v)
         else:
             p[k] = float(v)

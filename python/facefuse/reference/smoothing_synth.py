@@ -228,7 +228,7 @@ def quality_metrics(smoothed: np.ndarray, data: SynthTracks) -> dict[str, float]
     hold = 5
     for f in range(data.gt.shape[1]):
         seg = per_frame[data.cut_frame:, f]
-        k_ok = next((k for k in range(len(seg) - hold + 1) if np.all(seg[k:k + hold] <= thr)), len(seg))
+        k_ok = next((k for k in range(len(seg) - hold + 1) if np.all(seg[k:k + hold] <= thr)), math.inf)
         rec = max(rec, k_ok)
     return {"rms": rms, "jitter": jitter, "lag": lag, "recovery": float(rec)}
 
