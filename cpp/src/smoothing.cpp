@@ -48,7 +48,8 @@ void LandmarkSmootherCore::start(Track& tr, const float* x, std::int64_t p) cons
     tr.cx = mx;
     tr.cy = my;
     tr.th = tr.ls = tr.vcx = tr.vcy = tr.vth = tr.vls = 0.0;
-    tr.r1.resize(static_cast<std::size_t>(p));
+    tr.prev_med = -1.0;
+    tr.r1.resize(static_cast<std::size_t>(2 * p));
     tr.r2.resize(static_cast<std::size_t>(p));
   } else {
     tr.y = tr.raw;
@@ -128,8 +129,11 @@ int LandmarkSmootherCore::step(Track& tr, const float* x, bool has_t, double t, 
     case SmoothMethod::OneEuro: {
       double* y = tr.y.data();
       double* dy = tr.dy.data();
+      const double ad = one_euro_alpha(prm.d_cutoff, rate);
+      const double mc = prm.min_cutoff, be = prm.beta;
+#pragma omp simd
       for (std::int64_t k = 0; k < n2; ++k) {
-        one_euro_step(static_cast<double>(x[k]), y[k], dy[k], rate, prm.min_cutoff, prm.beta, prm.d_cutoff);
+        one_euro_step(static_cast<double>(x[k]), y[k], dy[k], rate, ad, mc, be);
         out[k] = static_cast<float>(y[k]);
       }
       return 0;
@@ -188,6 +192,35 @@ double median_inplace(double* v, std::int64_t n) {
   return (lo + hi) * 0.5;
 }
 
+// Exact median of r[0..n) (same value as median_inplace), using `guess` (the
+// previous frame's median) to bracket it: one branch-free pass counts the
+// values below the bracket and gathers those inside, then only the bracket is
+// partially sorted. Falls back to the full selection when the guess misses.
+double median_bracketed(const double* r, double* buf, std::int64_t n, double guess) {
+  const std::int64_t h = n / 2;
+  const std::int64_t rank_lo = (n % 2) ? h : h - 1;  // ranks of the middle value(s)
+  if (guess > 0 && std::isfinite(guess) && n >= 64) {
+    const double lo = guess * 0.85, hi = guess * 1.18;
+    std::int64_t below = 0, m = 0;
+    for (std::int64_t i = 0; i < n; ++i) {
+      const double v = r[i];
+      below += v < lo;
+      buf[m] = v;
+      m += (v >= lo) & (v <= hi);
+    }
+    if (below <= rank_lo && h < below + m) {
+      const std::int64_t k = h - below;
+      std::nth_element(buf, buf + k, buf + m);
+      const double vh = buf[k];
+      if (n % 2) return vh;
+      const double vl = k > 0 ? *std::max_element(buf, buf + k) : vh;
+      return (vl + vh) * 0.5;
+    }
+  }
+  std::copy(r, r + n, buf);
+  return median_inplace(buf, n);
+}
+
 }  // namespace
 
 void LandmarkSmootherCore::pose_shape(Track& tr, const float* x, double size, std::int64_t p, float* out) const {
@@ -205,15 +238,16 @@ void LandmarkSmootherCore::pose_shape(Track& tr, const float* x, double size, st
   // 2. robust similarity measurement
   SimFit f = fit_similarity(S, x, nullptr, p, thp, sp);
   {
-    const double cs = std::cos(f.th), sn = std::sin(f.th);
+    const double cs = std::cos(f.th), sn = std::sin(f.th), fcx = f.cx, fcy = f.cy, fs = f.s;
     for (std::int64_t i = 0; i < p; ++i) {
       double fx, fy;
-      pose_apply(f.cx, f.cy, f.s, cs, sn, S[2 * i], S[2 * i + 1], fx, fy);
+      pose_apply(fcx, fcy, fs, cs, sn, S[2 * i], S[2 * i + 1], fx, fy);
       const double ex = x[2 * i] - fx, ey = x[2 * i + 1] - fy;
       r[i] = std::sqrt(ex * ex + ey * ey);
-      w[i] = r[i];
     }
-    const double thr = std::max(prm.outlier_k * median_inplace(w, p), 1e-3 * size);
+    const double med = median_bracketed(r, w, p, tr.prev_med);
+    tr.prev_med = med;
+    const double thr = std::max(prm.outlier_k * med, 1e-3 * size);
     for (std::int64_t i = 0; i < p; ++i) w[i] = r[i] <= thr ? 1.0 : 0.0;
   }
   f = fit_similarity(S, x, w, p, thp, sp);
@@ -224,19 +258,27 @@ void LandmarkSmootherCore::pose_shape(Track& tr, const float* x, double size, st
   alpha_beta_correct(thp, wrap_angle(f.th - thp), tr.th, tr.vth, a, b, rate);
   alpha_beta_correct(lsp, std::log(f.s) - lsp, tr.ls, tr.vls, a, b, rate);
   // 4-5. shape in the measured pose frame, clamped, One Euro; compose the output
-  const double mcs = std::cos(f.th), msn = std::sin(f.th);
+  const double mcs = std::cos(f.th), msn = std::sin(f.th), minv = 1.0 / f.s;
   const double ocs = std::cos(tr.th), osn = std::sin(tr.th), os = std::exp(tr.ls);
+  const double ad = one_euro_alpha(prm.shape_d_cutoff, rate);
+  const double mc = prm.shape_min_cutoff, be = prm.shape_beta, clamp = prm.shape_clamp;
+  const double fcx = f.cx, fcy = f.cy, tcx = tr.cx, tcy = tr.cy;
+  double* z = tr.r1.data();  // 2p scratch: the clamped shape measurement
   for (std::int64_t i = 0; i < p; ++i) {
     double zx, zy;
-    pose_invert(f.cx, f.cy, f.s, mcs, msn, static_cast<double>(x[2 * i]), static_cast<double>(x[2 * i + 1]), zx, zy);
-    double dx = zx - S[2 * i], dy = zy - S[2 * i + 1];
-    clamp_innovation(dx, dy, prm.shape_clamp);
-    one_euro_step(S[2 * i] + dx, S[2 * i], dS[2 * i], rate, prm.shape_min_cutoff, prm.shape_beta,
-                  prm.shape_d_cutoff);
-    one_euro_step(S[2 * i + 1] + dy, S[2 * i + 1], dS[2 * i + 1], rate, prm.shape_min_cutoff, prm.shape_beta,
-                  prm.shape_d_cutoff);
+    pose_invert(fcx, fcy, minv, mcs, msn, static_cast<double>(x[2 * i]), static_cast<double>(x[2 * i + 1]), zx, zy);
+    const double sx = S[2 * i], sy = S[2 * i + 1];
+    double dx = zx - sx, dy = zy - sy;
+    clamp_innovation(dx, dy, clamp);
+    z[2 * i] = sx + dx;
+    z[2 * i + 1] = sy + dy;
+  }
+  const std::int64_t n2 = 2 * p;
+#pragma omp simd
+  for (std::int64_t k = 0; k < n2; ++k) one_euro_step(z[k], S[k], dS[k], rate, ad, mc, be);
+  for (std::int64_t i = 0; i < p; ++i) {
     double ox, oy;
-    pose_apply(tr.cx, tr.cy, os, ocs, osn, S[2 * i], S[2 * i + 1], ox, oy);
+    pose_apply(tcx, tcy, os, ocs, osn, S[2 * i], S[2 * i + 1], ox, oy);
     out[2 * i] = static_cast<float>(ox);
     out[2 * i + 1] = static_cast<float>(oy);
   }

@@ -71,7 +71,8 @@ class LandmarkSmootherCore {
     double rate = 0.0;
     std::int64_t last_seen = 0;
     std::vector<double> raw, y, dy;  // P*2 each (y = S, dy = dS for pose_shape)
-    std::vector<double> r1, r2;      // P scratch (pose_shape residuals)
+    std::vector<double> r1, r2;      // pose_shape scratch: 2P (residuals, then shape measurement), P
+    double prev_med = -1.0;          // last residual median (a bracket for the next)
     double cx = 0, cy = 0, th = 0, ls = 0, vcx = 0, vcy = 0, vth = 0, vls = 0;
   };
 

@@ -36,14 +36,16 @@ FF_HD T one_euro_alpha(T cutoff, T rate) {
 }
 
 // One Euro step (Casiez et al. 2012) for one coordinate. `y`, `dy`: the
-// previous filtered value and filtered derivative, updated in place.
+// previous filtered value and filtered derivative, updated in place. `ad` is
+// the derivative filter's smoothing factor one_euro_alpha(d_cutoff, rate)
+// (constant per frame, so callers hoist it). The value filter's factor
+// 1 / (1 + tau * rate) is evaluated as 2 pi fc / (2 pi fc + rate): one division.
 template <typename T>
-FF_HD void one_euro_step(T x, T& y, T& dy, T rate, T min_cutoff, T beta, T d_cutoff) {
+FF_HD void one_euro_step(T x, T& y, T& dy, T rate, T ad, T min_cutoff, T beta) {
   const T dx = (x - y) * rate;
-  const T ad = one_euro_alpha(d_cutoff, rate);
   dy = ad * dx + (T(1) - ad) * dy;
-  const T cutoff = min_cutoff + beta * std::fabs(dy);
-  const T a = one_euro_alpha(cutoff, rate);
+  const T w = T(kTwoPi) * (min_cutoff + beta * std::fabs(dy));
+  const T a = w / (w + rate);
   y = a * x + (T(1) - a) * y;
 }
 
@@ -85,20 +87,21 @@ FF_HD void pose_apply(T cx, T cy, T s, T cs, T sn, T px, T py, T& ox, T& oy) {
   oy = cy + s * (sn * px + cs * py);
 }
 
-// Inverse pose: out = R(-theta) (q - c) / s.
+// Inverse pose: out = R(-theta) (q - c) / s, given inv_s = 1 / s.
 template <typename T>
-FF_HD void pose_invert(T cx, T cy, T s, T cs, T sn, T qx, T qy, T& ox, T& oy) {
+FF_HD void pose_invert(T cx, T cy, T inv_s, T cs, T sn, T qx, T qy, T& ox, T& oy) {
   const T dx = qx - cx, dy = qy - cy;
-  ox = (cs * dx + sn * dy) / s;
-  oy = (-sn * dx + cs * dy) / s;
+  ox = (cs * dx + sn * dy) * inv_s;
+  oy = (-sn * dx + cs * dy) * inv_s;
 }
 
-// Clamp the 2-D innovation (dx, dy) to length <= maxlen (in place).
+// Clamp the 2-D innovation (dx, dy) to length <= maxlen (in place); the
+// square root is only taken for the (rare) clamped points.
 template <typename T>
 FF_HD void clamp_innovation(T& dx, T& dy, T maxlen) {
-  const T n = std::sqrt(dx * dx + dy * dy);
-  if (n > maxlen) {
-    const T k = maxlen / n;
+  const T n2 = dx * dx + dy * dy;
+  if (n2 > maxlen * maxlen) {
+    const T k = maxlen / std::sqrt(n2);
     dx *= k;
     dy *= k;
   }
