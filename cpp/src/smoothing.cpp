@@ -309,8 +309,11 @@ void LandmarkSmootherCore::update(const float* landmarks, const std::int64_t* id
     row_slot_[static_cast<std::size_t>(i)] = s;
     slots_[static_cast<std::size_t>(s)].last_seen = updates_;
   }
+  // Threads only pay off for the heavier pose_shape update on many points; the
+  // per-point EMA / One Euro updates stay serial unless the batch is huge.
   const std::int64_t work = n * p;
-#pragma omp parallel for schedule(dynamic, 1) if (n > 1 && work >= 4096)
+  const std::int64_t min_work = method_ == SmoothMethod::PoseShape ? 8192 : 131072;
+#pragma omp parallel for schedule(dynamic, 1) if (n > 1 && work >= min_work)
   for (std::int64_t i = 0; i < n; ++i) {
     Track& tr = slots_[static_cast<std::size_t>(row_slot_[static_cast<std::size_t>(i)])];
     const int code = step(tr, landmarks + i * p * 2, t != nullptr, t ? t[i] : 0.0, p, out + i * p * 2);
