@@ -315,7 +315,11 @@ class QualityMonitor:
             return self._cap(self._tpsnr(a, b))
         if isinstance(roi, tuple):
             return self._cap(self._tpsnr(a[roi], b[roi]))
-        return self._cap(self._tpsnr(a, b, roi))
+        try:
+            return self._cap(self._tpsnr(a, b, roi))
+        except ValueError as exc:  # the mask's checks are native; report them against 'roi'
+            msg = str(exc).replace("argument 'mask'", "argument 'roi' (mask)")
+            raise ValueError(f"QualityMonitor.update: {msg}") from None
 
     def _landmarks(self, landmarks: Any, gt: Any) -> Optional[float]:
         fn = "QualityMonitor.update"
@@ -402,11 +406,9 @@ class QualityMonitor:
                     f"{fn}: argument 'source' must match 'frame' ({f.dtype} {f.shape}), got {src.dtype} {src.shape}"
                 )
         r = self._roi(roi, f.shape[0], f.shape[1])
-        nmj = self._landmarks(landmarks, gt_landmarks)
 
         rec: dict[str, Any] = {"index": self._count}
         rec.update({k: None for k in _SERIES})
-        rec["nmj"] = nmj
         if self._prev is not None:
             rec["tpsnr"] = self._pair(self._prev, f, None)
             if r is not None:
@@ -417,6 +419,8 @@ class QualityMonitor:
                 if r is not None:
                     rec["tpsnr_source_roi"] = self._pair(self._prev_src, src, r)
                     rec["dtpsnr_roi"] = rec["tpsnr_roi"] - rec["tpsnr_source_roi"]
+        # Landmarks last among the checks: a bad frame / roi leaves their state alone.
+        rec["nmj"] = self._landmarks(landmarks, gt_landmarks)
 
         flag, threshold, primary = False, None, None
         for name in _FLAG_ORDER:
