@@ -99,24 +99,13 @@ FF_ROW_CLONES void row_masked(const T* a, const T* b, const float* m, std::ptrdi
     const std::ptrdiff_t n = std::min(kBlock, w - x0);
     pixel_sums<T, C>(a + x0 * c, b + x0 * c, n, c, s);
     const float* mb = m + x0;
-    if constexpr (std::is_same_v<T, std::uint8_t>) {
 #pragma omp simd reduction(+ : sd, wd) reduction(min : mn) reduction(max : mx)
-      for (std::ptrdiff_t x = 0; x < n; ++x) {
-        const float mv = mb[x];
-        sd += static_cast<double>(mv * s[x]);  // one float rounding per pixel, then double sums
-        wd += static_cast<double>(mv);
-        mn = std::min(mn, mv);
-        mx = std::max(mx, mv);
-      }
-    } else {
-#pragma omp simd reduction(+ : sd, wd) reduction(min : mn) reduction(max : mx)
-      for (std::ptrdiff_t x = 0; x < n; ++x) {
-        const float mv = mb[x];
-        sd += weighted_sq(mv, s[x]);
-        wd += static_cast<double>(mv);
-        mn = std::min(mn, mv);
-        mx = std::max(mx, mv);
-      }
+    for (std::ptrdiff_t x = 0; x < n; ++x) {
+      const float mv = mb[x];
+      sd += weighted_sq(mv, static_cast<double>(s[x]));
+      wd += static_cast<double>(mv);
+      mn = std::min(mn, mv);
+      mx = std::max(mx, mv);
     }
   }
   sse += sd;
