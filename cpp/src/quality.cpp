@@ -195,7 +195,11 @@ void sequence(const T* frames, std::ptrdiff_t t, std::ptrdiff_t h, std::ptrdiff_
               double* out, SseSums* sums_out, PairFn pair) {
   const std::ptrdiff_t frame = h * w * c;
   const std::ptrdiff_t row = w * c;
-  for (std::ptrdiff_t i = 0; i + 1 < t; ++i) {
+  // Small frames: one pair per thread (each pair's own pass then runs serially, as
+  // nested parallel regions are inactive); large frames: pairs in turn, rows in parallel.
+  const bool by_pair = t > 2 && frame < kParallelMinU8;
+#pragma omp parallel for schedule(dynamic, 1) if (by_pair)
+  for (std::ptrdiff_t i = 0; i < t - 1; ++i) {
     const SseSums s = pair(frames + i * frame, row, frames + (i + 1) * frame, row, mask, w, h, w, c);
     out[i] = psnr_from_sums(s, c);
     if (sums_out) sums_out[i] = s;

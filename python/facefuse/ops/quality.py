@@ -105,7 +105,8 @@ def face_size_from_landmarks(landmarks: np.ndarray) -> np.ndarray:
     lm = np.asarray(landmarks, dtype=np.float64)
     if lm.shape[-2] == 68:
         i, j = IOD_POINTS_68
-        return np.hypot(*(lm[..., i, :] - lm[..., j, :]).T).T
+        d = lm[..., i, :] - lm[..., j, :]
+        return np.hypot(d[..., 0], d[..., 1])
     ext = lm.max(axis=-2) - lm.min(axis=-2)
     return np.hypot(ext[..., 0], ext[..., 1])
 
