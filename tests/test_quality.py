@@ -376,6 +376,22 @@ def test_monitor_flags_injected_flicker():
     assert "nmj" not in s and s["nmj_overall"] is None
 
 
+def test_monitor_flags_flicker_over_processing_noise():
+    """Output = source + per-frame noise (dtPSNR about -2 dB, drifting) + a weaker flicker."""
+    src = _moving_source()
+    rng = np.random.default_rng(7)
+    out = [
+        np.clip(o.astype(np.int16) + rng.integers(-2, 3, o.shape), 0, 255).astype(np.uint8)
+        for o in _with_flicker(src, delta=12)
+    ]
+    mon = ops.QualityMonitor(jitter_margin_db=1.0, window=15)
+    _run(mon, out, src)
+    s = mon.summary()
+    assert s["jitter"]["indices"] == sorted({k for f in FLICKER for k in (f, f + 1)})
+    assert s["jitter"]["suspect_frames"] == list(FLICKER)
+    assert -4 < s["dtpsnr"]["max"] < 0 and s["dtpsnr_roi"]["min"] < -8
+
+
 def test_monitor_native_matches_reference_and_mask_roi():
     src = _moving_source(30)
     out = _with_flicker(src, frames=(9, 20))

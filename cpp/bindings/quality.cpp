@@ -139,7 +139,7 @@ double tpsnr(const py::object& prev_obj, const py::object& cur_obj, const py::ob
   py::array prev = as_array(prev_obj, fn, "prev");
   const FrameInfo f = check_frame(prev, fn, "prev");
   py::array cur = as_array(cur_obj, fn, "cur");
-  if (!cur.dtype().is(prev.dtype()))
+  if (f.u8 ? !is_dtype<std::uint8_t>(cur) : !is_dtype<float>(cur))
     type_error(fn, "cur", std::string("an array with the dtype of 'prev' (") + py::str(prev.dtype()).cast<std::string>() + ")",
                describe(cur));
   bool same = cur.ndim() == prev.ndim();
