@@ -15,6 +15,19 @@ def set_threads(n: int) -> None: ...
 
 # ---- pyramid ---------------------------------------------------------------
 
+def blend_laplacian(
+    dst: npt.NDArray[np.uint8] | npt.NDArray[np.float32],
+    src: npt.NDArray[np.uint8] | npt.NDArray[np.float32],
+    mask: npt.NDArray[np.float32],
+    levels: int = 5,
+) -> npt.NDArray[np.uint8] | npt.NDArray[np.float32]:
+    """Multi-band blend; dst/src uint8|float32 H x W[x 1|3], mask float32 H x W."""
+    ...
+
+def max_levels(h: int, w: int) -> int:
+    """Most pyramid levels an h x w image holds (halve while min(h, w) >= 2)."""
+    ...
+
 
 # ---- color -----------------------------------------------------------------
 
