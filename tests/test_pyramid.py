@@ -160,6 +160,20 @@ def test_mask_conveniences(rng):
                   ref.blend_laplacian(d[:2, :2], s[:2, :2], mf[:2, :2]))
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_mask_out_of_range_is_clamped(rng, dtype):
+    d, s = _frames(rng, (19, 26, 3), dtype)
+    m = (rng.random((19, 26)) * 3 - 1).astype(np.float32)  # [-1, 2)
+    m0 = m.copy()
+    clamped = np.clip(m, 0, 1)
+    out = ops.blend_laplacian(d, s, m, 4)
+    _assert_close(out, ref.blend_laplacian(d, s, m, 4))
+    assert np.array_equal(out, ops.blend_laplacian(d, s, clamped, 4))
+    big = np.full((19, 26), 1e30, np.float32)
+    assert np.abs(ops.blend_laplacian(d, s, big, 4).astype(float) - s).max() <= 1e-3 * 255 + 1
+    assert np.array_equal(m, m0)  # the caller's mask is not clamped in place
+
+
 def test_float32_not_clamped(rng):
     d = np.full((16, 16, 3), 250.0, np.float32)
     s = np.full((16, 16, 3), 300.0, np.float32)

@@ -42,15 +42,17 @@ py::array run_blend(const py::array& dst, const py::array& src, const py::array&
   auto s = contiguous<T>(src);
   auto m = contiguous<float>(mask);
   py::array_t<T> out(dst.request().shape);
+  const std::size_t n = static_cast<std::size_t>(h) * static_cast<std::size_t>(w);
+  int status;
   {
-    const float* mp = m.data();
-    const std::size_t n = static_cast<std::size_t>(h) * static_cast<std::size_t>(w);
-    bool finite;
-    {
-      py::gil_scoped_release release;
-      finite = pyramid_all_finite(mp, n);
-    }
-    if (!finite) value_error(kFn, "mask", "must be finite (no NaN or inf)");
+    py::gil_scoped_release release;
+    status = pyramid_mask_status(m.data(), n);
+  }
+  if (status == 2) value_error(kFn, "mask", "must be finite (no NaN or inf)");
+  if (status == 1) {  // alpha outside [0, 1]: clamp a copy (documented)
+    py::array_t<float, py::array::c_style> mc({static_cast<py::ssize_t>(h), static_cast<py::ssize_t>(w)});
+    pyramid_clamp_mask(m.data(), mc.mutable_data(), n);
+    m = mc;
   }
   const T* dp = d.data();
   const T* sp = s.data();
@@ -114,7 +116,8 @@ void bind_pyramid(py::module_& m) {
         py::arg("levels") = 5,
         "Multi-band (Laplacian-pyramid) blend of src over dst under mask.\n\n"
         "dst, src: uint8 or float32 H x W, H x W x 1 or H x W x 3 (same shape and dtype);\n"
-        "mask: float32 H x W in [0, 1]; levels: int >= 1, clamped to max_levels(H, W).\n"
+        "mask: float32 H x W (values clamped to [0, 1], NaN/inf rejected);\n"
+        "levels: int >= 1, clamped to max_levels(H, W).\n"
         "Returns a new array with dst's shape and dtype.");
   m.def("max_levels", &max_levels, py::arg("h"), py::arg("w"),
         "Most pyramid levels an h x w image holds: halve (rounding up) while min(h, w) >= 2.");

@@ -92,14 +92,24 @@ void blend_laplacian_f32(const float* dst, const float* src, const float* mask, 
   dispatch<float>(dst, src, mask, out, h, w, c, levels);
 }
 
-bool pyramid_all_finite(const float* p, std::size_t n) {
-  std::uint32_t bad = 0;
+int pyramid_mask_status(const float* p, std::size_t n) {
+  // On the bit patterns (vectorises): a float is in [0, 1] iff its bits are
+  // <= 0x3F800000 (1.0f) or it is -0.0f; it is NaN/inf iff its exponent is all ones.
+  std::uint32_t out_of_range = 0, non_finite = 0;
   for (std::size_t i = 0; i < n; ++i) {
     std::uint32_t b;
     std::memcpy(&b, p + i, sizeof b);
-    bad |= static_cast<std::uint32_t>((b & 0x7f800000u) == 0x7f800000u);
+    out_of_range |= static_cast<std::uint32_t>(b > 0x3F800000u && b != 0x80000000u);
+    non_finite |= static_cast<std::uint32_t>((b & 0x7F800000u) == 0x7F800000u);
   }
-  return bad == 0;
+  return non_finite ? 2 : (out_of_range ? 1 : 0);
+}
+
+void pyramid_clamp_mask(const float* p, float* out, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const float v = p[i];
+    out[i] = v < 0.f ? 0.f : (v > 1.f ? 1.f : v);
+  }
 }
 
 }  // namespace facefuse

@@ -34,6 +34,7 @@ def blend_laplacian(dst: Any, src: Any, mask: Any, levels: int = 5) -> np.ndarra
         dst: uint8 or float32 frame, H x W, H x W x 1 or H x W x 3 (BGR).
         src: same shape and dtype as ``dst``.
         mask: H x W; float32 in [0, 1], uint8 0..255 (scaled by 1/255), bool or float64.
+            Values outside [0, 1] are clamped; NaN/inf raise ValueError.
         levels: number of bands, an int >= 1 (1 = a plain per-pixel alpha blend,
             5 = four downsamplings); clamped to ``max_levels(H, W)``.
 

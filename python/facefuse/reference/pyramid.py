@@ -68,7 +68,8 @@ def blend_laplacian(dst: np.ndarray, src: np.ndarray, mask: np.ndarray, levels: 
     """Multi-band blend of ``src`` over ``dst`` under ``mask`` (1 = src).
 
     dst, src: uint8 or float32, H x W, H x W x 1 or H x W x 3, same shape and dtype.
-    mask: H x W float32 in [0, 1] (uint8 0..255 is scaled, bool/float64 cast).
+    mask: H x W float32 in [0, 1] (uint8 0..255 is scaled, bool/float64 cast); values
+        outside [0, 1] are clamped, NaN/inf raise ValueError.
     levels: number of bands (>= 1), clamped to ``max_levels(H, W)``.
     Returns dst's shape and dtype (uint8: rounded half away from zero, saturated).
     """
@@ -92,6 +93,7 @@ def blend_laplacian(dst: np.ndarray, src: np.ndarray, mask: np.ndarray, levels: 
         raise ValueError(f"blend_laplacian: argument 'mask' must be H x W {dst.shape[:2]}, got {mask.shape}")
     if not np.isfinite(mask).all():
         raise ValueError("blend_laplacian: argument 'mask' must be finite (no NaN or inf)")
+    mask = np.clip(mask, 0.0, 1.0)  # an alpha: values outside [0, 1] are clamped
     h, w = dst.shape[:2]
     n = _levels(levels, h, w)
 
