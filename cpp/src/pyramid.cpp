@@ -8,18 +8,14 @@
 //   R_{K-1} = M_{K-1} * G_{K-1}
 //   R_k     = M_k * (G_k - up(G_{k+1})) + up(R_{k+1})      (k >= 1, stored)
 //   out     = dst + M_0 * (D - up(G_1)) + up(R_1)           (level 0, rounded)
-// pyrDown computes only the kept rows (vertical 5-tap on the rows it needs, then
-// a horizontal 5-tap on the kept columns); pyrUp uses the polyphase taps, the
-// vertical pass on the coarse width first, then the horizontal pass fused with
-// the band blend. Rows run in OpenMP-parallel loops with per-thread row buffers;
-// all levels share one scratch allocation. The kernels themselves live in
-// pyramid_kernels.inl, compiled here once per instruction set.
-
-// FP exceptions are never inspected here; without trapping-math GCC if-converts
-// the float clamps (min/max) of the store loops so they vectorise.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-trapping-math")
-#endif
+// pyrDown computes only the kept rows (vertical 5-tap on the rows it needs, in
+// 16-bit integers straight from uint8 at level 0, then a horizontal 5-tap on the
+// kept columns); pyrUp uses the polyphase taps ([1, 6, 1] / [4, 4]), horizontal
+// first on each coarse row (once per thread, in a 3-row ring), then the vertical
+// taps on contiguous fine rows fused with the band blend and the uint8
+// rounding. Passes over big levels run rows in OpenMP-parallel bands with
+// per-thread row buffers; all levels share one scratch allocation. The kernels
+// live in pyramid_kernels.inl, compiled here once per instruction set.
 
 #include "facefuse/pyramid.hpp"
 

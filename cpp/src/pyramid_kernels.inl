@@ -44,8 +44,12 @@ inline int thread_id() {
 #endif
 }
 
-// Parallelise a pass only when it has enough work to pay for the fork/join.
-constexpr std::ptrdiff_t kParallelMinElems = 131072;
+// Parallelise a pass only when it has enough work (fine-level floats) to pay for
+// the fork/join. Kept high on purpose: a pass of this size takes ~0.2 ms on one
+// core, and every OpenMP region is a sync point that costs a scheduler time slice
+// when the machine is oversubscribed (busy-waiting workers get descheduled), so
+// small frames and the coarse levels run on the calling thread.
+constexpr std::ptrdiff_t kParallelMinElems = 1 << 18;
 
 struct Level {
   int h, w;
