@@ -126,11 +126,11 @@ inline void hdown(const float* __restrict v, float* __restrict out, int wi, int 
 // Level 0 -> 1: G_1 = pyrDown(src - dst), M_1 = pyrDown(mask).
 template <typename T, int C>
 void down_level0(const T* dst, const T* src, const float* mask, int h, int w, const Level& out, float* scratch,
-                 std::ptrdiff_t scratch_stride) {
+                 std::ptrdiff_t scratch_stride, bool par) {
   const int ho = out.h, wo = out.w;
   const std::ptrdiff_t rs = static_cast<std::ptrdiff_t>(w) * C;
 #if defined(FACEFUSE_HAVE_OPENMP)
-#pragma omp parallel for schedule(static) if (static_cast<std::ptrdiff_t>(h) * rs > kParallelMinElems)
+#pragma omp parallel for schedule(static) if (par && static_cast<std::ptrdiff_t>(h) * rs > kParallelMinElems)
 #endif
   for (int i = 0; i < ho; ++i) {
     float* v = scratch + thread_id() * scratch_stride;
@@ -151,11 +151,11 @@ void down_level0(const T* dst, const T* src, const float* mask, int h, int w, co
 
 // Level k -> k + 1 (k >= 1).
 template <int C>
-void down_level(const Level& in, const Level& out, float* scratch, std::ptrdiff_t scratch_stride) {
+void down_level(const Level& in, const Level& out, float* scratch, std::ptrdiff_t scratch_stride, bool par) {
   const int h = in.h, w = in.w, ho = out.h, wo = out.w;
   const std::ptrdiff_t rs = static_cast<std::ptrdiff_t>(w) * C;
 #if defined(FACEFUSE_HAVE_OPENMP)
-#pragma omp parallel for schedule(static) if (static_cast<std::ptrdiff_t>(h) * rs > kParallelMinElems)
+#pragma omp parallel for schedule(static) if (par && static_cast<std::ptrdiff_t>(h) * rs > kParallelMinElems)
 #endif
   for (int i = 0; i < ho; ++i) {
     float* v = scratch + thread_id() * scratch_stride;
@@ -257,15 +257,21 @@ inline void combine_row(const float* __restrict ga, const float* __restrict gb, 
 // the vertical taps run on contiguous fine-width rows fused with the blend.
 template <typename T, int C, bool Level0>
 void up_level(const Level& coarse, int hf, int wf, const float* mask_f, const float* g_f, const T* dst,
-              const T* src, T* out, float* scratch, std::ptrdiff_t scratch_stride) {
+              const T* src, T* out, float* scratch, std::ptrdiff_t scratch_stride, bool par) {
   const int hc = coarse.h, wc = coarse.w;
   const std::ptrdiff_t crs = static_cast<std::ptrdiff_t>(wc) * C;
   const std::ptrdiff_t frs = static_cast<std::ptrdiff_t>(wf) * C;
+  // Thread 0 times its own share and the whole region; a region far longer
+  // than one share means a worker came late (oversubscribed machine).
+  const double t_start = sched_now();
+  double t_self = 0.0;
+  int team = 1;
 #if defined(FACEFUSE_HAVE_OPENMP)
-#pragma omp parallel if (static_cast<std::ptrdiff_t>(hf) * frs > kParallelMinElems)
+#pragma omp parallel if (par && static_cast<std::ptrdiff_t>(hf) * frs > kParallelMinElems)
 #endif
   {
     const int tid = thread_id(), nt = num_threads();
+    const double t_mine = tid == 0 ? sched_now() : 0.0;
     const int y0 = static_cast<int>(static_cast<long long>(hf) * tid / nt);
     const int y1 = static_cast<int>(static_cast<long long>(hf) * (tid + 1) / nt);
     float* base = scratch + tid * scratch_stride;
@@ -308,14 +314,19 @@ void up_level(const Level& coarse, int hf, int wf, const float* mask_f, const fl
         combine_row<T, Level0, true>(hg[a], hg[b], hg[c], hr[a], hr[b], hr[c], mrow, d, s, g, o, nf);
       }
     }
+    if (tid == 0) {
+      t_self = sched_now() - t_mine;
+      team = nt;
+    }
   }
+  if (team > 1) sched_report(sched_now() - t_start, t_self);
 }
 
 template <typename T, int C>
-void alpha_only(const T* dst, const T* src, const float* mask, T* out, int h, int w) {
+void alpha_only(const T* dst, const T* src, const float* mask, T* out, int h, int w, bool par) {
   const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(h) * w;
 #if defined(FACEFUSE_HAVE_OPENMP)
-#pragma omp parallel for schedule(static) if (n * C > kParallelMinElems)
+#pragma omp parallel for schedule(static) if (par && n * C > kParallelMinElems)
 #endif
   for (std::ptrdiff_t p = 0; p < n; ++p) {
     const float mx = mask[p];
@@ -329,8 +340,9 @@ void alpha_only(const T* dst, const T* src, const float* mask, T* out, int h, in
 template <typename T, int C>
 void blend_impl(const T* dst, const T* src, const float* mask, T* out, int h, int w, int levels) {
   const int K = pyr::clamp_levels(levels, h, w);
+  const bool par = max_threads() > 1 && static_cast<std::ptrdiff_t>(h) * w * C > kParallelMinElems && sched_parallel_ok();
   if (K <= 1) {
-    alpha_only<T, C>(dst, src, mask, out, h, w);
+    alpha_only<T, C>(dst, src, mask, out, h, w, par);
     return;
   }
   // Level sizes and one scratch allocation: G, R, M for levels 1..K-1, then the
@@ -361,8 +373,8 @@ void blend_impl(const T* dst, const T* src, const float* mask, T* out, int h, in
   }
   float* scratch = p;
 
-  down_level0<T, C>(dst, src, mask, h, w, lv[1], scratch, stride);
-  for (int k = 1; k + 1 < K; ++k) down_level<C>(lv[k], lv[k + 1], scratch, stride);
+  down_level0<T, C>(dst, src, mask, h, w, lv[1], scratch, stride, par);
+  for (int k = 1; k + 1 < K; ++k) down_level<C>(lv[k], lv[k + 1], scratch, stride, par);
 
   {  // coarsest band: R = M * G
     const Level& t = lv[K - 1];
@@ -372,8 +384,8 @@ void blend_impl(const T* dst, const T* src, const float* mask, T* out, int h, in
   }
   for (int k = K - 2; k >= 1; --k)
     up_level<float, C, false>(lv[k + 1], lv[k].h, lv[k].w, lv[k].m, lv[k].g, nullptr, nullptr, lv[k].r, scratch,
-                              stride);
-  up_level<T, C, true>(lv[1], h, w, mask, nullptr, dst, src, out, scratch, stride);
+                              stride, par);
+  up_level<T, C, true>(lv[1], h, w, mask, nullptr, dst, src, out, scratch, stride, par);
 }
 
 template <typename T>
