@@ -127,6 +127,7 @@ inline void hdown(const float* __restrict v, float* __restrict out, int wi, int 
 template <typename T, int C>
 void down_level0(const T* dst, const T* src, const float* mask, int h, int w, const Level& out, float* scratch,
                  std::ptrdiff_t scratch_stride, bool par) {
+  (void)par;  // read by the OpenMP if-clause
   const int ho = out.h, wo = out.w;
   const std::ptrdiff_t rs = static_cast<std::ptrdiff_t>(w) * C;
 #if defined(FACEFUSE_HAVE_OPENMP)
@@ -152,6 +153,7 @@ void down_level0(const T* dst, const T* src, const float* mask, int h, int w, co
 // Level k -> k + 1 (k >= 1).
 template <int C>
 void down_level(const Level& in, const Level& out, float* scratch, std::ptrdiff_t scratch_stride, bool par) {
+  (void)par;  // read by the OpenMP if-clause
   const int h = in.h, w = in.w, ho = out.h, wo = out.w;
   const std::ptrdiff_t rs = static_cast<std::ptrdiff_t>(w) * C;
 #if defined(FACEFUSE_HAVE_OPENMP)
@@ -258,6 +260,7 @@ inline void combine_row(const float* __restrict ga, const float* __restrict gb, 
 template <typename T, int C, bool Level0>
 void up_level(const Level& coarse, int hf, int wf, const float* mask_f, const float* g_f, const T* dst,
               const T* src, T* out, float* scratch, std::ptrdiff_t scratch_stride, bool par) {
+  (void)par;  // read by the OpenMP if-clause
   const int hc = coarse.h, wc = coarse.w;
   const std::ptrdiff_t crs = static_cast<std::ptrdiff_t>(wc) * C;
   const std::ptrdiff_t frs = static_cast<std::ptrdiff_t>(wf) * C;
@@ -324,6 +327,7 @@ void up_level(const Level& coarse, int hf, int wf, const float* mask_f, const fl
 
 template <typename T, int C>
 void alpha_only(const T* dst, const T* src, const float* mask, T* out, int h, int w, bool par) {
+  (void)par;  // read by the OpenMP if-clause
   const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(h) * w;
 #if defined(FACEFUSE_HAVE_OPENMP)
 #pragma omp parallel for schedule(static) if (par && n * C > kParallelMinElems)
