@@ -273,8 +273,8 @@ _dtypes = st.sampled_from([np.uint8, np.float32, np.uint8, np.float32, np.float6
     ch=st.sampled_from([None, 1, 3, 3, 2, 4]),
     dt=_dtypes,
     sdt=st.one_of(st.none(), st.none(), st.none(), _dtypes),
-    mdt=st.sampled_from([np.float32, np.float32, np.float64, np.uint8]),
-    mshape=st.sampled_from(["ok", "ok", "short", "3d"]),
+    mdt=st.sampled_from([np.float32, np.float32, np.float32, np.float64, np.uint8]),
+    mshape=st.sampled_from(["ok", "ok", "ok", "short", "3d"]),
     levels=st.one_of(st.integers(-3, 40), st.integers(1, 8), st.just(10**30), st.floats(0, 10), st.none()),
     seed=st.integers(0, 2**31),
 )
@@ -292,6 +292,30 @@ def test_core_blend_never_crashes(h, w, ch, dt, sdt, mdt, mshape, levels, seed):
     assert out.shape == d.shape and out.dtype == d.dtype
     if levels is not None and d.dtype in (np.uint8, np.float32):
         _assert_close(out, ref.blend_laplacian(d, s, m, levels))
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    h=st.integers(1, 70),
+    w=st.integers(1, 70),
+    ch=st.sampled_from([None, 1, 3]),
+    dt=st.sampled_from([np.uint8, np.float32]),
+    levels=st.integers(1, 12),
+    view=st.sampled_from(["c", "rev", "step"]),
+    seed=st.integers(0, 2**31),
+)
+def test_core_blend_valid_matches_reference(h, w, ch, dt, levels, view, seed):
+    rng = np.random.default_rng(seed)
+    shape = (h, w) if ch is None else (h, w, ch)
+    d, s = _frames(rng, shape, dt)
+    m = rng.random((h, w)).astype(np.float32)
+    if view == "rev":
+        d, s, m = d[::-1], s[:, ::-1], m[::-1]
+    elif view == "step":
+        d, s, m = np.repeat(d, 2, axis=1)[:, ::2], np.repeat(s, 2, axis=1)[:, ::2], np.repeat(m, 2, axis=1)[:, ::2]
+    out = _core.blend_laplacian(d, s, m, levels)
+    assert out.shape == d.shape and out.dtype == d.dtype
+    _assert_close(out, ref.blend_laplacian(d, s, m, levels))
 
 
 @settings(max_examples=60, deadline=None)
