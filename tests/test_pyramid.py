@@ -194,6 +194,92 @@ def test_linearity_trick_matches_two_pyramids(rng):
     np.testing.assert_allclose(d + acc, ref.blend_laplacian(d, s, m, 4), atol=1e-3)
 
 
+# ---- pyramid helpers ----------------------------------------------------------------
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 6), (6, 1), (2, 2, 3), (5, 7, 1), (33, 20, 3), (64, 48), (131, 97, 3)])
+def test_pyr_down_up_match_cv2(rng, shape):
+    a = (rng.random(shape) * 255).astype(np.float32)
+    d = _core.pyr_down(a)
+    assert d.shape == ((shape[0] + 1) // 2, (shape[1] + 1) // 2) + shape[2:]
+    np.testing.assert_allclose(d, cv2.pyrDown(a).reshape(d.shape), atol=1e-3)
+    for h in (2 * shape[0] - 1, 2 * shape[0]):
+        for w in (2 * shape[1] - 1, 2 * shape[1]):
+            u = _core.pyr_up(a, h, w)
+            assert u.shape == (h, w) + shape[2:]
+            np.testing.assert_allclose(u, cv2.pyrUp(a, dstsize=(w, h)).reshape(u.shape), atol=1e-3)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 9, 3), (37, 53, 3), (40, 41, 1), (100, 80)])
+@pytest.mark.parametrize("levels", [1, 3, 6, 99])
+def test_gaussian_laplacian_pyramids_match_reference(rng, shape, levels):
+    img = rng.integers(0, 256, shape, dtype=np.uint8)
+    g, gr = ops.gaussian_pyramid(img, levels), ref.gaussian_pyramid(img, levels)
+    lap, lr = ops.laplacian_pyramid(img, levels), ref.laplacian_pyramid(img, levels)
+    assert len(g) == len(gr) == len(lap) == len(lr) == min(levels, ops.max_levels(*shape[:2]))
+    for a, b in zip(g + lap, gr + lr):
+        assert a.dtype == np.float32 and a.shape == b.shape
+        np.testing.assert_allclose(a, b, atol=1e-3)
+    # collapsing the Laplacian pyramid gives the image back
+    acc = lap[-1]
+    for band in reversed(lap[:-1]):
+        acc = _core.pyr_up(acc, band.shape[0], band.shape[1]) + band
+    np.testing.assert_allclose(acc, img.astype(np.float32), atol=1e-3)
+
+
+def test_pyramid_helpers_bad_input(rng):
+    img = rng.random((8, 9, 3)).astype(np.float32)
+    with pytest.raises(TypeError, match="'levels'"):
+        ops.gaussian_pyramid(img, 2.5)
+    with pytest.raises(ValueError, match="'levels'"):
+        ops.laplacian_pyramid(img, 0)
+    with pytest.raises(ValueError, match="'img'"):
+        ops.gaussian_pyramid(np.zeros((8, 9, 4), np.float32), 3)
+    with pytest.raises(ValueError, match="'img'"):
+        ops.gaussian_pyramid(np.zeros((0, 9), np.float32), 3)
+    with pytest.raises(TypeError, match="'img'"):
+        ops.gaussian_pyramid(np.zeros((8, 9), np.int32), 3)
+    with pytest.raises(TypeError, match="'img'"):
+        _core.pyr_down(img.astype(np.float64))
+    with pytest.raises(ValueError, match="'img'"):
+        _core.pyr_up(np.zeros((3,), np.float32), 5, 5)
+    with pytest.raises(ValueError, match="'h'"):
+        _core.pyr_up(img, 14, 18)
+    with pytest.raises(ValueError, match="'w'"):
+        _core.pyr_up(img, 16, 19)
+    with pytest.raises(TypeError, match="'h'"):
+        _core.pyr_up(img, 16.0, 18)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    h=st.integers(0, 30),
+    w=st.integers(0, 30),
+    ch=st.sampled_from([None, 1, 3, 3, 2]),
+    dt=st.sampled_from([np.float32, np.float32, np.float32, np.float64, np.uint8]),
+    dh=st.integers(-2, 2),
+    dw=st.integers(-2, 2),
+    seed=st.integers(0, 2**31),
+)
+def test_core_pyr_down_up_never_crash(h, w, ch, dt, dh, dw, seed):
+    rng = np.random.default_rng(seed)
+    shape = (h, w) if ch is None else (h, w, ch)
+    a = (rng.random(shape) * 255).astype(dt)
+    try:
+        d = _core.pyr_down(a)
+    except (ValueError, TypeError):
+        d = None
+    else:
+        assert d.shape == ((h + 1) // 2, (w + 1) // 2) + shape[2:] and d.dtype == np.float32
+        np.testing.assert_allclose(d, cv2.pyrDown(a).reshape(d.shape), atol=1e-3)
+    th, tw = 2 * h + min(dh, 0), 2 * w + min(dw, 0)
+    try:
+        u = _core.pyr_up(a, th, tw)
+    except (ValueError, TypeError):
+        return
+    assert u.shape == (th, tw) + shape[2:] and u.dtype == np.float32
+    np.testing.assert_allclose(u, cv2.pyrUp(a, dstsize=(tw, th)).reshape(u.shape), atol=1e-3)
+
+
 # ---- bad input --------------------------------------------------------------------
 
 def _ok(rng):

@@ -4,6 +4,7 @@
 
 #include <climits>
 #include <string>
+#include <vector>
 
 #include "checks.hpp"
 #include "facefuse/pyramid.hpp"
@@ -109,9 +110,69 @@ int max_levels(const py::object& h_o, const py::object& w_o) {
   return pyramid_max_levels(static_cast<int>(h), static_cast<int>(w));
 }
 
+// A float32 H x W, H x W x 1 or H x W x 3 image; returns (h, w, c).
+void check_image(const py::array& img, const char* fn, int& h, int& w, int& c) {
+  if (!is_dtype<float>(img)) type_error(fn, "img", "a float32 H x W, H x W x 1 or H x W x 3 image", describe(img));
+  require_ndim(img, fn, "img", {2, 3}, "an H x W, H x W x 1 or H x W x 3 image");
+  c = img.ndim() == 3 ? static_cast<int>(img.shape(2)) : 1;
+  if (c != 1 && c != 3) value_error(fn, "img", "must have 1 or 3 channels, got " + describe(img));
+  require_nonempty(img, fn, "img");
+  h = as_dim(img.shape(0), fn, "img", img);
+  w = as_dim(img.shape(1), fn, "img", img);
+}
+
+py::array pyr_down(const py::object& img_o) {
+  constexpr const char* fn = "pyr_down";
+  py::array img = as_array(img_o, fn, "img");
+  int h, w, c;
+  check_image(img, fn, h, w, c);
+  auto a = contiguous<float>(img);
+  std::vector<py::ssize_t> shape{(h + 1) / 2, (w + 1) / 2};
+  if (img.ndim() == 3) shape.push_back(c);
+  py::array_t<float> out(shape);
+  const float* sp = a.data();
+  float* op = out.mutable_data();
+  {
+    py::gil_scoped_release release;
+    pyr_down_f32(sp, op, h, w, c);
+  }
+  return std::move(out);
+}
+
+py::array pyr_up(const py::object& img_o, const py::object& h_o, const py::object& w_o) {
+  constexpr const char* fn = "pyr_up";
+  py::array img = as_array(img_o, fn, "img");
+  int h, w, c;
+  check_image(img, fn, h, w, c);
+  const long long dh = as_int(h_o, fn, "h");
+  const long long dw = as_int(w_o, fn, "w");
+  if (dh != 2LL * h && dh != 2LL * h - 1)
+    value_error(fn, "h", "must be 2 * H or 2 * H - 1 = " + std::to_string(2 * h) + " or " +
+                             std::to_string(2 * h - 1) + " for img " + describe(img) + ", got " + std::to_string(dh));
+  if (dw != 2LL * w && dw != 2LL * w - 1)
+    value_error(fn, "w", "must be 2 * W or 2 * W - 1 = " + std::to_string(2 * w) + " or " +
+                             std::to_string(2 * w - 1) + " for img " + describe(img) + ", got " + std::to_string(dw));
+  auto a = contiguous<float>(img);
+  std::vector<py::ssize_t> shape{static_cast<py::ssize_t>(dh), static_cast<py::ssize_t>(dw)};
+  if (img.ndim() == 3) shape.push_back(c);
+  py::array_t<float> out(shape);
+  const float* sp = a.data();
+  float* op = out.mutable_data();
+  {
+    py::gil_scoped_release release;
+    pyr_up_f32(sp, op, h, w, c, static_cast<int>(dh), static_cast<int>(dw));
+  }
+  return std::move(out);
+}
+
 }  // namespace
 
 void bind_pyramid(py::module_& m) {
+  m.def("pyr_down", &pyr_down, py::arg("img"),
+        "cv2.pyrDown of a float32 H x W[, 1 | 3] image: 5-tap [1,4,6,4,1]/16, reflect-101 borders,\n"
+        "output ((H + 1) // 2, (W + 1) // 2[, C]).");
+  m.def("pyr_up", &pyr_up, py::arg("img"), py::arg("h"), py::arg("w"),
+        "cv2.pyrUp of a float32 H x W[, 1 | 3] image to h x w (h in {2H - 1, 2H}, w in {2W - 1, 2W}).");
   m.def("blend_laplacian", &blend_laplacian, py::arg("dst"), py::arg("src"), py::arg("mask"),
         py::arg("levels") = 5,
         "Multi-band (Laplacian-pyramid) blend of src over dst under mask.\n\n"

@@ -118,6 +118,20 @@ void dispatch(const T* dst, const T* src, const float* mask, T* out, int h, int 
 
 int pyramid_max_levels(int h, int w) { return pyr::max_levels(h, w); }
 
+void pyr_down_f32(const float* src, float* dst, int h, int w, int c) {
+#if FACEFUSE_PYR_AVX2
+  if (__builtin_cpu_supports("avx2")) return pyr_avx2::pyr_down_any(src, dst, h, w, c);
+#endif
+  pyr_base::pyr_down_any(src, dst, h, w, c);
+}
+
+void pyr_up_f32(const float* src, float* dst, int h, int w, int c, int dh, int dw) {
+#if FACEFUSE_PYR_AVX2
+  if (__builtin_cpu_supports("avx2")) return pyr_avx2::pyr_up_any(src, dst, h, w, c, dh, dw);
+#endif
+  pyr_base::pyr_up_any(src, dst, h, w, c, dh, dw);
+}
+
 void blend_laplacian_u8(const std::uint8_t* dst, const std::uint8_t* src, const float* mask, std::uint8_t* out,
                         int h, int w, int c, int levels) {
   dispatch<std::uint8_t>(dst, src, mask, out, h, w, c, levels);

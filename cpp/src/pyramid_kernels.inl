@@ -392,6 +392,76 @@ void blend_impl(const T* dst, const T* src, const float* mask, T* out, int h, in
   up_level<T, C, true>(lv[1], h, w, mask, nullptr, dst, src, out, scratch, stride, par);
 }
 
+// ---- stand-alone pyrDown / pyrUp (float32, for the pyramid helpers) ---------------
+
+template <int C>
+void pyr_down_impl(const float* src, float* dst, int h, int w) {
+  const int ho = pyr::down_size(h), wo = pyr::down_size(w);
+  const std::ptrdiff_t rs = static_cast<std::ptrdiff_t>(w) * C;
+  const std::ptrdiff_t stride = ((2 * rs + 15) & ~static_cast<std::ptrdiff_t>(15));
+  Scratch buf(static_cast<std::size_t>(stride * max_threads() + 16));
+  float* scratch = buf.get();
+  const bool par = static_cast<std::ptrdiff_t>(h) * rs > kParallelMinElems;
+  (void)par;
+#if defined(FACEFUSE_HAVE_OPENMP)
+#pragma omp parallel for schedule(static) if (par)
+#endif
+  for (int i = 0; i < ho; ++i) {
+    float* v = scratch + thread_id() * stride;
+    float* tmp = v + rs;
+    int r[5];
+    for (int t = 0; t < 5; ++t) r[t] = reflect101(2 * i + t - 2, h);
+    vdown(src + r[0] * rs, src + r[1] * rs, src + r[2] * rs, src + r[3] * rs, src + r[4] * rs, v,
+          static_cast<int>(rs));
+    hdown<C>(v, dst + static_cast<std::ptrdiff_t>(i) * wo * C, w, wo, tmp);
+  }
+}
+
+// dh in {2h - 1, 2h}, dw in {2w - 1, 2w}.
+template <int C>
+void pyr_up_impl(const float* src, float* dst, int h, int w, int dh, int dw) {
+  const std::ptrdiff_t crs = static_cast<std::ptrdiff_t>(w) * C;
+  const std::ptrdiff_t frs = static_cast<std::ptrdiff_t>(dw) * C;
+  const std::ptrdiff_t stride = ((3 * frs + 15) & ~static_cast<std::ptrdiff_t>(15));
+  Scratch buf(static_cast<std::size_t>(stride * max_threads() + 16));
+  float* scratch = buf.get();
+  const bool par = static_cast<std::ptrdiff_t>(dh) * frs > kParallelMinElems;
+  (void)par;
+  const int nf = static_cast<int>(frs);
+#if defined(FACEFUSE_HAVE_OPENMP)
+#pragma omp parallel for schedule(static) if (par)
+#endif
+  for (int y = 0; y < dh; ++y) {
+    float* a = scratch + thread_id() * stride;
+    float* b = a + frs;
+    float* c = b + frs;
+    const int i = y >> 1;
+    float* o = dst + static_cast<std::ptrdiff_t>(y) * frs;
+    hup<C>(src + i * crs, b, w, dw);
+    hup<C>(src + up_next(i, h) * crs, c, w, dw);
+    if (y & 1) {
+      vup_odd(b, c, o, nf);
+    } else {
+      hup<C>(src + up_prev(i, h) * crs, a, w, dw);
+      vup_even(a, b, c, o, nf);
+    }
+  }
+}
+
+void pyr_down_any(const float* src, float* dst, int h, int w, int c) {
+  if (c == 3)
+    pyr_down_impl<3>(src, dst, h, w);
+  else
+    pyr_down_impl<1>(src, dst, h, w);
+}
+
+void pyr_up_any(const float* src, float* dst, int h, int w, int c, int dh, int dw) {
+  if (c == 3)
+    pyr_up_impl<3>(src, dst, h, w, dh, dw);
+  else
+    pyr_up_impl<1>(src, dst, h, w, dh, dw);
+}
+
 template <typename T>
 void blend_any(const T* dst, const T* src, const float* mask, T* out, int h, int w, int c, int levels) {
   if (c == 3)

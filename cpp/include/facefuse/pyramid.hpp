@@ -9,6 +9,13 @@ namespace facefuse {
 // Most pyramid levels an h x w image holds (see pyramid_math.hpp: max_levels).
 int pyramid_max_levels(int h, int w);
 
+// cv2.pyrDown of a C-contiguous h x w x c float32 image (c = 1 or 3) into
+// dst: down_size(h) x down_size(w) x c.
+void pyr_down_f32(const float* src, float* dst, int h, int w, int c);
+// cv2.pyrUp of a C-contiguous h x w x c float32 image (c = 1 or 3) into
+// dst: dh x dw x c with dh in {2h - 1, 2h} and dw in {2w - 1, 2w}.
+void pyr_up_f32(const float* src, float* dst, int h, int w, int c, int dh, int dw);
+
 // Multi-band blend of src over dst under mask:
 //   out = collapse_k( Gm_k * L_k(src) + (1 - Gm_k) * L_k(dst) )
 // with Gm the Gaussian pyramid of mask and L the Laplacian pyramids (cv2.pyrDown /

@@ -34,21 +34,23 @@ def max_levels(h: int, w: int) -> int:
     return n
 
 
-def _levels(levels: int, h: int, w: int) -> int:
+def _levels(levels: int, h: int, w: int, fn: str = "blend_laplacian") -> int:
     if isinstance(levels, (bool, np.bool_)) or not isinstance(levels, (int, np.integer)):
-        raise TypeError(f"blend_laplacian: argument 'levels' must be an int, got {type(levels).__name__}")
+        raise TypeError(f"{fn}: argument 'levels' must be an int, got {type(levels).__name__}")
     if levels < 1:
-        raise ValueError(f"blend_laplacian: argument 'levels' must be >= 1, got {levels}")
+        raise ValueError(f"{fn}: argument 'levels' must be >= 1, got {levels}")
     return min(int(levels), max_levels(h, w))
 
 
 def gaussian_pyramid(img: np.ndarray, levels: int) -> list[np.ndarray]:
     """[img, pyrDown(img), ...] as float32, ``min(levels, max_levels(h, w))`` images."""
-    g = np.asarray(img, dtype=np.float32)
-    n = min(int(levels), max_levels(g.shape[0], g.shape[1]))
+    g = np.array(img, dtype=np.float32, copy=True)
+    if g.ndim not in (2, 3) or (g.ndim == 3 and g.shape[2] not in (1, 3)) or g.size == 0:
+        raise ValueError(f"gaussian_pyramid: argument 'img' must be a non-empty H x W[ x 1|3] image, got {g.shape}")
+    n = _levels(levels, g.shape[0], g.shape[1], "gaussian_pyramid")
     pyr = [g]
     for _ in range(n - 1):
-        g = cv2.pyrDown(g)
+        g = cv2.pyrDown(g).reshape(((g.shape[0] + 1) // 2, (g.shape[1] + 1) // 2) + g.shape[2:])
         pyr.append(g)
     return pyr
 
