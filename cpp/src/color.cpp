@@ -1,12 +1,4 @@
 // CPU kernels for the color op family: LAB conversion and Reinhard transfer.
-//
-// Floating-point exceptions are never inspected here, so this file is compiled
-// with -fno-trapping-math: without it GCC will not if-convert the clamps and
-// selects of the per-pixel maths (FP compares "may trap") and the element-wise
-// loops stay scalar.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-trapping-math")
-#endif
 #include "facefuse/color.hpp"
 
 #include <algorithm>
