@@ -13,6 +13,7 @@
 
 #include "facefuse/color_math.hpp"
 #include "facefuse/common.hpp"
+#include "facefuse/parallel.hpp"
 
 namespace facefuse::color {
 
@@ -229,22 +230,27 @@ template <bool Div255, typename T>
 void bgr_to_lab_impl(const T* src, float* dst, int64_t n) {
   const Tables& t = tables();
   const int64_t nblocks = (n + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static) if (nblocks > 1)
-  for (int64_t blk = 0; blk < nblocks; ++blk) {
-    alignas(16) int q[3 * kChunk];
-    alignas(16) float lab4[4 * kChunk];
-    const int64_t i1 = std::min(n, (blk + 1) * kBlock);
-    for (int64_t i = blk * kBlock; i < i1; i += kChunk) {
-      const int len = static_cast<int>(std::min<int64_t>(kChunk, i1 - i));
-      quantize<Div255>(src + 3 * i, 3 * len, q);
-      interp(t, q, len, lab4);
-      float* o = dst + 3 * i;
-      for (int j = 0; j < len; ++j) {
-        o[3 * j] = lab4[4 * j];
-        o[3 * j + 1] = lab4[4 * j + 1];
-        o[3 * j + 2] = lab4[4 * j + 2];
+  RegionProbe probe(nblocks > 1);
+#pragma omp parallel if (probe.parallel())
+  {
+#pragma omp for schedule(static) nowait
+    for (int64_t blk = 0; blk < nblocks; ++blk) {
+      alignas(16) int q[3 * kChunk];
+      alignas(16) float lab4[4 * kChunk];
+      const int64_t i1 = std::min(n, (blk + 1) * kBlock);
+      for (int64_t i = blk * kBlock; i < i1; i += kChunk) {
+        const int len = static_cast<int>(std::min<int64_t>(kChunk, i1 - i));
+        quantize<Div255>(src + 3 * i, 3 * len, q);
+        interp(t, q, len, lab4);
+        float* o = dst + 3 * i;
+        for (int j = 0; j < len; ++j) {
+          o[3 * j] = lab4[4 * j];
+          o[3 * j + 1] = lab4[4 * j + 1];
+          o[3 * j + 2] = lab4[4 * j + 2];
+        }
       }
     }
+    probe.share_done();
   }
 }
 
@@ -319,25 +325,30 @@ LabStats lab_stats_impl(const T* img, const float* mask, int64_t n) {
   }
   double w = 0, m0 = 0, m1 = 0, m2 = 0, q0 = 0, q1 = 0, q2 = 0;
   const int64_t nblocks = (n + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static) reduction(+ : w, m0, m1, m2, q0, q1, q2) if (nblocks > 1)
-  for (int64_t blk = 0; blk < nblocks; ++blk) {
-    alignas(16) int q[3 * kChunk];
-    alignas(16) float lab4[4 * kChunk];
-    Sums s;
-    const int64_t i1 = std::min(n, (blk + 1) * kBlock);
-    for (int64_t i = blk * kBlock; i < i1; i += kChunk) {
-      const int len = static_cast<int>(std::min<int64_t>(kChunk, i1 - i));
-      quantize<Div255>(img + 3 * i, 3 * len, q);
-      interp(t, q, len, lab4);
-      accumulate(lab4, mask ? mask + i : nullptr, len, shift, s);
+  RegionProbe probe(nblocks > 1);
+#pragma omp parallel if (probe.parallel())
+  {
+#pragma omp for schedule(static) reduction(+ : w, m0, m1, m2, q0, q1, q2) nowait
+    for (int64_t blk = 0; blk < nblocks; ++blk) {
+      alignas(16) int q[3 * kChunk];
+      alignas(16) float lab4[4 * kChunk];
+      Sums s;
+      const int64_t i1 = std::min(n, (blk + 1) * kBlock);
+      for (int64_t i = blk * kBlock; i < i1; i += kChunk) {
+        const int len = static_cast<int>(std::min<int64_t>(kChunk, i1 - i));
+        quantize<Div255>(img + 3 * i, 3 * len, q);
+        interp(t, q, len, lab4);
+        accumulate(lab4, mask ? mask + i : nullptr, len, shift, s);
+      }
+      w += s.w;
+      m0 += s.m[0];
+      m1 += s.m[1];
+      m2 += s.m[2];
+      q0 += s.q[0];
+      q1 += s.q[1];
+      q2 += s.q[2];
     }
-    w += s.w;
-    m0 += s.m[0];
-    m1 += s.m[1];
-    m2 += s.m[2];
-    q0 += s.q[0];
-    q1 += s.q[1];
-    q2 += s.q[2];
+    probe.share_done();
   }
   st.weight = w;
   if (!(w > 0.0)) return st;
@@ -367,26 +378,31 @@ TransferStatus color_transfer_impl(const T* src, int64_t n_src, const T* ref, in
   const Tables& t = tables();
   const float s = strength;
   const int64_t nblocks = (n_src + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static) if (nblocks > 1)
-  for (int64_t blk = 0; blk < nblocks; ++blk) {
-    alignas(16) int q[3 * kChunk];
-    alignas(16) float lab4[4 * kChunk];
-    alignas(16) float lin[3 * kChunk];
-    alignas(16) float enc[3 * kChunk];
-    const int64_t i1 = std::min(n_src, (blk + 1) * kBlock);
-    for (int64_t i = blk * kBlock; i < i1; i += kChunk) {
-      const int len = static_cast<int>(std::min<int64_t>(kChunk, i1 - i));
-      const T* p = src + 3 * i;
-      if (s == 0.0f) {
-        for (int j = 0; j < 3 * len; ++j) store_out(dst + 3 * i + j, static_cast<float>(p[j]));
-        continue;
+  RegionProbe probe(nblocks > 1);
+#pragma omp parallel if (probe.parallel())
+  {
+#pragma omp for schedule(static) nowait
+    for (int64_t blk = 0; blk < nblocks; ++blk) {
+      alignas(16) int q[3 * kChunk];
+      alignas(16) float lab4[4 * kChunk];
+      alignas(16) float lin[3 * kChunk];
+      alignas(16) float enc[3 * kChunk];
+      const int64_t i1 = std::min(n_src, (blk + 1) * kBlock);
+      for (int64_t i = blk * kBlock; i < i1; i += kChunk) {
+        const int len = static_cast<int>(std::min<int64_t>(kChunk, i1 - i));
+        const T* p = src + 3 * i;
+        if (s == 0.0f) {
+          for (int j = 0; j < 3 * len; ++j) store_out(dst + 3 * i + j, static_cast<float>(p[j]));
+          continue;
+        }
+        quantize<Div255>(p, 3 * len, q);
+        interp(t, q, len, lab4);
+        to_linear<true>(lab4, 4, len, ms, k, mr, lin);
+        spline_block(t.spline, lin, 3 * len, enc);
+        blend_store(p, enc, 3 * len, s, dst + 3 * i);
       }
-      quantize<Div255>(p, 3 * len, q);
-      interp(t, q, len, lab4);
-      to_linear<true>(lab4, 4, len, ms, k, mr, lin);
-      spline_block(t.spline, lin, 3 * len, enc);
-      blend_store(p, enc, 3 * len, s, dst + 3 * i);
     }
+    probe.share_done();
   }
   return TransferStatus::ok;
 }
@@ -402,15 +418,20 @@ void bgr_to_lab(const std::uint8_t* src, float* dst, int64_t n) { bgr_to_lab_imp
 void lab_to_bgr(const float* src, float* dst, int64_t n) {
   const Tables& t = tables();
   const int64_t nblocks = (n + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static) if (nblocks > 1)
-  for (int64_t blk = 0; blk < nblocks; ++blk) {
-    alignas(16) float lin[3 * kChunk];
-    const int64_t i1 = std::min(n, (blk + 1) * kBlock);
-    for (int64_t i = blk * kBlock; i < i1; i += kChunk) {
-      const int len = static_cast<int>(std::min<int64_t>(kChunk, i1 - i));
-      to_linear<false>(src + 3 * i, 3, len, nullptr, nullptr, nullptr, lin);
-      spline_block(t.spline, lin, 3 * len, dst + 3 * i);
+  RegionProbe probe(nblocks > 1);
+#pragma omp parallel if (probe.parallel())
+  {
+#pragma omp for schedule(static) nowait
+    for (int64_t blk = 0; blk < nblocks; ++blk) {
+      alignas(16) float lin[3 * kChunk];
+      const int64_t i1 = std::min(n, (blk + 1) * kBlock);
+      for (int64_t i = blk * kBlock; i < i1; i += kChunk) {
+        const int len = static_cast<int>(std::min<int64_t>(kChunk, i1 - i));
+        to_linear<false>(src + 3 * i, 3, len, nullptr, nullptr, nullptr, lin);
+        spline_block(t.spline, lin, 3 * len, dst + 3 * i);
+      }
     }
+    probe.share_done();
   }
 }
 

@@ -19,8 +19,6 @@
 
 #include "facefuse/pyramid.hpp"
 
-#include <atomic>
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -44,39 +42,6 @@
 #endif
 
 namespace facefuse {
-
-namespace {
-
-// ---- oversubscription guard ------------------------------------------------------
-// OpenMP workers busy-wait between regions by default; when the machine has more
-// runnable threads than cores they get descheduled and every parallel region then
-// waits a scheduler time slice for them (a 1 ms blend took 10-25 ms with builds
-// running beside it). The level-0 collapse region compares its wall time with
-// thread 0's own share; when the region took far longer, calls run on the calling
-// thread alone for a while (results are bitwise identical either way): 20 ms at
-// first, doubling up to 1 s while the contention lasts, so a probe costs at most
-// a few percent and parallelism comes back within a second once the cores are free.
-constexpr double kMinBackoff = 0.02, kMaxBackoff = 1.0;
-std::atomic<double> g_serial_until{0.0};
-std::atomic<double> g_backoff{kMinBackoff};
-
-double sched_now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-bool sched_parallel_ok() { return sched_now() >= g_serial_until.load(std::memory_order_relaxed); }
-
-void sched_report(double wall_s, double self_s) {
-  if (wall_s > 2.0 * self_s + 300e-6) {  // a worker was late by far more than a fork/join
-    const double b = g_backoff.load(std::memory_order_relaxed);
-    g_serial_until.store(sched_now() + b, std::memory_order_relaxed);
-    g_backoff.store(b * 2 < kMaxBackoff ? b * 2 : kMaxBackoff, std::memory_order_relaxed);
-  } else {
-    g_backoff.store(kMinBackoff, std::memory_order_relaxed);
-  }
-}
-
-}  // namespace
 
 namespace pyr_base {
 namespace {

@@ -28,21 +28,8 @@ using pyr::up_next;
 using pyr::up_odd;
 using pyr::up_prev;
 
-inline int num_threads() {
-#if defined(FACEFUSE_HAVE_OPENMP)
-  return omp_get_num_threads();
-#else
-  return 1;
-#endif
-}
-
-inline int thread_id() {
-#if defined(FACEFUSE_HAVE_OPENMP)
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
-}
+inline int num_threads() { return team_size(); }
+inline int thread_id() { return thread_num(); }
 
 // Parallelise a pass only when it has enough work (fine-level floats) to pay for
 // the fork/join. Kept high on purpose: a pass of this size takes ~0.2 ms on one
@@ -264,17 +251,13 @@ void up_level(const Level& coarse, int hf, int wf, const float* mask_f, const fl
   const int hc = coarse.h, wc = coarse.w;
   const std::ptrdiff_t crs = static_cast<std::ptrdiff_t>(wc) * C;
   const std::ptrdiff_t frs = static_cast<std::ptrdiff_t>(wf) * C;
-  // Thread 0 times its own share and the whole region; a region far longer
-  // than one share means a worker came late (oversubscribed machine).
-  const double t_start = sched_now();
-  double t_self = 0.0;
-  int team = 1;
+  // The oversubscription guard (parallel.hpp) watches this, the biggest region.
+  RegionProbe probe(par && static_cast<std::ptrdiff_t>(hf) * frs > kParallelMinElems);
 #if defined(FACEFUSE_HAVE_OPENMP)
-#pragma omp parallel if (par && static_cast<std::ptrdiff_t>(hf) * frs > kParallelMinElems)
+#pragma omp parallel if (probe.parallel())
 #endif
   {
     const int tid = thread_id(), nt = num_threads();
-    const double t_mine = tid == 0 ? sched_now() : 0.0;
     const int y0 = static_cast<int>(static_cast<long long>(hf) * tid / nt);
     const int y1 = static_cast<int>(static_cast<long long>(hf) * (tid + 1) / nt);
     float* base = scratch + tid * scratch_stride;
@@ -317,12 +300,8 @@ void up_level(const Level& coarse, int hf, int wf, const float* mask_f, const fl
         combine_row<T, Level0, true>(hg[a], hg[b], hg[c], hr[a], hr[b], hr[c], mrow, d, s, g, o, nf);
       }
     }
-    if (tid == 0) {
-      t_self = sched_now() - t_mine;
-      team = nt;
-    }
+    probe.share_done();
   }
-  if (team > 1) sched_report(sched_now() - t_start, t_self);
 }
 
 template <typename T, int C>
@@ -344,7 +323,7 @@ void alpha_only(const T* dst, const T* src, const float* mask, T* out, int h, in
 template <typename T, int C>
 void blend_impl(const T* dst, const T* src, const float* mask, T* out, int h, int w, int levels) {
   const int K = pyr::clamp_levels(levels, h, w);
-  const bool par = max_threads() > 1 && static_cast<std::ptrdiff_t>(h) * w * C > kParallelMinElems && sched_parallel_ok();
+  const bool par = max_threads() > 1 && static_cast<std::ptrdiff_t>(h) * w * C > kParallelMinElems && parallel_ok();
   if (K <= 1) {
     alpha_only<T, C>(dst, src, mask, out, h, w, par);
     return;

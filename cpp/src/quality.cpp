@@ -120,8 +120,13 @@ SseSums masked_pass(const T* a, std::ptrdiff_t as, const T* b, std::ptrdiff_t bs
   double sse = 0.0, wsum = 0.0;
   float mn = m[0], mx = m[0];
   const bool par = h > 1 && h * w * c >= kParallelMin;
-#pragma omp parallel for reduction(+ : sse, wsum) reduction(min : mn) reduction(max : mx) schedule(static) if (par)
-  for (std::ptrdiff_t y = 0; y < h; ++y) row(a + y * as, b + y * bs, m + y * ms, w, c, sse, wsum, mn, mx);
+  RegionProbe probe(par);
+#pragma omp parallel if (probe.parallel())
+  {
+#pragma omp for reduction(+ : sse, wsum) reduction(min : mn) reduction(max : mx) schedule(static) nowait
+    for (std::ptrdiff_t y = 0; y < h; ++y) row(a + y * as, b + y * bs, m + y * ms, w, c, sse, wsum, mn, mx);
+    probe.share_done();
+  }
   SseSums r;
   r.sse = sse;
   r.weight_sum = wsum;
@@ -140,8 +145,13 @@ SseSums frame_sse_u8(const std::uint8_t* a, std::ptrdiff_t a_stride, const std::
     const std::ptrdiff_t n = w * c;
     std::int64_t total = 0;
     const bool par = h > 1 && h * n >= kParallelMinU8;
-#pragma omp parallel for reduction(+ : total) schedule(static) if (par)
-    for (std::ptrdiff_t y = 0; y < h; ++y) total += row_sse_u8(a + y * a_stride, b + y * b_stride, n);
+    RegionProbe probe(par);
+#pragma omp parallel if (probe.parallel())
+    {
+#pragma omp for reduction(+ : total) schedule(static) nowait
+      for (std::ptrdiff_t y = 0; y < h; ++y) total += row_sse_u8(a + y * a_stride, b + y * b_stride, n);
+      probe.share_done();
+    }
     SseSums r;
     r.sse = static_cast<double>(total);
     r.weight_sum = static_cast<double>(h) * static_cast<double>(w);
@@ -166,8 +176,13 @@ SseSums frame_sse_f32(const float* a, std::ptrdiff_t a_stride, const float* b, s
     const std::ptrdiff_t n = w * c;
     double total = 0.0;
     const bool par = h > 1 && h * n >= kParallelMin;
-#pragma omp parallel for reduction(+ : total) schedule(static) if (par)
-    for (std::ptrdiff_t y = 0; y < h; ++y) total += row_sse_f32(a + y * a_stride, b + y * b_stride, n);
+    RegionProbe probe(par);
+#pragma omp parallel if (probe.parallel())
+    {
+#pragma omp for reduction(+ : total) schedule(static) nowait
+      for (std::ptrdiff_t y = 0; y < h; ++y) total += row_sse_f32(a + y * a_stride, b + y * b_stride, n);
+      probe.share_done();
+    }
     SseSums r;
     r.sse = total;
     r.weight_sum = static_cast<double>(h) * static_cast<double>(w);
@@ -198,11 +213,16 @@ void sequence(const T* frames, std::ptrdiff_t t, std::ptrdiff_t h, std::ptrdiff_
   // Small frames: one pair per thread (each pair's own pass then runs serially, as
   // nested parallel regions are inactive); large frames: pairs in turn, rows in parallel.
   const bool by_pair = t > 2 && frame < kParallelMinU8;
-#pragma omp parallel for schedule(dynamic, 1) if (by_pair)
-  for (std::ptrdiff_t i = 0; i < t - 1; ++i) {
-    const SseSums s = pair(frames + i * frame, row, frames + (i + 1) * frame, row, mask, w, h, w, c);
-    out[i] = psnr_from_sums(s, c);
-    if (sums_out) sums_out[i] = s;
+  RegionProbe probe(by_pair);
+#pragma omp parallel if (probe.parallel())
+  {
+#pragma omp for schedule(dynamic, 1) nowait
+    for (std::ptrdiff_t i = 0; i < t - 1; ++i) {
+      const SseSums s = pair(frames + i * frame, row, frames + (i + 1) * frame, row, mask, w, h, w, c);
+      out[i] = psnr_from_sums(s, c);
+      if (sums_out) sums_out[i] = s;
+    }
+    probe.share_done();
   }
 }
 }  // namespace

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "facefuse/common.hpp"
+#include "facefuse/parallel.hpp"
 #include "facefuse/smoothing_math.hpp"
 
 namespace facefuse {
@@ -313,12 +314,17 @@ void LandmarkSmootherCore::update(const float* landmarks, const std::int64_t* id
   // per-point EMA / One Euro updates stay serial unless the batch is huge.
   const std::int64_t work = n * p;
   const std::int64_t min_work = method_ == SmoothMethod::PoseShape ? 8192 : 131072;
-#pragma omp parallel for schedule(dynamic, 1) if (n > 1 && work >= min_work)
-  for (std::int64_t i = 0; i < n; ++i) {
-    Track& tr = slots_[static_cast<std::size_t>(row_slot_[static_cast<std::size_t>(i)])];
-    const int code = step(tr, landmarks + i * p * 2, t != nullptr, t ? t[i] : 0.0, p, out + i * p * 2);
-    reset_flags[i] = code == 1;
-    new_flags[i] = code == 2;
+  RegionProbe probe(n > 1 && work >= min_work);
+#pragma omp parallel if (probe.parallel())
+  {
+#pragma omp for schedule(dynamic, 1) nowait
+    for (std::int64_t i = 0; i < n; ++i) {
+      Track& tr = slots_[static_cast<std::size_t>(row_slot_[static_cast<std::size_t>(i)])];
+      const int code = step(tr, landmarks + i * p * 2, t != nullptr, t ? t[i] : 0.0, p, out + i * p * 2);
+      reset_flags[i] = code == 1;
+      new_flags[i] = code == 2;
+    }
+    probe.share_done();
   }
   if (params_.max_age > 0) {
     std::vector<std::int64_t> old;
