@@ -10,6 +10,8 @@ void bind_pyramid(py::module_& m);
 void bind_color(py::module_& m);
 void bind_smoothing(py::module_& m);
 void bind_quality(py::module_& m);
+void bind_paste(py::module_& m);
+void bind_poisson(py::module_& m);
 }  // namespace facefuse::bind
 
 #ifndef FACEFUSE_VERSION
@@ -27,4 +29,6 @@ PYBIND11_MODULE(_core, m) {
   facefuse::bind::bind_color(m);
   facefuse::bind::bind_smoothing(m);
   facefuse::bind::bind_quality(m);
+  facefuse::bind::bind_paste(m);
+  facefuse::bind::bind_poisson(m);
 }

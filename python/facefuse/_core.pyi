@@ -94,3 +94,9 @@ def tpsnr_sequence(
 ) -> npt.NDArray[np.float64]:
     """tPSNR of each consecutive pair of [T, H, W(, C)] frames (T >= 2): T - 1 float64 values."""
 
+
+# ---- paste -----------------------------------------------------------------
+
+
+# ---- poisson ---------------------------------------------------------------
+

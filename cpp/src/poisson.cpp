@@ -1,0 +1,2 @@
+// CPU kernels for the poisson op family (placeholder until the family lands).
+#include "facefuse/common.hpp"

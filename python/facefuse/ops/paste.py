@@ -1,0 +1,4 @@
+"""paste ops (placeholder until the family lands)."""
+from __future__ import annotations
+
+__all__: list[str] = []
