@@ -1,0 +1,98 @@
+"""facefuse.compat.seed: the seed pipeline's names as thin shims over the core."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import facefuse.ops as ops
+import facefuse.reference as ref
+from facefuse.benchmarks import make_scene
+from facefuse.compat import seed
+
+METHODS = {"basic": "alpha", "multiband": "laplacian", "seamless": "poisson", "poisson": "poisson"}
+
+
+def _have(blend: str) -> bool:
+    if not (hasattr(ops, "paste_back") and hasattr(ref, "paste_back")):
+        return False
+    sc = make_scene(24, 32, 1, 8, seed=0)
+    try:
+        ops.paste_back(sc.frame, sc.crops[0], sc.masks[0], sc.affines[0], blend=blend)
+    except NotImplementedError:
+        return False
+    return True
+
+
+def test_reexports_are_the_core_classes() -> None:
+    assert seed.TemporalSmoother is ops.TemporalSmoother
+    assert seed.QualityMonitor is ops.QualityMonitor
+    sm = seed.TemporalSmoother(window_size=7, alpha=0.3, enable_adaptive=False)
+    assert (sm.window_size, sm.alpha, sm.enable_adaptive) == (7, 0.3, False)
+    pts = np.random.default_rng(0).uniform(0, 100, (68, 2)).astype(np.float32)
+    assert sm.smooth(pts).shape == (68, 2)
+    qm = seed.QualityMonitor()
+    frame = np.zeros((8, 8, 3), np.uint8)
+    qm.update(frame)
+    qm.update(frame)
+
+
+def test_method_mapping() -> None:
+    assert seed.BLEND_METHODS == METHODS
+    for method, blend in METHODS.items():
+        b = seed.EnhancedBlender(method)
+        assert b.blend_mode == blend and b.color is None and b.levels == 5
+        assert seed.EnhancedBlender(method, color_correction=True).color == "lab"
+    assert seed.EnhancedBlender().method == "basic"
+    assert "multiband" in repr(seed.EnhancedBlender("multiband", levels=3))
+
+
+@pytest.mark.parametrize("method", ["laplacian", "alpha", "", "Basic", None, 3])
+def test_bad_method(method) -> None:
+    with pytest.raises(ValueError, match="'method'") as info:
+        seed.EnhancedBlender(method)  # type: ignore[arg-type]
+    assert "basic" in str(info.value) and "multiband" in str(info.value)
+
+
+def test_bad_levels() -> None:
+    with pytest.raises(ValueError, match="'levels'"):
+        seed.EnhancedBlender("multiband", levels=0)
+    with pytest.raises(TypeError, match="'levels'"):
+        seed.EnhancedBlender("multiband", levels=2.5)  # type: ignore[arg-type]
+
+
+def _scene(faces: int):
+    sc = make_scene(180, 240, faces, 64, seed=11)
+    if faces == 1:
+        return sc.frame, sc.crops[0], sc.masks[0], sc.affines[0]
+    return sc.frame, sc.crops, sc.masks, sc.affines
+
+
+@pytest.mark.parametrize("faces", [1, 3])
+@pytest.mark.parametrize("color_correction", [False, True])
+@pytest.mark.parametrize("method", list(METHODS))
+def test_blend_equals_paste_back(method, color_correction, faces) -> None:
+    blend = METHODS[method]
+    if not _have(blend):
+        pytest.skip(f"facefuse.ops.paste_back(blend={blend!r}) not built yet")
+    frame, crop, mask, aff = _scene(faces)
+    before = frame.copy()
+    b = seed.EnhancedBlender(method, color_correction=color_correction, levels=4)
+    got = b.blend(frame, crop, mask, aff)
+    want = ops.paste_back(frame, crop, mask, aff, blend=blend, color="lab" if color_correction else None, levels=4)
+    assert np.array_equal(got, want)
+    assert np.array_equal(frame, before)
+    # and against the NumPy / cv2 reference paste-back
+    expect = ref.paste_back(frame, crop, mask, aff, blend=blend, color="lab" if color_correction else None, levels=4)
+    d = np.abs(got.astype(np.int16) - expect.astype(np.int16))
+    tol_max = 2 if blend == "alpha" else 6
+    assert d.max() <= tol_max and d.mean() < 0.5
+
+
+def test_blend_out_argument() -> None:
+    if not _have("alpha"):
+        pytest.skip("facefuse.ops.paste_back not built yet")
+    frame, crop, mask, aff = _scene(1)
+    out = np.empty_like(frame)
+    res = seed.EnhancedBlender("basic").blend(frame, crop, mask, aff, out=out)
+    assert res is out
+    assert np.array_equal(out, ops.paste_back(frame, crop, mask, aff, blend="alpha"))
