@@ -82,7 +82,7 @@ def _native_ok(frame: Any, crop: Any, mask: Any, affine: Any) -> bool:
     if mask.ndim == 3 and mask.shape[2] != 1:
         return False
     a = np.asarray(affine)
-    if a.shape != (2, 3) or a.dtype.kind not in "fiu" or not np.all(np.isfinite(a)):
+    if a.shape != (2, 3) or a.dtype not in (np.float32, np.float64) or not np.all(np.isfinite(a)):
         return False
     if np.linalg.det(a[:, :2].astype(np.float64)) == 0.0:
         return False
@@ -109,8 +109,8 @@ def paste_back(temp_vision_frame: np.ndarray, crop_vision_frame: np.ndarray, cro
     if not _native_ok(temp_vision_frame, crop_vision_frame, crop_mask, affine_matrix):
         return _ref.paste_back(temp_vision_frame, crop_vision_frame, crop_mask, affine_matrix)
     mask = crop_mask[..., 0] if crop_mask.ndim == 3 else crop_mask
-    affine = np.asarray(affine_matrix, dtype=np.float64)
-    return _ops_paste_back()(temp_vision_frame, crop_vision_frame, mask, affine, blend="alpha")
+    # the affine keeps its dtype: FaceFusion inverts a float32 matrix in float32
+    return _ops_paste_back()(temp_vision_frame, crop_vision_frame, mask, np.asarray(affine_matrix), blend="alpha")
 
 
 # --------------------------------------------------------------------------- patching

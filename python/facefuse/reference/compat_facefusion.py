@@ -57,7 +57,7 @@ WARP_TEMPLATES: dict[str, np.ndarray] = {
 def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     """Apply a 2x3 affine to ``[K, 2]`` points (cv2.transform)."""
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 1, 2)
-    return cv2.transform(pts, np.asarray(matrix, dtype=np.float64)).reshape(-1, 2)
+    return cv2.transform(pts, np.asarray(matrix)).reshape(-1, 2)
 
 
 def estimate_matrix_by_face_landmark_5(face_landmark_5: np.ndarray, warp_template: str,
@@ -84,7 +84,7 @@ def calculate_paste_area(frame: np.ndarray, crop: np.ndarray,
     crop -> box affine (the inverted affine shifted by ``(x1, y1)``)."""
     frame_h, frame_w = frame.shape[:2]
     crop_h, crop_w = crop.shape[:2]
-    inverse = cv2.invertAffineTransform(np.asarray(affine_matrix, dtype=np.float64))
+    inverse = cv2.invertAffineTransform(np.asarray(affine_matrix))  # float32 stays float32, as in FaceFusion
     corners = np.array([[0, 0], [crop_w, 0], [crop_w, crop_h], [0, crop_h]], dtype=np.float64)
     back = transform_points(corners, inverse)
     lo = np.floor(back.min(axis=0)).astype(int)
