@@ -97,6 +97,34 @@ def tpsnr_sequence(
 
 # ---- paste -----------------------------------------------------------------
 
+def warp_affine(
+    img: npt.NDArray[np.uint8] | npt.NDArray[np.float32],
+    M: npt.NDArray[np.floating],
+    dsize: tuple[int, int],
+    border: str = "constant",
+) -> npt.NDArray[np.uint8] | npt.NDArray[np.float32]:
+    """cv2.warpAffine(img, M, dsize, INTER_LINEAR); img H x W[ x C<=4]; border 'constant' | 'replicate'."""
+
+def paste_back(
+    frame: npt.NDArray[np.uint8] | npt.NDArray[np.float32],
+    crop: npt.NDArray[np.uint8] | npt.NDArray[np.float32] | list[npt.NDArray[np.uint8] | npt.NDArray[np.float32]],
+    crop_mask: npt.NDArray[np.float32] | list[npt.NDArray[np.float32]],
+    affine: npt.NDArray[np.floating] | list[npt.NDArray[np.floating]],
+    blend: str = "alpha",
+    color: str | None = None,
+    levels: int = 5,
+    out: npt.NDArray[np.uint8] | npt.NDArray[np.float32] | None = None,
+) -> npt.NDArray[np.uint8] | npt.NDArray[np.float32]:
+    """Fused paste-back of one face or a batch [K, h, w, 3] / list; blend 'alpha' | 'laplacian'; color None | 'lab'."""
+
+def paste_warp(
+    frame: npt.NDArray[np.uint8] | npt.NDArray[np.float32],
+    crop: npt.NDArray[np.uint8] | npt.NDArray[np.float32],
+    crop_mask: npt.NDArray[np.float32],
+    affine: npt.NDArray[np.floating],
+) -> tuple[tuple[int, int, int, int], npt.NDArray[np.uint8] | npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """((x0, y0, x1, y1), warped crop bh x bw x 3, clipped warped mask bh x bw) of one face's paste box."""
+
 
 # ---- poisson ---------------------------------------------------------------
 
