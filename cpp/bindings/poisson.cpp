@@ -1,6 +1,118 @@
-// Bindings for the poisson op family (placeholder until the family lands).
+// Bindings of the poisson op family: gradient-domain (seamless) blending.
+#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <climits>
+#include <cmath>
+#include <string>
+
+#include "checks.hpp"
+#include "facefuse/poisson.hpp"
+
+namespace py = pybind11;
+
 namespace facefuse::bind {
-void bind_poisson(pybind11::module_& m) { (void)m; }
+
+namespace {
+
+constexpr const char* kFn = "blend_poisson";
+
+long long as_int(const py::handle& obj, const char* fn, const char* arg) {
+  if (PyBool_Check(obj.ptr()) || !PyIndex_Check(obj.ptr()))
+    type_error(fn, arg, "an int", std::string(py::str(py::type::of(obj).attr("__name__"))));
+  py::object idx = py::reinterpret_steal<py::object>(PyNumber_Index(obj.ptr()));
+  if (!idx) throw py::error_already_set();
+  int overflow = 0;
+  long long v = PyLong_AsLongLongAndOverflow(idx.ptr(), &overflow);
+  if (overflow > 0) return LLONG_MAX;
+  if (overflow < 0) return LLONG_MIN;
+  if (v == -1 && PyErr_Occurred()) throw py::error_already_set();
+  return v;
+}
+
+double as_real(const py::handle& obj, const char* fn, const char* arg) {
+  if (PyBool_Check(obj.ptr()) || !(PyFloat_Check(obj.ptr()) || PyIndex_Check(obj.ptr()) ||
+                                   py::isinstance(obj, py::module_::import("numpy").attr("floating"))))
+    type_error(fn, arg, "a real number", std::string(py::str(py::type::of(obj).attr("__name__"))));
+  const double v = PyFloat_AsDouble(obj.ptr());
+  if (v == -1.0 && PyErr_Occurred()) throw py::error_already_set();
+  return v;
+}
+
+int as_dim(py::ssize_t n, const char* arg, const py::array& a) {
+  if (n > (1 << 28)) value_error(kFn, arg, "is too large, got " + describe(a));
+  return static_cast<int>(n);
+}
+
+template <typename T>
+py::array run(const py::array& dst, const py::array& src, const py::array& mask, int h, int w, int c, float tol,
+              int max_iter) {
+  auto d = contiguous<T>(dst);
+  auto s = contiguous<T>(src);
+  auto m = contiguous<float>(mask);
+  py::array_t<T> out(dst.request().shape);
+  const T* dp = d.data();
+  const T* sp = s.data();
+  const float* mp = m.data();
+  T* op = out.mutable_data();
+  PoissonResult r;
+  {
+    py::gil_scoped_release release;
+    if constexpr (std::is_same_v<T, std::uint8_t>)
+      r = blend_poisson_u8(dp, sp, mp, op, h, w, c, tol, max_iter);
+    else
+      r = blend_poisson_f32(dp, sp, mp, op, h, w, c, tol, max_iter);
+  }
+  if (r.status == 3) value_error(kFn, "mask", "must be finite (no NaN or inf)");
+  if (r.status == 2) value_error(kFn, "src", "must be finite (no NaN or inf) on and around the mask");
+  if (r.status == 1) value_error(kFn, "dst", "must be finite (no NaN or inf) around the mask");
+  return std::move(out);
+}
+
+py::array blend_poisson(const py::object& dst_o, const py::object& src_o, const py::object& mask_o,
+                        const py::object& tol_o, const py::object& max_iter_o) {
+  py::array dst = as_array(dst_o, kFn, "dst");
+  py::array src = as_array(src_o, kFn, "src");
+  py::array mask = as_array(mask_o, kFn, "mask");
+  const bool u8 = is_dtype<std::uint8_t>(dst);
+  if (!u8 && !is_dtype<float>(dst))
+    type_error(kFn, "dst", "a uint8 or float32 H x W, H x W x 1 or H x W x 3 frame", describe(dst));
+  require_ndim(dst, kFn, "dst", {2, 3}, "an H x W, H x W x 1 or H x W x 3 frame");
+  const int c = dst.ndim() == 3 ? static_cast<int>(dst.shape(2)) : 1;
+  if (c != 1 && c != 3)
+    value_error(kFn, "dst", "must have 1 or 3 channels (H x W, H x W x 1 or H x W x 3), got " + describe(dst));
+  require_nonempty(dst, kFn, "dst");
+  if (!dst.dtype().is(src.dtype()))
+    type_error(kFn, "src", std::string("a ") + (u8 ? "uint8" : "float32") + " frame like dst", describe(src));
+  bool same = src.ndim() == dst.ndim();
+  for (py::ssize_t i = 0; same && i < dst.ndim(); ++i) same = src.shape(i) == dst.shape(i);
+  if (!same) value_error(kFn, "src", "must have dst's shape " + describe(dst) + ", got " + describe(src));
+  if (!is_dtype<float>(mask) || mask.ndim() != 2)
+    type_error(kFn, "mask", "a float32 H x W mask matching dst", describe(mask));
+  if (mask.shape(0) != dst.shape(0) || mask.shape(1) != dst.shape(1))
+    value_error(kFn, "mask", "must be float32 H x W matching dst " + describe(dst) + ", got " + describe(mask));
+  const double tol = as_real(tol_o, kFn, "tol");
+  if (!std::isfinite(tol) || tol < 0.0 || tol >= 1.0)
+    value_error(kFn, "tol", "must be a finite number in [0, 1), got " + std::string(py::str(tol_o)));
+  const long long it = as_int(max_iter_o, kFn, "max_iter");
+  if (it < 1 || it > 10000)
+    value_error(kFn, "max_iter", "must be in [1, 10000], got " + std::to_string(it));
+  const int h = as_dim(dst.shape(0), "dst", dst);
+  const int w = as_dim(dst.shape(1), "dst", dst);
+  if (u8) return run<std::uint8_t>(dst, src, mask, h, w, c, static_cast<float>(tol), static_cast<int>(it));
+  return run<float>(dst, src, mask, h, w, c, static_cast<float>(tol), static_cast<int>(it));
+}
+
+}  // namespace
+
+void bind_poisson(py::module_& m) {
+  m.def("blend_poisson", &blend_poisson, py::arg("dst"), py::arg("src"), py::arg("mask"), py::arg("tol") = 1e-4,
+        py::arg("max_iter") = 50,
+        "Seamless (Poisson, NORMAL_CLONE) blend of src into dst under mask, solved by multigrid.\n\n"
+        "dst, src: uint8 or float32 H x W, H x W x 1 or H x W x 3 (same shape and dtype);\n"
+        "mask: float32 H x W, pixels > 0.5 (off the image's outer 1-px frame) are solved for,\n"
+        "the rest keep dst; tol: relative residual in [0, 1) to stop at; max_iter: V-cycles in [1, 10000].\n"
+        "Returns a new array with dst's shape and dtype.");
+}
+
 }  // namespace facefuse::bind

@@ -1,2 +1,583 @@
-// CPU kernels for the poisson op family (placeholder until the family lands).
+// CPU kernels of gradient-domain (Poisson / seamless) blending.
+//
+// blend_poisson solves, per channel, for the correction c = f - src on the
+// unknown pixels (mask > 0.5, off the image's outer frame):
+//     A c = b,   A = Dirichlet 4-neighbour Laplacian of the unknown set,
+//     b_p = sum over the known neighbours q of p of (dst_q - src_q),
+// then writes f = src + c there (see poisson_math.hpp). c is a smooth membrane,
+// so full multigrid (coarse-to-fine: the coarsest level solved by sweeps, each
+// finer level started from the bilinear prolongation of the coarser solution
+// and improved by one V-cycle) lands close to the solution; V-cycles follow
+// until ||b - A c||_2 <= tol * ||b||_2 or max_iter V-cycles on the finest level.
+//
+// Grid: the bounding box of the unknowns plus a 1-cell ring of known cells,
+// stored planar per channel with one extra zero row/column of slack (so the
+// restriction's 4-tap window never leaves the array). Level l+1 halves level l
+// (coarse cell I covers fine cells 2I-1 and 2I along each axis; unknown when any
+// child is) until the interior's smaller side is <= 2 cells; the coarsest level
+// is solved by red-black sweeps. The smoother is red-black Gauss-Seidel, two
+// sweeps before and after the coarse correction. All passes over a level are
+// OpenMP-parallel over rows (guarded by RegionProbe); the red-black colouring
+// makes a half-sweep's rows independent. The buffers live in a per-thread
+// workspace reused across calls.
+
+#include "facefuse/poisson.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
 #include "facefuse/common.hpp"
+#include "facefuse/parallel.hpp"
+#include "facefuse/poisson_math.hpp"
+
+namespace facefuse {
+
+namespace {
+
+using namespace poisson;
+
+constexpr std::size_t kParWork = 1u << 14;  // cells x channels below which a pass runs serially
+constexpr int kMaxLevels = 24;
+constexpr int kPreSweeps = 2, kPostSweeps = 2, kCoarseSweeps = 40;
+#ifndef FF_POISSON_COARSE_MIN
+#define FF_POISSON_COARSE_MIN 2.f
+#endif
+constexpr float kCoarseMin = FF_POISSON_COARSE_MIN;  // unknown children (of 4) a coarse unknown cell needs
+
+// Runs f(y, thread) for y in [y0, y1), rows split statically over the threads.
+template <class F>
+void for_rows(int y0, int y1, std::size_t work, F&& f) {
+  RegionProbe probe(work >= kParWork && y1 - y0 > 1);
+#pragma omp parallel if (probe.parallel())
+  {
+    const int t = thread_num();
+#pragma omp for schedule(static) nowait
+    for (int y = y0; y < y1; ++y) f(y, t);
+    probe.share_done();
+  }
+}
+
+// Sum over rows of f(y) (a double per row), rows split over the threads.
+template <class F>
+double sum_rows(int y0, int y1, std::size_t work, F&& f) {
+  double acc = 0.0;
+  RegionProbe probe(work >= kParWork && y1 - y0 > 1);
+#pragma omp parallel if (probe.parallel())
+  {
+#pragma omp for schedule(static) reduction(+ : acc) nowait
+    for (int y = y0; y < y1; ++y) acc += f(y);
+    probe.share_done();
+  }
+  return acc;
+}
+
+struct Level {
+  int n = 0, m = 0;        // interior rows / columns (cells 1..n, 1..m)
+  int rows = 0, cols = 0;  // storage: n + 3, m + 3 (ring at 0 and n + 1, slack at n + 2)
+  std::size_t plane = 0;
+  float* wunk = nullptr;  // 1 on unknown cells, 0 elsewhere
+  float* diag = nullptr;  // stencil diagonal on unknown cells (see boundary_coupling), 0 elsewhere
+  float* idiag = nullptr; // 1 / diag on unknown cells, 0 elsewhere
+  float* u = nullptr;     // C planes: the solution / correction
+  float* rhs = nullptr;   // C planes
+  float* res = nullptr;   // C planes (residual; scratch)
+  std::size_t work(int c) const { return static_cast<std::size_t>(n) * static_cast<std::size_t>(m) * c; }
+};
+
+// Per-thread storage reused across calls (released when a call needed a lot).
+struct Workspace {
+  std::vector<float> pool;
+  std::vector<float> rowbuf;  // one row per OpenMP thread
+};
+
+Workspace& workspace() {
+  thread_local Workspace ws;
+  return ws;
+}
+
+class Solver {
+ public:
+  // Sets up the level sizes for a fine interior of n x m cells and c channels;
+  // the fine level's wunk, u, rhs must then be filled by the caller (all zero
+  // on entry, slack included).
+  Solver(int n, int m, int c) : c_(c) {
+    int ln = n, lm = m;
+    std::size_t total = 0;
+    for (int l = 0; l < kMaxLevels; ++l) {
+      Level L;
+      L.n = ln;
+      L.m = lm;
+      L.rows = ln + 3;
+      L.cols = lm + 3;
+      L.plane = static_cast<std::size_t>(L.rows) * static_cast<std::size_t>(L.cols);
+      total += L.plane * (3 + 3 * static_cast<std::size_t>(c));
+      levels_.push_back(L);
+      if (std::min(ln, lm) <= 2) break;
+      ln = coarse_size(ln);
+      lm = coarse_size(lm);
+    }
+    auto& ws = workspace();
+    if (ws.pool.size() < total) {
+      ws.pool.clear();
+      ws.pool.shrink_to_fit();
+      ws.pool.resize(total);
+    }
+    float* p = ws.pool.data();
+    std::fill(p, p + total, 0.f);
+    for (auto& L : levels_) {
+      L.wunk = p;
+      p += L.plane;
+      L.diag = p;
+      p += L.plane;
+      L.idiag = p;
+      p += L.plane;
+      L.u = p;
+      p += L.plane * c;
+      L.rhs = p;
+      p += L.plane * c;
+      L.res = p;
+      p += L.plane * c;
+    }
+    const std::size_t rb = static_cast<std::size_t>(max_threads()) * static_cast<std::size_t>(levels_[0].cols + 8);
+    if (ws.rowbuf.size() < rb) ws.rowbuf.resize(rb);
+    rowbuf_ = ws.rowbuf.data();
+    total_ = total;
+  }
+
+  ~Solver() {
+    auto& ws = workspace();
+    if (total_ > (std::size_t(96) << 20) / sizeof(float)) {  // > 96 MB: give it back
+      ws.pool.clear();
+      ws.pool.shrink_to_fit();
+    }
+  }
+
+  Level& fine() { return levels_[0]; }
+
+  // Coarse levels' unknown sets from the fine one.
+  void build_hierarchy() {
+    for (std::size_t l = 1; l < levels_.size(); ++l) {
+      const Level& F = levels_[l - 1];
+      Level& C = levels_[l];
+      for_rows(1, C.n + 1, C.work(1), [&](int I, int) {
+        const float* a = F.wunk + static_cast<std::size_t>(2 * I - 1) * F.cols;
+        const float* b = a + F.cols;
+        float* o = C.wunk + static_cast<std::size_t>(I) * C.cols;
+        for (int J = 1; J <= C.m; ++J)
+          o[J] = (a[2 * J - 1] + a[2 * J]) + (b[2 * J - 1] + b[2 * J]) >= kCoarseMin ? 1.f : 0.f;
+      });
+    }
+    for (std::size_t l = 0; l < levels_.size(); ++l) {
+      Level& L = levels_[l];
+      const float beta = boundary_coupling(static_cast<int>(l));
+      for_rows(1, L.n + 1, L.work(1), [&](int y, int) {
+        const std::size_t o = static_cast<std::size_t>(y) * L.cols;
+        const float* wu = L.wunk + o;
+        for (int x = 1; x <= L.m; ++x) {
+          const float d = diagonal(wu[x - L.cols], wu[x + L.cols], wu[x - 1], wu[x + 1], beta);
+          L.diag[o + x] = wu[x] * d;
+          L.idiag[o + x] = wu[x] / d;
+        }
+      });
+    }
+  }
+
+  // Solves A u = rhs on the fine level; returns (iterations, rel residual).
+  PoissonResult solve(float tol, int max_iter, bool fmg) {
+    PoissonResult r;
+    const int last = static_cast<int>(levels_.size()) - 1;
+    const double nb = std::sqrt(norm2(levels_[0], levels_[0].rhs));
+    if (!(nb > 0.0)) {  // b == 0: c == 0
+      zero_u(levels_[0]);
+      return r;
+    }
+    if (fmg) {
+      for (int l = 0; l < last; ++l) restrict_to(l, levels_[l].rhs);
+      zero_u(levels_[last]);
+      coarse_solve(levels_[last]);
+      for (int l = last - 1; l >= 1; --l) {
+        zero_u(levels_[l]);
+        prolong_add(l + 1);
+        vcycle(l);
+      }
+      if (last > 0) {
+        zero_u(levels_[0]);
+        prolong_add(1);
+      }
+    }
+    double rel = 0.0;
+    for (;;) {
+      vcycle(0);
+      ++r.iterations;
+      rel = std::sqrt(residual(levels_[0], true)) / nb;
+      if (!(rel > tol) || r.iterations >= max_iter) break;
+    }
+    r.rel_residual = static_cast<float>(rel);
+    return r;
+  }
+
+ private:
+  int c_;
+  std::vector<Level> levels_;
+  float* rowbuf_ = nullptr;
+  std::size_t total_ = 0;
+
+  float* row(float* plane_base, const Level& L, int ch, int y) const {
+    return plane_base + ch * L.plane + static_cast<std::size_t>(y) * L.cols;
+  }
+
+  double norm2(const Level& L, const float* a) const {
+    return sum_rows(1, L.n + 1, L.work(c_), [&](int y) {
+      double acc = 0.0;
+      for (int ch = 0; ch < c_; ++ch) {
+        const float* p = a + ch * L.plane + static_cast<std::size_t>(y) * L.cols;
+        float s = 0.f;
+        for (int x = 1; x <= L.m; ++x) s += p[x] * p[x];
+        acc += s;
+      }
+      return acc;
+    });
+  }
+
+  void zero_u(Level& L) { std::fill(L.u, L.u + L.plane * c_, 0.f); }
+
+  // One red-black half-sweep of colour `colour`.
+  void smooth(Level& L, int colour) {
+    const int m = L.m;
+    for_rows(1, L.n + 1, L.work(c_) / 2, [&](int y, int) {
+      const float* id = L.idiag + static_cast<std::size_t>(y) * L.cols;
+      const int x0 = rb_first_x(y, colour);
+      for (int ch = 0; ch < c_; ++ch) {
+        float* r = row(L.u, L, ch, y);
+        const float* up = r - L.cols;
+        const float* dn = r + L.cols;
+        const float* rh = row(L.rhs, L, ch, y);
+        for (int x = x0; x <= m; x += 2)
+          r[x] = gs_value(up[x], dn[x], r[x - 1], r[x + 1], rh[x], id[x]);
+      }
+    });
+  }
+
+  void coarse_solve(Level& L) {
+    for (int k = 0; k < kCoarseSweeps; ++k) {
+      smooth(L, 0);
+      smooth(L, 1);
+    }
+  }
+
+  // res = rhs - A u on L; returns ||res||^2 when `norm`.
+  double residual(Level& L, bool norm) {
+    const int m = L.m;
+    return sum_rows(1, L.n + 1, L.work(c_), [&](int y) {
+      const float* wu = L.wunk + static_cast<std::size_t>(y) * L.cols;
+      const float* dg = L.diag + static_cast<std::size_t>(y) * L.cols;
+      double acc = 0.0;
+      for (int ch = 0; ch < c_; ++ch) {
+        const float* r = row(L.u, L, ch, y);
+        const float* up = r - L.cols;
+        const float* dn = r + L.cols;
+        const float* rh = row(L.rhs, L, ch, y);
+        float* o = row(L.res, L, ch, y);
+        for (int x = 1; x <= m; ++x) o[x] = poisson::residual(r[x], up[x], dn[x], r[x - 1], r[x + 1], rh[x], dg[x], wu[x]);
+        if (norm) {
+          float s = 0.f;
+          for (int x = 1; x <= m; ++x) s += o[x] * o[x];
+          acc += s;
+        }
+      }
+      return acc;
+    });
+  }
+
+  // levels_[l+1].rhs = R a  (a: C planes on level l, zero outside its interior unknowns).
+  void restrict_to(int l, const float* a) {
+    const Level& F = levels_[l];
+    Level& C = levels_[l + 1];
+    const int fc = F.cols;
+    for_rows(1, C.n + 1, F.work(c_) / 2, [&](int I, int t) {
+      float* tb = rowbuf_ + static_cast<std::size_t>(t) * (levels_[0].cols + 8);
+      const float* wu = C.wunk + static_cast<std::size_t>(I) * C.cols;
+      for (int ch = 0; ch < c_; ++ch) {
+        const float* r0 = a + ch * F.plane + static_cast<std::size_t>(2 * I - 2) * fc;
+        const float* r1 = r0 + fc;
+        const float* r2 = r1 + fc;
+        const float* r3 = r2 + fc;
+        for (int x = 0; x < fc; ++x) tb[x] = restrict4(r0[x], r1[x], r2[x], r3[x]);
+        float* o = row(C.rhs, C, ch, I);
+        for (int J = 1; J <= C.m; ++J)
+          o[J] = wu[J] * restrict4(tb[2 * J - 2], tb[2 * J - 1], tb[2 * J], tb[2 * J + 1]);
+      }
+    });
+  }
+
+  // levels_[l-1].u += P levels_[l].u on the unknown cells.
+  void prolong_add(int l) {
+    const Level& C = levels_[l];
+    Level& F = levels_[l - 1];
+    for_rows(1, F.n + 1, F.work(c_), [&](int y, int t) {
+      float* tb = rowbuf_ + static_cast<std::size_t>(t) * (levels_[0].cols + 8);
+      const float* wu = F.wunk + static_cast<std::size_t>(y) * F.cols;
+      const int I = parent_of(y), K = far_of(y);
+      for (int ch = 0; ch < c_; ++ch) {
+        const float* a = C.u + ch * C.plane + static_cast<std::size_t>(I) * C.cols;
+        const float* b = C.u + ch * C.plane + static_cast<std::size_t>(K) * C.cols;
+        for (int J = 0; J <= C.m + 1; ++J) tb[J] = prolong2(a[J], b[J]);
+        float* o = row(F.u, F, ch, y);
+        for (int J = 1; J <= C.m; ++J) {
+          o[2 * J - 1] += wu[2 * J - 1] * prolong2(tb[J], tb[J - 1]);
+          o[2 * J] += wu[2 * J] * prolong2(tb[J], tb[J + 1]);
+        }
+      }
+    });
+  }
+
+  void vcycle(int l) {
+    Level& L = levels_[l];
+    if (l == static_cast<int>(levels_.size()) - 1) {
+      coarse_solve(L);
+      return;
+    }
+    for (int k = 0; k < kPreSweeps; ++k) {
+      smooth(L, 0);
+      smooth(L, 1);
+    }
+    residual(L, false);
+    restrict_to(l, L.res);
+    zero_u(levels_[l + 1]);
+    vcycle(l + 1);
+    prolong_add(l + 1);
+    for (int k = 0; k < kPostSweeps; ++k) {
+      smooth(L, 1);
+      smooth(L, 0);
+    }
+  }
+};
+
+template <typename T>
+inline bool finite_val(T v) {
+  if constexpr (std::is_same_v<T, float>)
+    return std::isfinite(v);
+  else
+    return true;
+}
+
+template <typename T>
+inline void store(T* o, float v) {
+  if constexpr (std::is_same_v<T, std::uint8_t>)
+    *o = saturate_u8(v);
+  else
+    *o = v;
+}
+
+template <typename T>
+PoissonResult blend_any(const T* dst, std::ptrdiff_t ds, const T* src, std::ptrdiff_t ss, const float* mask,
+                        std::ptrdiff_t ms, T* out, std::ptrdiff_t os, int h, int w, int c, float tol, int max_iter) {
+  PoissonResult res;
+  // 1. The unknowns' bounding box (and a NaN check of the mask), per row.
+  std::vector<int> first(h, w), last(h, -1);
+  int bad_mask = 0;
+  {
+    RegionProbe probe(static_cast<std::size_t>(h) * w >= (1u << 16));
+#pragma omp parallel if (probe.parallel()) reduction(| : bad_mask)
+    {
+#pragma omp for schedule(static) nowait
+      for (int y = 0; y < h; ++y) {
+        const float* mr = mask + y * ms;
+        float mx = -1.f, chk = 0.f;
+        for (int x = 0; x < w; ++x) {
+          mx = std::max(mx, mr[x]);
+          chk += mr[x] * 0.f;  // NaN when any value is NaN or inf
+        }
+        if (chk != 0.f) bad_mask |= 1;
+        if (mx > 0.5f && y > 0 && y < h - 1) {
+          int a = 1, b = w - 2;
+          while (a <= b && !(mr[a] > 0.5f)) ++a;
+          while (b >= a && !(mr[b] > 0.5f)) --b;
+          if (a <= b) {
+            first[y] = a;
+            last[y] = b;
+          }
+        }
+      }
+      probe.share_done();
+    }
+  }
+  if (bad_mask) {
+    res.status = 3;
+    return res;
+  }
+  int y0 = h, y1 = -1, x0 = w, x1 = -1;
+  for (int y = 0; y < h; ++y)
+    if (last[y] >= 0) {
+      y0 = std::min(y0, y);
+      y1 = y;
+      x0 = std::min(x0, first[y]);
+      x1 = std::max(x1, last[y]);
+    }
+  auto copy_dst = [&]() {
+    if (out == dst) return;
+    const std::size_t rowlen = static_cast<std::size_t>(w) * c;
+    for_rows(0, h, rowlen * h / 4, [&](int y, int) {
+      std::memcpy(out + y * os, dst + y * ds, rowlen * sizeof(T));
+    });
+  };
+  if (y1 < 0) {  // nothing to solve
+    copy_dst();
+    return res;
+  }
+
+  const int n = y1 - y0 + 1, m = x1 - x0 + 1;
+  Solver solver(n, m, c);
+  Level& L = solver.fine();
+  // storage cell (Y, X) <-> image pixel (y0 - 1 + Y, x0 - 1 + X), Y in 0..n+1, X in 0..m+1.
+  // 2. Unknown flags and the boundary values B = (dst - src) on known cells (in res).
+  for_rows(1, n + 1, L.work(1), [&](int Y, int) {
+    const float* mr = mask + (y0 - 1 + Y) * ms + (x0 - 1);
+    float* wu = L.wunk + static_cast<std::size_t>(Y) * L.cols;
+    for (int X = 1; X <= m; ++X) wu[X] = mr[X] > 0.5f ? 1.f : 0.f;
+  });
+  bool bad_in = false;
+  {
+    const int ny = n + 2;
+    RegionProbe probe(L.work(c) >= kParWork);
+#pragma omp parallel if (probe.parallel()) reduction(|| : bad_in)
+    {
+#pragma omp for schedule(static) nowait
+      for (int Y = 0; Y < ny; ++Y) {
+        const T* dr = dst + (y0 - 1 + Y) * ds + static_cast<std::ptrdiff_t>(x0 - 1) * c;
+        const T* sr = src + (y0 - 1 + Y) * ss + static_cast<std::ptrdiff_t>(x0 - 1) * c;
+        const float* wu = L.wunk + static_cast<std::size_t>(Y) * L.cols;
+        for (int ch = 0; ch < c; ++ch) {
+          float* b = L.res + ch * L.plane + static_cast<std::size_t>(Y) * L.cols;
+          for (int X = 0; X <= m + 1; ++X) {
+            const float v = static_cast<float>(dr[X * c + ch]) - static_cast<float>(sr[X * c + ch]);
+            b[X] = wu[X] > 0.f ? 0.f : v;
+          }
+        }
+      }
+      probe.share_done();
+    }
+  }
+  // 3. The source term b_p on unknown cells (+ finiteness of what enters the solve).
+  {
+    RegionProbe probe(L.work(c) >= kParWork);
+#pragma omp parallel if (probe.parallel()) reduction(|| : bad_in)
+    {
+#pragma omp for schedule(static) nowait
+      for (int Y = 1; Y <= n; ++Y) {
+        const float* wu = L.wunk + static_cast<std::size_t>(Y) * L.cols;
+        const T* sr = src + (y0 - 1 + Y) * ss + static_cast<std::ptrdiff_t>(x0 - 1) * c;
+        float chk = 0.f;
+        for (int ch = 0; ch < c; ++ch) {
+          const float* b = L.res + ch * L.plane + static_cast<std::size_t>(Y) * L.cols;
+          float* o = L.rhs + ch * L.plane + static_cast<std::size_t>(Y) * L.cols;
+          for (int X = 1; X <= m; ++X) {
+            const float v = boundary_source(b[X - L.cols], b[X + L.cols], b[X - 1], b[X + 1]);
+            o[X] = wu[X] > 0.f ? v : 0.f;
+            if constexpr (std::is_same_v<T, float>) chk += wu[X] > 0.f ? (v + sr[X * c + ch]) * 0.f : 0.f;
+          }
+        }
+        if (chk != 0.f) bad_in = true;
+      }
+      probe.share_done();
+    }
+  }
+  if (bad_in) {
+    // Which input: a non-finite src at an unknown or a known neighbour, else dst.
+    res.status = 1;
+    for (int Y = 1; Y <= n && res.status == 1; ++Y)
+      for (int X = 1; X <= m && res.status == 1; ++X) {
+        if (!(L.wunk[static_cast<std::size_t>(Y) * L.cols + X] > 0.f)) continue;
+        const int dy[5] = {0, -1, 1, 0, 0}, dx[5] = {0, 0, 0, -1, 1};
+        for (int k = 0; k < 5; ++k)
+          for (int ch = 0; ch < c; ++ch)
+            if (!finite_val(src[(y0 - 1 + Y + dy[k]) * ss + static_cast<std::ptrdiff_t>(x0 - 1 + X + dx[k]) * c + ch]))
+              res.status = 2;
+      }
+    return res;
+  }
+  std::fill(L.res, L.res + L.plane * c, 0.f);
+  solver.build_hierarchy();
+  const PoissonResult sr = solver.solve(tol, max_iter, true);
+  res.iterations = sr.iterations;
+  res.rel_residual = sr.rel_residual;
+
+  // 4. Output: dst everywhere, src + c on the unknowns.
+  copy_dst();
+  int count = 0;
+  for (int Y = 1; Y <= n; ++Y)
+    for (int X = 1; X <= m; ++X) count += L.wunk[static_cast<std::size_t>(Y) * L.cols + X] > 0.f;
+  res.unknowns = count;
+  for_rows(1, n + 1, L.work(c), [&](int Y, int) {
+    const float* wu = L.wunk + static_cast<std::size_t>(Y) * L.cols;
+    const T* sr2 = src + (y0 - 1 + Y) * ss + static_cast<std::ptrdiff_t>(x0 - 1) * c;
+    T* orow = out + (y0 - 1 + Y) * os + static_cast<std::ptrdiff_t>(x0 - 1) * c;
+    for (int ch = 0; ch < c; ++ch) {
+      const float* u = L.u + ch * L.plane + static_cast<std::size_t>(Y) * L.cols;
+      for (int X = 1; X <= m; ++X)
+        if (wu[X] > 0.f) store(orow + X * c + ch, static_cast<float>(sr2[X * c + ch]) + u[X]);
+    }
+  });
+  return res;
+}
+
+}  // namespace
+
+PoissonResult blend_poisson_u8(const std::uint8_t* dst, std::ptrdiff_t dst_stride, const std::uint8_t* src,
+                               std::ptrdiff_t src_stride, const float* mask, std::ptrdiff_t mask_stride,
+                               std::uint8_t* out, std::ptrdiff_t out_stride, int h, int w, int c, float tol,
+                               int max_iter) {
+  return blend_any<std::uint8_t>(dst, dst_stride, src, src_stride, mask, mask_stride, out, out_stride, h, w, c, tol,
+                                 max_iter);
+}
+
+PoissonResult blend_poisson_f32(const float* dst, std::ptrdiff_t dst_stride, const float* src,
+                                std::ptrdiff_t src_stride, const float* mask, std::ptrdiff_t mask_stride,
+                                float* out, std::ptrdiff_t out_stride, int h, int w, int c, float tol,
+                                int max_iter) {
+  return blend_any<float>(dst, dst_stride, src, src_stride, mask, mask_stride, out, out_stride, h, w, c, tol,
+                          max_iter);
+}
+
+PoissonResult poisson_solve_planes(float* u, const float* rhs, const std::uint8_t* unknown, int h, int w,
+                                   int channels, float tol, int max_iter, bool fmg) {
+  PoissonResult r;
+  if (h < 3 || w < 3 || channels < 1) return r;
+  const int n = h - 2, m = w - 2;
+  Solver solver(n, m, channels);
+  Level& L = solver.fine();
+  const std::size_t plane = static_cast<std::size_t>(h) * w;
+  int count = 0;
+  for (int y = 1; y <= n; ++y)
+    for (int x = 1; x <= m; ++x) {
+      const bool k = unknown[static_cast<std::size_t>(y) * w + x] != 0;
+      L.wunk[static_cast<std::size_t>(y) * L.cols + x] = k ? 1.f : 0.f;
+      count += k;
+      for (int ch = 0; ch < channels; ++ch) {
+        const std::size_t i = ch * plane + static_cast<std::size_t>(y) * w + x;
+        const std::size_t j = ch * L.plane + static_cast<std::size_t>(y) * L.cols + x;
+        L.rhs[j] = k ? rhs[i] : 0.f;
+        L.u[j] = k && !fmg ? u[i] : 0.f;
+      }
+    }
+  if (count == 0) return r;
+  solver.build_hierarchy();
+  r = solver.solve(tol, max_iter, fmg);
+  r.unknowns = count;
+  for (int ch = 0; ch < channels; ++ch)
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x) {
+        const bool inner = y >= 1 && y <= n && x >= 1 && x <= m;
+        const std::size_t i = ch * plane + static_cast<std::size_t>(y) * w + x;
+        u[i] = inner && unknown[static_cast<std::size_t>(y) * w + x] ? L.u[ch * L.plane + static_cast<std::size_t>(y) * L.cols + x]
+                                                                     : 0.f;
+      }
+  return r;
+}
+
+}  // namespace facefuse

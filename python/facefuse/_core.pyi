@@ -128,3 +128,9 @@ def paste_warp(
 
 # ---- poisson ---------------------------------------------------------------
 
+def blend_poisson(
+    dst: np.ndarray, src: np.ndarray, mask: np.ndarray, tol: float = 1e-4, max_iter: int = 50
+) -> np.ndarray:
+    """Seamless (NORMAL_CLONE) blend of src into dst: multigrid solve of laplacian(f) = laplacian(src)
+    on mask > 0.5 (off the outer 1-px frame), f = dst elsewhere. uint8/float32 H x W[, 1 | 3]; mask float32 H x W."""
+
