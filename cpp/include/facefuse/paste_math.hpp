@@ -177,9 +177,10 @@ constexpr float kCoordLimit = 16777216.0f;  // 2^24
 // Integer cell and fractions of a source position (clamped so the int never overflows).
 FF_HD void split_coord(float s, int* i, float* a) {
   s = clampf(s, -kCoordLimit, kCoordLimit);
-  const float f = std::floor(s);
-  *i = static_cast<int>(f);
-  *a = s - f;
+  int t = static_cast<int>(s);          // truncation (no libm call on SSE2)
+  t -= static_cast<float>(t) > s ? 1 : 0;  // floor
+  *i = t;
+  *a = s - static_cast<float>(t);
 }
 
 FF_HD float lerp_fma(float a, float p0, float p1) { return fma_f32(a, p1 - p0, p0); }
