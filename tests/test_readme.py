@@ -44,6 +44,15 @@ def test_readme_snippets_run(astronaut_bgr, monkeypatch, tmp_path) -> None:
         "face_boxes": [(150, 80, 200, 220)] * len(frames),
         "landmarks": track,
         "tracks": np.stack(track),
+        # paste-back: five landmarks on the photo's face and a 512 alignment template
+        "landmarks5": np.float32([[190, 120], [240, 118], [217, 150], [195, 178], [238, 176]]),
+        "template_512": np.float32([[192, 240], [320, 240], [256, 314], [202, 376], [310, 376]]),
+        "affine2": np.float64([[1.2, 0.1, -350.0], [-0.1, 1.2, -90.0]]),
+        "face": flipped,
+        "temp_vision_frame": astronaut_bgr,
+        "crop_vision_frame": flipped,
+        "affine_matrix": np.float64([[1.0, 0.0, -100.0], [0.0, 1.0, -50.0]]),
+        "face_crop": flipped,
     }
     for block in _python_blocks():
         exec(compile(block, str(README), "exec"), ns)  # noqa: S102
@@ -54,3 +63,6 @@ def test_readme_snippets_run(astronaut_bgr, monkeypatch, tmp_path) -> None:
     assert (tmp_path / "quality.json").stat().st_size > 0
     assert (tmp_path / "quality.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert ns["nmj"] >= 0
+    assert ns["seamless"].shape == astronaut_bgr.shape
+    assert ns["out"].shape == astronaut_bgr.shape  # the blender's output, last
+    assert not np.array_equal(ns["frame"], astronaut_bgr)  # pasted in place (out=frame)
