@@ -109,7 +109,10 @@ class Solver {
   // Sets up the level sizes for a fine interior of n x m cells and c channels;
   // the fine level's wunk (interior), rhs (interior), and for the FMG from
   // boundary values bval (rows 0..n+1, columns 0..m+1) must then be filled by
-  // the caller. wunk and res are zero on entry (rings and slack included).
+  // the caller. Nothing is cleared but the frames (ring and slack) of the
+  // arrays whose neighbours or 4-tap windows are read there: every pass writes
+  // all the interior cells it owns before they are read (the first sweep from
+  // zero reads no neighbour of its first colour).
   Solver(int n, int m, int c) : c_(c) {
     int ln = n, lm = m;
     std::size_t total = 0;
@@ -144,14 +147,14 @@ class Solver {
       }
       // Only these are read outside what the passes write (rings, slack);
       // u is zeroed before each use, the rest is written before it is read.
-      std::fill(L.wunk, L.wunk + L.plane, 0.f);
-      std::fill(L.res, L.res + L.plane * c, 0.f);
+      zero_frame(L, L.wunk, 1);
+      for (float* q : {L.u, L.rhs, L.res}) zero_frame(L, q, c);
       if (&L == &levels_[0]) {
         for (float** q : {&X_, &P_, &Q_}) {
           *q = p;
           p += L.plane * c;
         }
-        std::fill(L.rhs, L.rhs + L.plane * c, 0.f);  // becomes the V-cycle's res in the CG (rings read)
+        for (float* q : {X_, P_}) zero_frame(L, q, c);
       }
     }
     const std::size_t rb = static_cast<std::size_t>(max_threads()) * static_cast<std::size_t>(levels_[0].cols + 8);
@@ -254,12 +257,10 @@ class Solver {
     if (fmg) {
       if (!bval_fmg_)
         for (int l = 0; l < last; ++l) restrict_to(l, levels_[l].rhs);
-      zero_u(levels_[last]);
-      coarse_solve(levels_[last]);
+      coarse_solve(levels_[last], true);
       for (int l = last - 1; l >= 0; --l) {
-        zero_u(levels_[l]);
-        prolong_add(l + 1, bval_fmg_);
-        if (l > 0) vcycle(l);
+        prolong_add(l + 1, bval_fmg_, true);
+        if (l > 0) vcycle(l, false);
       }
     }
     // Conjugate gradients on the finest level, preconditioned by one V-cycle
@@ -271,20 +272,17 @@ class Solver {
       r.rel_residual = static_cast<float>(rel);
       return r;
     }
-    const std::size_t np = F.plane * c_;
     std::swap(F.u, X_);       // x: the FMG result (rings zero); u becomes the V-cycle's z
     std::swap(F.rhs, F.res);  // r lives in rhs: the V-cycle's input
-    std::fill(P_, P_ + np, 0.f);  // rings stay zero
     double rz[kMaxC], rz_new[kMaxC], pq[kMaxC], rr[kMaxC];
     for (;;) {
-      zero_u(F);
-      vcycle(0);  // z = M r in u
+      vcycle(0, true);  // z = M r in u
       ++r.iterations;
       dots(F, F.rhs, F.u, rz_new);
       for (int ch = 0; ch < c_; ++ch) {
-        const float beta = r.iterations == 1 || !(rz[ch] > 0.0) ? 0.f : static_cast<float>(rz_new[ch] / rz[ch]);
+        const float beta = !(rz[ch] > 0.0) ? 0.f : static_cast<float>(rz_new[ch] / rz[ch]);
         rz[ch] = rz_new[ch];
-        update_p(F, ch, beta);
+        update_p(F, ch, beta, r.iterations == 1);
       }
       apply_a(F, P_, Q_, pq);  // q = A p, pq = <p, q>
       float alpha[kMaxC];
@@ -320,13 +318,16 @@ class Solver {
       });
   }
 
-  // p = z + beta p (channel ch, interior).
-  void update_p(const Level& L, int ch, float beta) {
+  // p = z + beta p (channel ch, interior); p = z when `first`.
+  void update_p(const Level& L, int ch, float beta, bool first) {
     for_rows(1, L.n + 1, L.work(1), [&](int y, int) {
       const std::size_t o = ch * L.plane + static_cast<std::size_t>(y) * L.cols;
       const float* z = L.u + o;
       float* p = P_ + o;
-      for (int x = 1; x <= L.m; ++x) p[x] = z[x] + beta * p[x];
+      if (first)
+        std::copy(z + 1, z + L.m + 1, p + 1);
+      else
+        for (int x = 1; x <= L.m; ++x) p[x] = z[x] + beta * p[x];
     });
   }
 
@@ -393,8 +394,24 @@ class Solver {
 
   void zero_u(Level& L) { std::fill(L.u, L.u + L.plane * c_, 0.f); }
 
+  // Zeroes rows 0, n+1, n+2 and columns 0, m+1, m+2 of `planes` planes of L.
+  static void zero_frame(const Level& L, float* base, int planes) {
+    for (int ch = 0; ch < planes; ++ch) {
+      float* a = base + ch * L.plane;
+      std::fill(a, a + L.cols, 0.f);
+      std::fill(a + static_cast<std::size_t>(L.n + 1) * L.cols, a + L.plane, 0.f);
+      for (int y = 1; y <= L.n; ++y) {
+        float* r = a + static_cast<std::size_t>(y) * L.cols;
+        r[0] = 0.f;
+        r[L.m + 1] = 0.f;
+        r[L.m + 2] = 0.f;
+      }
+    }
+  }
+
   // Gauss-Seidel on the cells of colour `colour` of row y (every channel).
-  void relax_row(Level& L, int y, int colour) {
+  // from_zero: the iterate is zero (its cells may hold anything): u = rhs / diag.
+  void relax_row(Level& L, int y, int colour, bool from_zero = false) {
     const float* id = L.idiag + static_cast<std::size_t>(y) * L.cols;
     const int x0 = rb_first_x(y, colour), m = L.m;
     for (int ch = 0; ch < c_; ++ch) {
@@ -402,7 +419,10 @@ class Solver {
       const float* up = r - L.cols;
       const float* dn = r + L.cols;
       const float* rh = row(L.rhs, L, ch, y);
-      for (int x = x0; x <= m; x += 2) r[x] = gs_value(up[x], dn[x], r[x - 1], r[x + 1], rh[x], id[x]);
+      if (from_zero)
+        for (int x = x0; x <= m; x += 2) r[x] = id[x] * rh[x];
+      else
+        for (int x = x0; x <= m; x += 2) r[x] = gs_value(up[x], dn[x], r[x - 1], r[x + 1], rh[x], id[x]);
     }
   }
 
@@ -411,7 +431,8 @@ class Solver {
   // second colour on row y - 1 right behind, then, after a barrier, the second
   // colour on its first and last rows (they need the neighbouring threads'
   // rows). Same result as two half-sweeps, half the memory traffic.
-  void sweep(Level& L, int first) {
+  // from_zero: the first sweep from a zero iterate (u need not be cleared).
+  void sweep(Level& L, int first, bool from_zero = false) {
     const int n = L.n, second = first ^ 1;
     RegionProbe probe(L.work(c_) >= kParWork && n > 1);
 #pragma omp parallel if (probe.parallel())
@@ -420,7 +441,7 @@ class Solver {
       const int s = 1 + static_cast<int>(static_cast<long long>(n) * t / nt);
       const int e = 1 + static_cast<int>(static_cast<long long>(n) * (t + 1) / nt);
       for (int y = s; y < e; ++y) {
-        relax_row(L, y, first);
+        relax_row(L, y, first, from_zero);
         if (y - 1 > s) relax_row(L, y - 1, second);
       }
 #pragma omp barrier
@@ -430,8 +451,8 @@ class Solver {
     }
   }
 
-  void coarse_solve(Level& L) {
-    for (int k = 0; k < kCoarseSweeps; ++k) sweep(L, 0);
+  void coarse_solve(Level& L, bool from_zero) {
+    for (int k = 0; k < kCoarseSweeps; ++k) sweep(L, 0, from_zero && k == 0);
     for (int k = 0; k < kCoarseSweeps; ++k) sweep(L, 1);
   }
 
@@ -480,10 +501,11 @@ class Solver {
     });
   }
 
-  // levels_[l-1].u += P levels_[l].u on the unknown cells; with `full`, the
-  // coarse known cells count with their boundary values (bval), so the
-  // prolongation interpolates a full solution up to the boundary (FMG).
-  void prolong_add(int l, bool full) {
+  // levels_[l-1].u += P levels_[l].u on the unknown cells (u = P levels_[l].u
+  // there and 0 on the known cells when `set`); with `full`, the coarse known
+  // cells count with their boundary values (bval), so the prolongation
+  // interpolates a full solution up to the boundary (FMG).
+  void prolong_add(int l, bool full, bool set) {
     const Level& C = levels_[l];
     Level& F = levels_[l - 1];
     for_rows(1, F.n + 1, F.work(c_), [&](int y, int t) {
@@ -503,9 +525,16 @@ class Solver {
           for (int J = 0; J <= C.m + 1; ++J) tb[J] = prolong2(a[J], b[J]);
         }
         float* o = row(F.u, F, ch, y);
-        for (int J = 1; J <= C.m; ++J) {
-          o[2 * J - 1] += wu[2 * J - 1] * prolong2(tb[J], tb[J - 1]);
-          o[2 * J] += wu[2 * J] * prolong2(tb[J], tb[J + 1]);
+        if (set) {
+          for (int J = 1; J <= C.m; ++J) {  // x = 2 * mc may be the ring (wu = 0)
+            o[2 * J - 1] = wu[2 * J - 1] * prolong2(tb[J], tb[J - 1]);
+            o[2 * J] = wu[2 * J] * prolong2(tb[J], tb[J + 1]);
+          }
+        } else {
+          for (int J = 1; J <= C.m; ++J) {
+            o[2 * J - 1] += wu[2 * J - 1] * prolong2(tb[J], tb[J - 1]);
+            o[2 * J] += wu[2 * J] * prolong2(tb[J], tb[J + 1]);
+          }
         }
       }
     });
@@ -514,18 +543,18 @@ class Solver {
   // Coarse-grid correction of level l from its residual (in res).
   void coarse_correct(int l) {
     restrict_to(l, levels_[l].res);
-    zero_u(levels_[l + 1]);
-    vcycle(l + 1);
-    prolong_add(l + 1, false);
+    vcycle(l + 1, true);
+    prolong_add(l + 1, false, false);
   }
 
-  void vcycle(int l) {
+  // One V-cycle on level l (from_zero: from a zero iterate, u need not be cleared).
+  void vcycle(int l, bool from_zero) {
     Level& L = levels_[l];
     if (l == static_cast<int>(levels_.size()) - 1) {
-      coarse_solve(L);
+      coarse_solve(L, from_zero);
       return;
     }
-    for (int k = 0; k < kPreSweeps; ++k) sweep(L, 0);
+    for (int k = 0; k < kPreSweeps; ++k) sweep(L, 0, from_zero && k == 0);
     residual(L, false);
     coarse_correct(l);
     for (int k = 0; k < kPostSweeps; ++k) sweep(L, 1);
