@@ -123,7 +123,7 @@ class Solver {
       L.rows = ln + 3;
       L.cols = lm + 3;
       L.plane = static_cast<std::size_t>(L.rows) * static_cast<std::size_t>(L.cols);
-      total += L.plane * (3 + (l == 0 ? 7 : 4) * static_cast<std::size_t>(c));
+      total += L.plane * (3 + (l == 0 ? 6 : 4) * static_cast<std::size_t>(c));
       levels_.push_back(L);
       if (std::min(ln, lm) <= 2) break;
       ln = coarse_size(ln);
@@ -141,8 +141,12 @@ class Solver {
         *q = p;
         p += L.plane;
       }
-      for (float** q : {&L.u, &L.rhs, &L.res, &L.bval}) {
+      for (float** q : {&L.u, &L.rhs, &L.res}) {
         *q = p;
+        p += L.plane * c;
+      }
+      if (&L != &levels_[0]) {
+        L.bval = p;
         p += L.plane * c;
       }
       // Only these are read outside what the passes write (rings, slack);
@@ -150,7 +154,7 @@ class Solver {
       zero_frame(L, L.wunk, 1);
       for (float* q : {L.u, L.rhs, L.res}) zero_frame(L, q, c);
       if (&L == &levels_[0]) {
-        for (float** q : {&X_, &P_, &Q_}) {
+        for (float** q : {&X_, &P_, &L.bval}) {
           *q = p;
           p += L.plane * c;
         }
@@ -165,7 +169,7 @@ class Solver {
 
   ~Solver() {
     auto& ws = workspace();
-    if (total_ > (std::size_t(96) << 20) / sizeof(float)) {  // > 96 MB: give it back
+    if (total_ > (std::size_t(256) << 20) / sizeof(float)) {  // > 256 MB: give it back
       ws.pool.clear();
       ws.pool.shrink_to_fit();
     }
@@ -209,20 +213,48 @@ class Solver {
     for (std::size_t l = 1; l < levels_.size(); ++l) {
       const Level& F = levels_[l - 1];
       Level& C = levels_[l];
-      for_rows(0, C.n + 2, C.work(c_), [&](int I, int) {
+      // A known child weighs as many as its unknown neighbours (how strongly its
+      // value acts on the solve: rough boundary data are averaged where they
+      // enter the system, not over pixels deeper outside); plain average of the
+      // known children when none touches an unknown.
+      auto wu_at = [&](int y, int x) {
+        return y < 0 || x < 0 || y > F.n + 2 || x > F.m + 2 ? 0.f : F.wunk[static_cast<std::size_t>(y) * F.cols + x];
+      };
+      auto weight = [&](int y, int x) {
+        if (F.wunk[static_cast<std::size_t>(y) * F.cols + x] > 0.f) return 0.f;
+        return (wu_at(y - 1, x) + wu_at(y + 1, x)) + (wu_at(y, x - 1) + wu_at(y, x + 1));
+      };
+      for_rows(0, C.n + 2, C.work(c_), [&](int I, int t) {
         const int ya = std::min(2 * I - 1 < 0 ? 0 : 2 * I - 1, F.n + 1), yb = std::min(2 * I, F.n + 1);
         const float* wc = C.wunk + static_cast<std::size_t>(I) * C.cols;
         const float* wa = F.wunk + static_cast<std::size_t>(ya) * F.cols;
         const float* wb = F.wunk + static_cast<std::size_t>(yb) * F.cols;
+        const int mc = C.m;
+        // per coarse column: the normalised weights of children (ya,xa) (ya,xb) (yb,xa) (yb,xb)
+        std::vector<float>& wbuf = wscratch_[t];
+        wbuf.resize(static_cast<std::size_t>(mc + 2) * 4);
+        for (int J = 0; J <= mc + 1; ++J) {
+          const int xa = std::min(std::max(2 * J - 1, 0), F.m + 1), xb = std::min(2 * J, F.m + 1);
+          float w4[4] = {weight(ya, xa), weight(ya, xb), weight(yb, xa), weight(yb, xb)};
+          float sw = (w4[0] + w4[1]) + (w4[2] + w4[3]);
+          if (!(sw > 0.f)) {
+            w4[0] = 1.f - wa[xa];
+            w4[1] = 1.f - wa[xb];
+            w4[2] = 1.f - wb[xa];
+            w4[3] = 1.f - wb[xb];
+            sw = (w4[0] + w4[1]) + (w4[2] + w4[3]);
+          }
+          const float inv = wc[J] > 0.f || !(sw > 0.f) ? 0.f : 1.f / sw;
+          for (int k = 0; k < 4; ++k) wbuf[4 * J + k] = w4[k] * inv;
+        }
         for (int ch = 0; ch < c_; ++ch) {
           const float* ba = F.bval + ch * F.plane + static_cast<std::size_t>(ya) * F.cols;
           const float* bb = F.bval + ch * F.plane + static_cast<std::size_t>(yb) * F.cols;
           float* o = C.bval + ch * C.plane + static_cast<std::size_t>(I) * C.cols;
-          for (int J = 0; J <= C.m + 1; ++J) {
+          for (int J = 0; J <= mc + 1; ++J) {
             const int xa = std::min(std::max(2 * J - 1, 0), F.m + 1), xb = std::min(2 * J, F.m + 1);
-            const float k = 4.f - ((wa[xa] + wa[xb]) + (wb[xa] + wb[xb]));  // known children (unknown ones hold 0)
-            const float v = (ba[xa] + ba[xb]) + (bb[xa] + bb[xb]);
-            o[J] = wc[J] > 0.f || k <= 0.f ? 0.f : v / k;
+            const float* q = &wbuf[4 * J];
+            o[J] = (q[0] * ba[xa] + q[1] * ba[xb]) + (q[2] * bb[xa] + q[3] * bb[xb]);
           }
         }
       });
@@ -284,7 +316,7 @@ class Solver {
         rz[ch] = rz_new[ch];
         update_p(F, ch, beta, r.iterations == 1);
       }
-      apply_a(F, P_, Q_, pq);  // q = A p, pq = <p, q>
+      apply_a(F, P_, pq);  // pq = <p, A p>
       float alpha[kMaxC];
       for (int ch = 0; ch < c_; ++ch) alpha[ch] = pq[ch] > 0.0 ? static_cast<float>(rz[ch] / pq[ch]) : 0.f;
       update_xr(F, alpha, rr);
@@ -303,9 +335,9 @@ class Solver {
   static constexpr int kMaxC = 4;
   int c_;
   std::vector<Level> levels_;
-  float* X_ = nullptr;  // CG vectors on the finest level: x, p, q (C planes each)
+  std::vector<std::vector<float>> wscratch_ = std::vector<std::vector<float>>(max_threads());
+  float* X_ = nullptr;  // CG vectors on the finest level: x, p (C planes each)
   float* P_ = nullptr;
-  float* Q_ = nullptr;
 
   // Per-channel <a, b> over the interior of L.
   void dots(const Level& L, const float* a, const float* b, double* out) {
@@ -331,36 +363,41 @@ class Solver {
     });
   }
 
-  // q = A p on the unknown cells (0 elsewhere); pq = per-channel <p, q>.
-  void apply_a(const Level& L, const float* p, float* q, double* pq) {
+  // (A p)_x on row y of channel ch (0 on known cells) into q[1..m].
+  void apply_a_row(const Level& L, const float* p, int ch, int y, float* q) const {
+    const std::size_t o = ch * L.plane + static_cast<std::size_t>(y) * L.cols;
+    const float* wu = L.wunk + static_cast<std::size_t>(y) * L.cols;
+    const float* dg = L.diag + static_cast<std::size_t>(y) * L.cols;
+    const float* r = p + o;
+    const float* up = r - L.cols;
+    const float* dn = r + L.cols;
+    for (int x = 1; x <= L.m; ++x) q[x] = -poisson::residual(r[x], up[x], dn[x], r[x - 1], r[x + 1], 0.f, dg[x], wu[x]);
+  }
+
+  // pq = per-channel <p, A p> (A p is not stored: update_xr recomputes it).
+  void apply_a(const Level& L, const float* p, double* pq) {
     for (int ch = 0; ch < c_; ++ch)
       pq[ch] = sum_rows(1, L.n + 1, L.work(1), [&](int y) {
-        const std::size_t o = ch * L.plane + static_cast<std::size_t>(y) * L.cols;
-        const float* wu = L.wunk + static_cast<std::size_t>(y) * L.cols;
-        const float* dg = L.diag + static_cast<std::size_t>(y) * L.cols;
-        const float* r = p + o;
-        const float* up = r - L.cols;
-        const float* dn = r + L.cols;
-        float* qo = q + o;
+        float* q = rowbuf_ + static_cast<std::size_t>(thread_num()) * (levels_[0].cols + 8);
+        apply_a_row(L, p, ch, y, q);
+        const float* r = p + ch * L.plane + static_cast<std::size_t>(y) * L.cols;
         float s = 0.f;
-        for (int x = 1; x <= L.m; ++x) {
-          qo[x] = -poisson::residual(r[x], up[x], dn[x], r[x - 1], r[x + 1], 0.f, dg[x], wu[x]);
-          s += r[x] * qo[x];
-        }
+        for (int x = 1; x <= L.m; ++x) s += r[x] * q[x];
         return static_cast<double>(s);
       });
   }
 
-  // x += alpha p, r -= alpha q (r in L.rhs); rr = per-channel ||r||^2.
+  // x += alpha p, r -= alpha A p (r in L.rhs); rr = per-channel ||r||^2.
   void update_xr(const Level& L, const float* alpha, double* rr) {
     for (int ch = 0; ch < c_; ++ch) {
       const float a = alpha[ch];
       rr[ch] = sum_rows(1, L.n + 1, L.work(1), [&](int y) {
+        float* q = rowbuf_ + static_cast<std::size_t>(thread_num()) * (levels_[0].cols + 8);
+        apply_a_row(L, P_, ch, y, q);
         const std::size_t o = ch * L.plane + static_cast<std::size_t>(y) * L.cols;
         float* x = X_ + o;
         float* rv = L.rhs + o;
         const float* p = P_ + o;
-        const float* q = Q_ + o;
         float s = 0.f;
         for (int i = 1; i <= L.m; ++i) {
           x[i] += a * p[i];
