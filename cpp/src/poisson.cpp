@@ -4,22 +4,32 @@
 // unknown pixels (mask > 0.5, off the image's outer frame):
 //     A c = b,   A = Dirichlet 4-neighbour Laplacian of the unknown set,
 //     b_p = sum over the known neighbours q of p of (dst_q - src_q),
-// then writes f = src + c there (see poisson_math.hpp). c is a smooth membrane,
-// so full multigrid (coarse-to-fine: the coarsest level solved by sweeps, each
-// finer level started from the bilinear prolongation of the coarser solution
-// and improved by one V-cycle) lands close to the solution; V-cycles follow
-// until ||b - A c||_2 <= tol * ||b||_2 or max_iter V-cycles on the finest level.
+// then writes f = src + c there (see poisson_math.hpp). c is a membrane.
 //
-// Grid: the bounding box of the unknowns plus a 1-cell ring of known cells,
-// stored planar per channel with one extra zero row/column of slack (so the
-// restriction's 4-tap window never leaves the array). Level l+1 halves level l
-// (coarse cell I covers fine cells 2I-1 and 2I along each axis; unknown when any
-// child is) until the interior's smaller side is <= 2 cells; the coarsest level
-// is solved by red-black sweeps. The smoother is red-black Gauss-Seidel, two
-// sweeps before and after the coarse correction. All passes over a level are
-// OpenMP-parallel over rows (guarded by RegionProbe); the red-black colouring
-// makes a half-sweep's rows independent. The buffers live in a per-thread
-// workspace reused across calls.
+// Solver: conjugate gradients preconditioned by one multigrid V-cycle, started
+// from a full-multigrid (coarse-to-fine) solve of the same membrane:
+//  * grid: the bounding box of the unknowns plus a 1-cell ring of known cells,
+//    planar per channel, one extra zero row/column of slack (the restriction's
+//    4-tap window never leaves the array);
+//  * levels: cell-centred halving (coarse cell I covers fine cells 2I-1, 2I;
+//    unknown when >= 2 of its 4 children are) until the interior's smaller side
+//    is <= 2; 5-point operators whose known-neighbour coupling keeps the
+//    Dirichlet boundary where the fine one is (poisson::boundary_coupling);
+//  * V-cycle: 2 fused red-black Gauss-Seidel sweeps, residual, restriction
+//    (transpose of the bilinear prolongation), coarse correction, bilinear
+//    prolongation, 2 black-red sweeps; symmetric, so it is a valid CG
+//    preconditioner (it also converges alone, ~2-4x slower on curved masks);
+//  * full multigrid start: the Dirichlet values are averaged onto the coarse
+//    known cells (weighted by how many unknowns each fine value touches), the
+//    coarsest level is solved by sweeps and each finer level starts from the
+//    bilinear prolongation of the coarser solution (boundary values included)
+//    plus one V-cycle;
+//  * stop: ||b - A c||_2 <= tol * ||b||_2 over all channels, or max_iter CG
+//    iterations (one V-cycle each).
+// Every pass over a level is OpenMP-parallel over rows (RegionProbe guard); the
+// red-black colouring makes the result independent of the thread count. The
+// buffers live in a per-thread workspace reused across calls (kept up to
+// 256 MB, about a 1500 x 1500 region of 3 channels).
 
 #include "facefuse/poisson.hpp"
 
@@ -43,14 +53,13 @@ using namespace poisson;
 
 constexpr std::size_t kParWork = 1u << 14;  // cells x channels below which a pass runs serially
 constexpr int kMaxLevels = 24;
-#ifndef FF_POISSON_SWEEPS
-#define FF_POISSON_SWEEPS 2
-#endif
-constexpr int kPreSweeps = FF_POISSON_SWEEPS, kPostSweeps = FF_POISSON_SWEEPS, kCoarseSweeps = 20;
-#ifndef FF_POISSON_COARSE_MIN
-#define FF_POISSON_COARSE_MIN 2.f
-#endif
-constexpr float kCoarseMin = FF_POISSON_COARSE_MIN;  // unknown children (of 4) a coarse unknown cell needs
+// Red-black sweeps before / after the coarse correction (all levels), and
+// sweeps (each way) on the coarsest level. (1, 1) needs ~1.5x the iterations.
+constexpr int kPreSweeps = 2, kPostSweeps = 2, kCoarseSweeps = 20;
+// A coarse cell is unknown when at least this many of its 4 children are: the
+// coarse domain then straddles the fine boundary (1 = any child overshoots it
+// and the V-cycle diverges on curved masks, 4 = all children shrinks it).
+constexpr float kCoarseMin = 2.f;
 
 // Runs f(y, thread) for y in [y0, y1), rows split statically over the threads.
 template <class F>
