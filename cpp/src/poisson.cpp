@@ -65,7 +65,11 @@ constexpr float kCoarseMin = 2.f;
 template <class F>
 void for_rows(int y0, int y1, std::size_t work, F&& f) {
   RegionProbe probe(work >= kParWork && y1 - y0 > 1);
-#pragma omp parallel if (probe.parallel())
+  if (!probe.parallel()) {  // no OpenMP region at all: small levels are called often
+    for (int y = y0; y < y1; ++y) f(y, 0);
+    return;
+  }
+#pragma omp parallel
   {
     const int t = thread_num();
 #pragma omp for schedule(static) nowait
@@ -79,9 +83,13 @@ template <class F>
 double sum_rows(int y0, int y1, std::size_t work, F&& f) {
   double acc = 0.0;
   RegionProbe probe(work >= kParWork && y1 - y0 > 1);
-#pragma omp parallel if (probe.parallel())
+  if (!probe.parallel()) {
+    for (int y = y0; y < y1; ++y) acc += f(y);
+    return acc;
+  }
+#pragma omp parallel reduction(+ : acc)
   {
-#pragma omp for schedule(static) reduction(+ : acc) nowait
+#pragma omp for schedule(static) nowait
     for (int y = y0; y < y1; ++y) acc += f(y);
     probe.share_done();
   }
@@ -485,7 +493,16 @@ class Solver {
   void sweep(Level& L, int first, bool from_zero = false) {
     const int n = L.n, second = first ^ 1;
     RegionProbe probe(L.work(c_) >= kParWork && n > 1);
-#pragma omp parallel if (probe.parallel())
+    if (!probe.parallel()) {
+      for (int y = 1; y <= n; ++y) {
+        relax_row(L, y, first, from_zero);
+        if (y - 1 > 1) relax_row(L, y - 1, second);
+      }
+      relax_row(L, 1, second);
+      if (n > 1) relax_row(L, n, second);
+      return;
+    }
+#pragma omp parallel
     {
       const int nt = team_size(), t = thread_num();
       const int s = 1 + static_cast<int>(static_cast<long long>(n) * t / nt);
