@@ -10,7 +10,7 @@ namespace facefuse {
 
 struct PoissonResult {
   int status = 0;            // 0 ok; 1 dst, 2 src non-finite in the solved region; 3 mask non-finite
-  int iterations = 0;        // V-cycles on the finest level (0: nothing to solve)
+  int iterations = 0;        // CG iterations (= V-cycles on the finest level; 0: nothing to solve)
   float rel_residual = 0.f;  // ||b - A c||_2 / ||b||_2 over all channels at the end
   int unknowns = 0;          // pixels solved for
 };
@@ -20,8 +20,11 @@ struct PoissonResult {
 //   out       = f on the unknowns, dst elsewhere, where per channel
 //               laplacian(f) = laplacian(src) on the unknowns (4-neighbour) and
 //               f = dst on the pixels bordering them (Dirichlet).
-// Solved for c = f - src by full multigrid (then V-cycles) on the bounding box
-// of the unknowns (+1 px) until ||residual|| <= tol * ||b|| or max_iter V-cycles.
+// Solved for c = f - src on the bounding box of the unknowns (+1 px): a full
+// multigrid start, then conjugate gradients preconditioned by one multigrid
+// V-cycle per iteration, until ||b - A c||_2 <= tol * ||b||_2 (all channels
+// together) or max_iter iterations; the result does not depend on the number
+// of OpenMP threads.
 // dst, src, out: h x w x c interleaved (c = 1 or 3), rows `*_stride` ELEMENTS
 // apart (>= w * c); mask: h x w float32, rows `mask_stride` elements apart.
 // out may alias dst exactly (in place: only the unknown pixels are written);

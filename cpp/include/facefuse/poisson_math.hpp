@@ -14,8 +14,9 @@
 // prolongation (weights 9/16, 3/16, 3/16, 1/16) and its transpose as
 // restriction (1-D taps 1/4, 3/4, 3/4, 1/4: a coarse right-hand side is the
 // weighted SUM of fine residuals, matching the unscaled coarse operator
-// A_2h = 4 * A_h in h^2 units). A coarse cell is unknown when any of its four
-// children is.
+// A_2h = 4 * A_h in h^2 units). A coarse cell is unknown when at least 2 of
+// its 4 children are; coarse operators are 5-point with the known-neighbour
+// coupling of boundary_coupling(level).
 #pragma once
 
 #include "facefuse/common.hpp"

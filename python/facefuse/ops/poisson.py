@@ -5,8 +5,20 @@ result has ``src``'s gradients (its detail) while matching ``dst`` on the mask's
 border: per channel it solves ``laplacian(f) = laplacian(src)`` on the masked
 pixels with ``f = dst`` around them (Dirichlet), the NORMAL_CLONE mode of
 ``cv2.seamlessClone``, with ``src`` staying on the same pixels (no offset).
-The native solver works on the mask's bounding box (+1 px) with full multigrid
-(red-black Gauss-Seidel, bilinear prolongation) on the correction ``f - src``.
+The native solver works on the mask's bounding box (+1 px), on the correction
+``c = f - src`` (a smooth membrane with ``c = dst - src`` around the mask): a
+full-multigrid start, then conjugate gradients preconditioned by multigrid
+V-cycles (red-black Gauss-Seidel, bilinear prolongation), typically 2-4
+iterations at the default tolerance (within ~0.1 grey level of the exact solve).
+
+Versus ``cv2.seamlessClone(src, dst, mask, center, cv2.NORMAL_CLONE)`` (see
+``facefuse.reference.blend_poisson``): OpenCV solves over the whole bounding box,
+with src's gradients only inside the mask eroded by 3 px and dst's elsewhere, and
+writes the whole box. Where dst and src agree along the mask border up to a colour
+shift the two agree within ~1 grey level on average; where the border detail
+differs, OpenCV's result is softer near the border (mean differences of 5-15 grey
+levels inside the mask are typical then), while this one keeps src's detail up to
+the border and leaves every pixel outside the mask untouched.
 """
 from __future__ import annotations
 
