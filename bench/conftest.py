@@ -8,24 +8,14 @@ Run: ``pytest bench`` (add ``--benchmark-json out.json`` to keep raw numbers).
 """
 from __future__ import annotations
 
-import platform
-
 import pytest
 
 
 def _machine() -> str:
-    import os
+    from facefuse.cli import machine_info
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} logical cores"
+    info = machine_info()
+    return f"{info['cpu']}, {info['logical_cores']} logical cores, {info.get('threads', 1)} threads"
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ARG001

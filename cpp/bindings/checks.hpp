@@ -6,6 +6,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <climits>
 #include <cmath>
 #include <cstdint>
 #include <initializer_list>
@@ -67,6 +68,34 @@ inline void require_nonempty(const py::array& a, const char* fn, const char* arg
 template <typename T>
 inline py::array_t<T, py::array::c_style> contiguous(const py::array& a) {
   return py::array_t<T, py::array::c_style>::ensure(a);
+}
+
+inline std::string type_name(const py::handle& obj) {
+  return std::string(py::str(py::type::of(obj).attr("__name__")));
+}
+
+// A Python int (or NumPy integer), not bool; TypeError naming `arg` otherwise.
+// Values beyond long long saturate, so range checks still see them as too large.
+inline long long as_int(const py::handle& obj, const char* fn, const char* arg) {
+  if (PyBool_Check(obj.ptr()) || !PyIndex_Check(obj.ptr())) type_error(fn, arg, "an int", type_name(obj));
+  py::object idx = py::reinterpret_steal<py::object>(PyNumber_Index(obj.ptr()));
+  if (!idx) throw py::error_already_set();
+  int overflow = 0;
+  long long v = PyLong_AsLongLongAndOverflow(idx.ptr(), &overflow);
+  if (overflow > 0) return LLONG_MAX;
+  if (overflow < 0) return LLONG_MIN;
+  if (v == -1 && PyErr_Occurred()) throw py::error_already_set();
+  return v;
+}
+
+// A real number (Python int / float, NumPy integer / floating), not bool.
+inline double as_real(const py::handle& obj, const char* fn, const char* arg) {
+  if (PyBool_Check(obj.ptr()) || !(PyFloat_Check(obj.ptr()) || PyIndex_Check(obj.ptr()) ||
+                                   py::isinstance(obj, py::module_::import("numpy").attr("floating"))))
+    type_error(fn, arg, "a real number", type_name(obj));
+  const double v = PyFloat_AsDouble(obj.ptr());
+  if (v == -1.0 && PyErr_Occurred()) throw py::error_already_set();
+  return v;
 }
 
 template <typename T>

@@ -22,20 +22,6 @@ namespace {
 
 constexpr py::ssize_t kMaxDim = 1 << 16;  // 65536 px a side is far beyond 8K frames / 1024 crops
 
-std::string type_name(const py::handle& obj) { return std::string(py::str(py::type::of(obj).attr("__name__"))); }
-
-long long as_int(const py::handle& obj, const char* fn, const char* arg) {
-  if (PyBool_Check(obj.ptr()) || !PyIndex_Check(obj.ptr())) type_error(fn, arg, "an int", type_name(obj));
-  py::object idx = py::reinterpret_steal<py::object>(PyNumber_Index(obj.ptr()));
-  if (!idx) throw py::error_already_set();
-  int overflow = 0;
-  long long v = PyLong_AsLongLongAndOverflow(idx.ptr(), &overflow);
-  if (overflow > 0) return LLONG_MAX;
-  if (overflow < 0) return LLONG_MIN;
-  if (v == -1 && PyErr_Occurred()) throw py::error_already_set();
-  return v;
-}
-
 std::string as_str(const py::handle& obj, const char* fn, const char* arg, const char* allowed) {
   if (!py::isinstance<py::str>(obj)) type_error(fn, arg, std::string("one of ") + allowed, type_name(obj));
   return obj.cast<std::string>();

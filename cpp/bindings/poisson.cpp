@@ -17,28 +17,6 @@ namespace {
 
 constexpr const char* kFn = "blend_poisson";
 
-long long as_int(const py::handle& obj, const char* fn, const char* arg) {
-  if (PyBool_Check(obj.ptr()) || !PyIndex_Check(obj.ptr()))
-    type_error(fn, arg, "an int", std::string(py::str(py::type::of(obj).attr("__name__"))));
-  py::object idx = py::reinterpret_steal<py::object>(PyNumber_Index(obj.ptr()));
-  if (!idx) throw py::error_already_set();
-  int overflow = 0;
-  long long v = PyLong_AsLongLongAndOverflow(idx.ptr(), &overflow);
-  if (overflow > 0) return LLONG_MAX;
-  if (overflow < 0) return LLONG_MIN;
-  if (v == -1 && PyErr_Occurred()) throw py::error_already_set();
-  return v;
-}
-
-double as_real(const py::handle& obj, const char* fn, const char* arg) {
-  if (PyBool_Check(obj.ptr()) || !(PyFloat_Check(obj.ptr()) || PyIndex_Check(obj.ptr()) ||
-                                   py::isinstance(obj, py::module_::import("numpy").attr("floating"))))
-    type_error(fn, arg, "a real number", std::string(py::str(py::type::of(obj).attr("__name__"))));
-  const double v = PyFloat_AsDouble(obj.ptr());
-  if (v == -1.0 && PyErr_Occurred()) throw py::error_already_set();
-  return v;
-}
-
 int as_dim(py::ssize_t n, const char* arg, const py::array& a) {
   if (n > (1 << 28)) value_error(kFn, arg, "is too large, got " + describe(a));
   return static_cast<int>(n);

@@ -17,20 +17,6 @@ namespace {
 
 constexpr const char* kFn = "blend_laplacian";
 
-// A Python int (or NumPy integer), not bool; TypeError otherwise.
-long long as_int(const py::handle& obj, const char* fn, const char* arg) {
-  if (PyBool_Check(obj.ptr()) || !PyIndex_Check(obj.ptr()))
-    type_error(fn, arg, "an int", std::string(py::str(py::type::of(obj).attr("__name__"))));
-  py::object idx = py::reinterpret_steal<py::object>(PyNumber_Index(obj.ptr()));
-  if (!idx) throw py::error_already_set();
-  int overflow = 0;
-  long long v = PyLong_AsLongLongAndOverflow(idx.ptr(), &overflow);
-  if (overflow > 0) return LLONG_MAX;
-  if (overflow < 0) return LLONG_MIN;
-  if (v == -1 && PyErr_Occurred()) throw py::error_already_set();
-  return v;
-}
-
 int as_dim(py::ssize_t n, const char* fn, const char* arg, const py::array& a) {
   if (n > (1 << 28)) value_error(fn, arg, "is too large, got " + describe(a));
   return static_cast<int>(n);

@@ -26,7 +26,8 @@ def _version() -> str:
     return __version__
 
 
-def _machine() -> dict[str, Any]:
+def machine_info() -> dict[str, Any]:
+    """CPU model, cores, threads, library versions: what a benchmark figure needs beside it."""
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
@@ -182,7 +183,7 @@ def _bench(args: argparse.Namespace) -> int:
     if args.json is not None:
         doc = {
             "facefuse_version": _version(),
-            "machine": _machine(),
+            "machine": machine_info(),
             "settings": {"repeat": repeat, "min_time_s": min_time, "warmup": args.warmup, "quick": quick,
                          "filter": args.filter, "threads": args.threads},
             "unit": "ms (median)",
