@@ -7,6 +7,10 @@
 #include <cstring>
 #include <vector>
 
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(FACEFUSE_PASTE_NO_AVX2)
+#include <immintrin.h>
+#endif
+
 #include "facefuse/color.hpp"
 #include "facefuse/parallel.hpp"
 #include "facefuse/paste_math.hpp"

@@ -81,6 +81,46 @@ inline void sample(const T* src, int h, int w, const int* ix, const int* iy, con
       f11[i] = vx1 && vy1;
     }
   }
+  if constexpr (sizeof(T) == 1 && (C == 3 || C == 4)) {
+    // uint8 pixels: one 32-bit load per neighbour (a gather on AVX2) holds all
+    // channels; a load that would pass the end of the image starts earlier and
+    // is shifted back.
+    const int total = h * w * C;
+    if (total >= 4) {
+      const int last = total - 4;
+      const unsigned char* base = reinterpret_cast<const unsigned char*>(src);
+      for (int i = 0; i < n; ++i) {
+        const int r00 = o00[i] < last ? o00[i] : last, r01 = o01[i] < last ? o01[i] : last;
+        const int r10 = o10[i] < last ? o10[i] : last, r11 = o11[i] < last ? o11[i] : last;
+        std::uint32_t d00, d01, d10, d11;
+        std::memcpy(&d00, base + r00, 4);
+        std::memcpy(&d01, base + r01, 4);
+        std::memcpy(&d10, base + r10, 4);
+        std::memcpy(&d11, base + r11, 4);
+        d00 >>= (o00[i] - r00) * 8;
+        d01 >>= (o01[i] - r01) * 8;
+        d10 >>= (o10[i] - r10) * 8;
+        d11 >>= (o11[i] - r11) * 8;
+        if (!Rep) {
+          d00 = f00[i] ? d00 : 0u;
+          d01 = f01[i] ? d01 : 0u;
+          d10 = f10[i] ? d10 : 0u;
+          d11 = f11[i] ? d11 : 0u;
+        }
+        const float a = ax[i], b = ay[i];
+        for (int c = 0; c < C; ++c) {
+          const float p00 = static_cast<float>(static_cast<int>((d00 >> (8 * c)) & 255u));
+          const float p01 = static_cast<float>(static_cast<int>((d01 >> (8 * c)) & 255u));
+          const float p10 = static_cast<float>(static_cast<int>((d10 >> (8 * c)) & 255u));
+          const float p11 = static_cast<float>(static_cast<int>((d11 >> (8 * c)) & 255u));
+          const float v0 = kfma(a, p01 - p00, p00);
+          const float v1 = kfma(a, p11 - p10, p10);
+          out[c][i] = kfma(b, v1 - v0, v0);
+        }
+      }
+      return;
+    }
+  }
   for (int i = 0; i < n; ++i) {
     const float a = ax[i], b = ay[i];
     for (int c = 0; c < C; ++c) {
@@ -98,6 +138,88 @@ inline void sample(const T* src, int h, int w, const int* ix, const int* iy, con
     }
   }
 }
+
+#if FACEFUSE_PASTE_HWFMA
+// AVX2 versions of sample<uint8_t, 3, true> (one 32-bit gather per neighbour
+// holds the 3 channels) and sample<float, 1, false> (masked gathers: a
+// neighbour outside reads 0). Same arithmetic as sample(). Lanes n .. n+7 of
+// the chunk arrays are padded (the arrays hold kChunk entries, n <= kChunk).
+inline void pad_cells(int* ix, int* iy, float* ax, float* ay, int n) {
+  for (int i = n; i < ((n + 7) & ~7); ++i) {
+    ix[i] = iy[i] = 0;
+    ax[i] = ay[i] = 0.0f;
+  }
+}
+
+inline __m256 lerp8(__m256 a, __m256 p0, __m256 p1) { return _mm256_fmadd_ps(a, _mm256_sub_ps(p1, p0), p0); }
+
+inline void sample_crop_u8x3(const std::uint8_t* src, int h, int w, int* ix, int* iy, float* ax, float* ay, int n,
+                             float (*out)[kChunk]) {
+  pad_cells(ix, iy, ax, ay, n);
+  const __m256i zero = _mm256_setzero_si256(), one = _mm256_set1_epi32(1), wm1 = _mm256_set1_epi32(w - 1),
+                hm1 = _mm256_set1_epi32(h - 1), vw = _mm256_set1_epi32(w), last = _mm256_set1_epi32(h * w * 3 - 4),
+                b255 = _mm256_set1_epi32(255);
+  const int* base = reinterpret_cast<const int*>(src);
+  for (int i = 0; i < n; i += 8) {
+    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ix + i));
+    const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(iy + i));
+    const __m256i x0 = _mm256_min_epi32(_mm256_max_epi32(x, zero), wm1);
+    const __m256i x1 = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(x, one), zero), wm1);
+    const __m256i y0 = _mm256_mullo_epi32(_mm256_min_epi32(_mm256_max_epi32(y, zero), hm1), vw);
+    const __m256i y1 = _mm256_mullo_epi32(_mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(y, one), zero), hm1), vw);
+    __m256i o[4] = {_mm256_add_epi32(y0, x0), _mm256_add_epi32(y0, x1), _mm256_add_epi32(y1, x0),
+                    _mm256_add_epi32(y1, x1)};
+    __m256i d[4];
+    for (int k = 0; k < 4; ++k) {
+      const __m256i off = _mm256_add_epi32(o[k], _mm256_add_epi32(o[k], o[k]));  // * 3
+      const __m256i r = _mm256_min_epi32(off, last);
+      const __m256i sh = _mm256_slli_epi32(_mm256_sub_epi32(off, r), 3);
+      d[k] = _mm256_srlv_epi32(_mm256_i32gather_epi32(base, r, 1), sh);
+    }
+    const __m256 a = _mm256_loadu_ps(ax + i), b = _mm256_loadu_ps(ay + i);
+    for (int c = 0; c < 3; ++c) {
+      __m256 p[4];
+      for (int k = 0; k < 4; ++k)
+        p[k] = _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srli_epi32(d[k], 8 * c), b255));
+      const __m256 v0 = lerp8(a, p[0], p[1]), v1 = lerp8(a, p[2], p[3]);
+      _mm256_storeu_ps(out[c] + i, lerp8(b, v0, v1));
+    }
+  }
+}
+
+inline void sample_mask_f32(const float* src, int h, int w, int* ix, int* iy, float* ax, float* ay, int n,
+                            float (*out)[kChunk]) {
+  pad_cells(ix, iy, ax, ay, n);
+  const __m256i zero = _mm256_setzero_si256(), one = _mm256_set1_epi32(1), wm1 = _mm256_set1_epi32(w - 1),
+                hm1 = _mm256_set1_epi32(h - 1), vw = _mm256_set1_epi32(w), vh = _mm256_set1_epi32(h),
+                m1 = _mm256_set1_epi32(-1);
+  const __m256 fz = _mm256_setzero_ps();
+  for (int i = 0; i < n; i += 8) {
+    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ix + i));
+    const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(iy + i));
+    const __m256i xp = _mm256_add_epi32(x, one), yp = _mm256_add_epi32(y, one);
+    // 0 <= v < n  <=>  v > -1 && n > v
+    const __m256i vx0 = _mm256_and_si256(_mm256_cmpgt_epi32(x, m1), _mm256_cmpgt_epi32(vw, x));
+    const __m256i vx1 = _mm256_and_si256(_mm256_cmpgt_epi32(xp, m1), _mm256_cmpgt_epi32(vw, xp));
+    const __m256i vy0 = _mm256_and_si256(_mm256_cmpgt_epi32(y, m1), _mm256_cmpgt_epi32(vh, y));
+    const __m256i vy1 = _mm256_and_si256(_mm256_cmpgt_epi32(yp, m1), _mm256_cmpgt_epi32(vh, yp));
+    const __m256i x0 = _mm256_min_epi32(_mm256_max_epi32(x, zero), wm1);
+    const __m256i x1 = _mm256_min_epi32(_mm256_max_epi32(xp, zero), wm1);
+    const __m256i y0 = _mm256_mullo_epi32(_mm256_min_epi32(_mm256_max_epi32(y, zero), hm1), vw);
+    const __m256i y1 = _mm256_mullo_epi32(_mm256_min_epi32(_mm256_max_epi32(yp, zero), hm1), vw);
+    const __m256 p00 = _mm256_mask_i32gather_ps(fz, src, _mm256_add_epi32(y0, x0),
+                                                _mm256_castsi256_ps(_mm256_and_si256(vx0, vy0)), 4);
+    const __m256 p01 = _mm256_mask_i32gather_ps(fz, src, _mm256_add_epi32(y0, x1),
+                                                _mm256_castsi256_ps(_mm256_and_si256(vx1, vy0)), 4);
+    const __m256 p10 = _mm256_mask_i32gather_ps(fz, src, _mm256_add_epi32(y1, x0),
+                                                _mm256_castsi256_ps(_mm256_and_si256(vx0, vy1)), 4);
+    const __m256 p11 = _mm256_mask_i32gather_ps(fz, src, _mm256_add_epi32(y1, x1),
+                                                _mm256_castsi256_ps(_mm256_and_si256(vx1, vy1)), 4);
+    const __m256 a = _mm256_loadu_ps(ax + i), b = _mm256_loadu_ps(ay + i);
+    _mm256_storeu_ps(out[0] + i, lerp8(b, lerp8(a, p00, p01), lerp8(a, p10, p11)));
+  }
+}
+#endif
 
 // cv2.warpAffine's store of a sample (round half to even, saturate) / float as is.
 inline float warped_value(float v, std::uint8_t*) {
@@ -150,14 +272,29 @@ void alpha_row(const Face<T>& f, int y, int bw, T* o) {
   for (int x0 = xa; x0 < xb; x0 += kChunk) {
     const int n = xb - x0 < kChunk ? xb - x0 : kChunk;
     positions(f.warp, y, x0, n, xt, ix, iy, ax, ay);
+#if FACEFUSE_PASTE_HWFMA
+    sample_mask_f32(f.mask, f.h, f.w, ix, iy, ax, ay, n, am);
+#else
     sample<float, 1, false>(f.mask, f.h, f.w, ix, iy, ax, ay, n, am);
+#endif
     int any = 0;
     for (int i = 0; i < n; ++i) {
       am[0][i] = kclampf(am[0][i], 0.0f, 1.0f);
       any |= am[0][i] > 0.0f;
     }
     if (!any) continue;
+#if FACEFUSE_PASTE_HWFMA
+    if constexpr (sizeof(T) == 1) {
+      if (f.h * f.w * 3 >= 4)
+        sample_crop_u8x3(f.crop, f.h, f.w, ix, iy, ax, ay, n, v);
+      else
+        sample<T, 3, true>(f.crop, f.h, f.w, ix, iy, ax, ay, n, v);
+    } else {
+      sample<T, 3, true>(f.crop, f.h, f.w, ix, iy, ax, ay, n, v);
+    }
+#else
     sample<T, 3, true>(f.crop, f.h, f.w, ix, iy, ax, ay, n, v);
+#endif
     T* d = o + static_cast<std::ptrdiff_t>(x0) * 3;
     for (int i = 0; i < n; ++i) {
       const float a = am[0][i];
@@ -186,7 +323,18 @@ void face_row(const Face<T>& f, int y, int bw, T* wo, float* mo) {
   for (int x0 = 0; x0 < bw; x0 += kChunk) {
     const int n = bw - x0 < kChunk ? bw - x0 : kChunk;
     positions(f.warp, y, x0, n, xt, ix, iy, ax, ay);
+#if FACEFUSE_PASTE_HWFMA
+    if constexpr (sizeof(T) == 1) {
+      if (f.h * f.w * 3 >= 4)
+        sample_crop_u8x3(f.crop, f.h, f.w, ix, iy, ax, ay, n, v);
+      else
+        sample<T, 3, true>(f.crop, f.h, f.w, ix, iy, ax, ay, n, v);
+    } else {
+      sample<T, 3, true>(f.crop, f.h, f.w, ix, iy, ax, ay, n, v);
+    }
+#else
     sample<T, 3, true>(f.crop, f.h, f.w, ix, iy, ax, ay, n, v);
+#endif
     T* d = wo + static_cast<std::ptrdiff_t>(x0) * 3;
     for (int i = 0; i < n; ++i)
       for (int c = 0; c < 3; ++c) put(warped_value(v[c][i], d), d + i * 3 + c);
@@ -195,7 +343,11 @@ void face_row(const Face<T>& f, int y, int bw, T* wo, float* mo) {
       for (int i = 0; i < n; ++i) md[i] = 0.0f;
       continue;
     }
+#if FACEFUSE_PASTE_HWFMA
+    sample_mask_f32(f.mask, f.h, f.w, ix, iy, ax, ay, n, am);
+#else
     sample<float, 1, false>(f.mask, f.h, f.w, ix, iy, ax, ay, n, am);
+#endif
     for (int i = 0; i < n; ++i) md[i] = kclampf(am[0][i], 0.0f, 1.0f);
   }
 }
