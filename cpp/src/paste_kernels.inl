@@ -221,6 +221,74 @@ inline void sample_mask_f32(const float* src, int h, int w, int* ix, int* iy, fl
 }
 #endif
 
+#if FACEFUSE_PASTE_HWFMA
+// Byte shuffles that split 8 interleaved BGR pixels (24 bytes) into channels and back.
+struct MixShuffles {
+  alignas(16) unsigned char split_lo[3][16], split_hi[3][16], join_lo01[16], join_lo2[16], join_hi01[16],
+      join_hi2[16];
+  MixShuffles() {
+    for (int c = 0; c < 3; ++c)
+      for (int k = 0; k < 16; ++k) {
+        const int j = k * 3 + c;  // source byte of pixel k, channel c
+        split_lo[c][k] = (k < 8 && j < 16) ? static_cast<unsigned char>(j) : 0x80;
+        split_hi[c][k] = (k < 8 && j >= 16) ? static_cast<unsigned char>(j - 16) : 0x80;
+      }
+    for (int j = 0; j < 24; ++j) {
+      const int k = j / 3, c = j % 3;
+      const unsigned char from01 = c < 2 ? static_cast<unsigned char>(c * 8 + k) : 0x80;
+      const unsigned char from2 = c == 2 ? static_cast<unsigned char>(k) : 0x80;
+      if (j < 16) {
+        join_lo01[j] = from01;
+        join_lo2[j] = from2;
+      } else {
+        join_hi01[j - 16] = from01;
+        join_hi2[j - 16] = from2;
+      }
+    }
+    for (int j = 8; j < 16; ++j) join_hi01[j] = join_hi2[j] = 0x80;
+  }
+};
+
+// The alpha mix of 8 BGR uint8 pixels at d with warped samples v[c][0..8)
+// (before cv2's rounding) and clipped mask a[0..8): as the scalar loop in alpha_row.
+inline void mix8_u8(unsigned char* d, const float* v0p, const float* v1p, const float* v2p, const float* ap,
+                    const MixShuffles& S) {
+  const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(d));
+  const __m128i hi = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(d + 16));
+  const __m256 a = _mm256_loadu_ps(ap);
+  const __m256 one_a = _mm256_sub_ps(_mm256_set1_ps(1.0f), a);
+  const __m256 zero = _mm256_setzero_ps(), v255 = _mm256_set1_ps(255.0f), magic = _mm256_set1_ps(12582912.0f),
+               half = _mm256_set1_ps(0.5f);
+  const __m256i sel = _mm256_castps_si256(_mm256_cmp_ps(a, zero, _CMP_GT_OQ));
+  const __m256i take = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 4, 8, 12,
+                                        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+  const __m256i gather_lo = _mm256_setr_epi32(0, 4, 1, 1, 1, 1, 1, 1);
+  const float* vp[3] = {v0p, v1p, v2p};
+  __m128i outc[3];
+  for (int c = 0; c < 3; ++c) {
+    const __m128i fb = _mm_or_si128(_mm_shuffle_epi8(lo, _mm_load_si128(reinterpret_cast<const __m128i*>(S.split_lo[c]))),
+                                    _mm_shuffle_epi8(hi, _mm_load_si128(reinterpret_cast<const __m128i*>(S.split_hi[c]))));
+    const __m256i fi = _mm256_cvtepu8_epi32(fb);
+    const __m256 fr = _mm256_cvtepi32_ps(fi);
+    __m256 w = _mm256_min_ps(_mm256_max_ps(_mm256_loadu_ps(vp[c]), zero), v255);
+    w = _mm256_sub_ps(_mm256_add_ps(w, magic), magic);
+    __m256 mixed = _mm256_add_ps(_mm256_mul_ps(fr, one_a), _mm256_mul_ps(w, a));
+    mixed = _mm256_min_ps(_mm256_max_ps(mixed, zero), v255);
+    const __m256i r = _mm256_cvttps_epi32(_mm256_add_ps(mixed, half));
+    const __m256i res = _mm256_blendv_epi8(fi, r, sel);
+    const __m256i packed = _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(res, take), gather_lo);
+    outc[c] = _mm256_castsi256_si128(packed);  // 8 bytes in the low half
+  }
+  const __m128i x01 = _mm_unpacklo_epi64(outc[0], outc[1]);
+  const __m128i olo = _mm_or_si128(_mm_shuffle_epi8(x01, _mm_load_si128(reinterpret_cast<const __m128i*>(S.join_lo01))),
+                                   _mm_shuffle_epi8(outc[2], _mm_load_si128(reinterpret_cast<const __m128i*>(S.join_lo2))));
+  const __m128i ohi = _mm_or_si128(_mm_shuffle_epi8(x01, _mm_load_si128(reinterpret_cast<const __m128i*>(S.join_hi01))),
+                                   _mm_shuffle_epi8(outc[2], _mm_load_si128(reinterpret_cast<const __m128i*>(S.join_hi2))));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(d), olo);
+  _mm_storel_epi64(reinterpret_cast<__m128i*>(d + 16), ohi);
+}
+#endif
+
 // cv2.warpAffine's store of a sample (round half to even, saturate) / float as is.
 inline float warped_value(float v, std::uint8_t*) {
   v = kclampf(v, 0.0f, 255.0f);
@@ -296,7 +364,15 @@ void alpha_row(const Face<T>& f, int y, int bw, T* o) {
     sample<T, 3, true>(f.crop, f.h, f.w, ix, iy, ax, ay, n, v);
 #endif
     T* d = o + static_cast<std::ptrdiff_t>(x0) * 3;
-    for (int i = 0; i < n; ++i) {
+    int i0 = 0;
+#if FACEFUSE_PASTE_HWFMA
+    if constexpr (sizeof(T) == 1) {
+      static const MixShuffles shuffles;
+      for (; i0 + 8 <= n; i0 += 8)
+        mix8_u8(reinterpret_cast<unsigned char*>(d + i0 * 3), v[0] + i0, v[1] + i0, v[2] + i0, am[0] + i0, shuffles);
+    }
+#endif
+    for (int i = i0; i < n; ++i) {
       const float a = am[0][i];
       for (int c = 0; c < 3; ++c) {
         T* px = d + i * 3 + c;
