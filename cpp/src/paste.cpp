@@ -7,14 +7,69 @@
 #include <cstring>
 #include <vector>
 
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(FACEFUSE_PASTE_NO_AVX2)
+#include <immintrin.h>
+#endif
+
 #include "facefuse/color.hpp"
 #include "facefuse/parallel.hpp"
 #include "facefuse/paste_math.hpp"
 #include "facefuse/pyramid.hpp"
 
+// x86-64 GCC: the row kernels are also compiled for AVX2 + FMA and picked at run time.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(FACEFUSE_PASTE_NO_AVX2)
+#define FACEFUSE_PASTE_AVX2 1
+#else
+#define FACEFUSE_PASTE_AVX2 0
+#endif
+
 namespace facefuse::paste {
 
+namespace pk_base {
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=off")
 namespace {
+#define FACEFUSE_PASTE_HWFMA 0
+#include "paste_kernels.inl"
+#undef FACEFUSE_PASTE_HWFMA
+}  // namespace
+#pragma GCC pop_options
+}  // namespace pk_base
+
+#if FACEFUSE_PASTE_AVX2
+namespace pk_avx2 {
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#pragma GCC optimize("fp-contract=off")
+namespace {
+#define FACEFUSE_PASTE_HWFMA 1
+#include "paste_kernels.inl"
+#undef FACEFUSE_PASTE_HWFMA
+}  // namespace
+#pragma GCC pop_options
+}  // namespace pk_avx2
+#endif
+
+namespace {
+
+bool use_avx2() {
+#if FACEFUSE_PASTE_AVX2
+  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return ok;
+#else
+  return false;
+#endif
+}
+
+// The chunked kernels index images with int offsets.
+bool small_image(int h, int w, int c) {
+#if defined(FACEFUSE_PASTE_SCALAR_ONLY)  // testing aid: the plain per-pixel path everywhere
+  (void)h, (void)w, (void)c;
+  return false;
+#else
+  return static_cast<std::int64_t>(h) * w * c < (std::int64_t(1) << 31);
+#endif
+}
 
 // Below this many output pixels a region runs on the calling thread.
 constexpr std::int64_t kParallelMinPixels = 16384;
@@ -22,15 +77,28 @@ constexpr std::int64_t kParallelMinPixels = 16384;
 template <typename T, int C>
 void warp_rows(const T* src, int sh, int sw, T* dst, int dh, int dw, const float* m, bool replicate) {
   const std::ptrdiff_t sstride = static_cast<std::ptrdiff_t>(sw) * C;
+  const bool fast = small_image(sh, sw, C), avx2 = use_avx2();
   RegionProbe probe(static_cast<std::int64_t>(dh) * dw >= kParallelMinPixels);
 #pragma omp parallel if (probe.parallel())
   {
 #pragma omp for schedule(static) nowait
     for (int y = 0; y < dh; ++y) {
+      T* orow = dst + static_cast<std::ptrdiff_t>(y) * dw * C;
+      if (fast) {
+#if FACEFUSE_PASTE_AVX2
+        if (avx2) {
+          pk_avx2::warp_row<T, C>(src, sh, sw, m, replicate, y, dw, orow);
+          continue;
+        }
+#endif
+        (void)avx2;
+        pk_base::warp_row<T, C>(src, sh, sw, m, replicate, y, dw, orow);
+        continue;
+      }
       float rx, ry;
       row_offsets(m, y, &rx, &ry);
       const int xt = vec_end(dw);
-      T* o = dst + static_cast<std::ptrdiff_t>(y) * dw * C;
+      T* o = orow;
       for (int x = 0; x < dw; ++x) {
         float sx, sy, v[C];
         map_col(m, x, y, rx, ry, xt, &sx, &sy);
@@ -67,15 +135,27 @@ void paste_alpha_fused(T* img, int W, const Face<T>& f) {
   const int bh = b.y1 - b.y0, bw = b.x1 - b.x0;
   const std::ptrdiff_t cstride = static_cast<std::ptrdiff_t>(f.w) * 3;
   const float* m = f.warp;
+  const bool fast = small_image(f.h, f.w, 3), avx2 = use_avx2();
   RegionProbe probe(static_cast<std::int64_t>(bh) * bw >= kParallelMinPixels);
 #pragma omp parallel if (probe.parallel())
   {
 #pragma omp for schedule(static) nowait
     for (int y = 0; y < bh; ++y) {
+      T* o = img + (static_cast<std::ptrdiff_t>(b.y0 + y) * W + b.x0) * 3;
+      if (fast) {
+#if FACEFUSE_PASTE_AVX2
+        if (avx2) {
+          pk_avx2::alpha_row<T>(f, y, bw, o);
+          continue;
+        }
+#endif
+        (void)avx2;
+        pk_base::alpha_row<T>(f, y, bw, o);
+        continue;
+      }
       float rx, ry;
       row_offsets(m, y, &rx, &ry);
       const int xt = vec_end(bw);
-      T* o = img + (static_cast<std::ptrdiff_t>(b.y0 + y) * W + b.x0) * 3;
       for (int x = 0; x < bw; ++x) {
         float sx, sy, a;
         map_col(m, x, y, rx, ry, xt, &sx, &sy);
@@ -102,16 +182,28 @@ void warp_face_impl(const Face<T>& f, T* warped, float* mask) {
   const int bh = b.y1 - b.y0, bw = b.x1 - b.x0;
   const std::ptrdiff_t cstride = static_cast<std::ptrdiff_t>(f.w) * 3;
   const float* m = f.warp;
+  const bool fast = small_image(f.h, f.w, 3), avx2 = use_avx2();
   RegionProbe probe(static_cast<std::int64_t>(bh) * bw >= kParallelMinPixels);
 #pragma omp parallel if (probe.parallel())
   {
 #pragma omp for schedule(static) nowait
     for (int y = 0; y < bh; ++y) {
+      T* o = warped + static_cast<std::ptrdiff_t>(y) * bw * 3;
+      float* mo = mask + static_cast<std::ptrdiff_t>(y) * bw;
+      if (fast) {
+#if FACEFUSE_PASTE_AVX2
+        if (avx2) {
+          pk_avx2::face_row<T>(f, y, bw, o, mo);
+          continue;
+        }
+#endif
+        (void)avx2;
+        pk_base::face_row<T>(f, y, bw, o, mo);
+        continue;
+      }
       float rx, ry;
       row_offsets(m, y, &rx, &ry);
       const int xt = vec_end(bw);
-      T* o = warped + static_cast<std::ptrdiff_t>(y) * bw * 3;
-      float* mo = mask + static_cast<std::ptrdiff_t>(y) * bw;
       for (int x = 0; x < bw; ++x) {
         float sx, sy, a, v[3];
         map_col(m, x, y, rx, ry, xt, &sx, &sy);

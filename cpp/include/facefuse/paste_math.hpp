@@ -171,6 +171,55 @@ FF_HD void map_col(const float* m, int x, int y, float rx, float ry, int xt, flo
   }
 }
 
+// Narrows [*lo, *hi] (destination columns, double) to the x where
+// a * x + c lies in [L, H]; empties it (lo > hi) when there is none.
+FF_HD void clip_linear(double a, double c, double L, double H, double* lo, double* hi) {
+  if (a == 0.0) {
+    if (c < L || c > H) {
+      *lo = 1.0;
+      *hi = 0.0;
+    }
+    return;
+  }
+  double x1 = (L - c) / a, x2 = (H - c) / a;
+  if (a < 0.0) {
+    const double t = x1;
+    x1 = x2;
+    x2 = t;
+  }
+  if (x1 > *lo) *lo = x1;
+  if (x2 < *hi) *hi = x2;
+}
+
+// Conservative column span [*xa, *xb) of destination row y (0 <= *xa <= *xb <= dw)
+// outside which the float source position map_col computes provably lies
+// outside [xlo, xhi] x [ylo, yhi]: the exact affine map is intersected in
+// double with that rectangle widened by far more than the float rounding error
+// of map_col, and the span is widened by 2 columns. With BORDER_CONSTANT and
+// (xlo, xhi, ylo, yhi) = (-1, w, -1, h), every column outside the span samples 0.
+FF_HD void source_span(const float* m, int y, int dw, double xlo, double xhi, double ylo, double yhi, int* xa,
+                       int* xb) {
+  const double fy = static_cast<double>(y), fw = static_cast<double>(dw);
+  const double m0 = m[0], m1 = m[1], m2 = m[2], m3 = m[3], m4 = m[4], m5 = m[5];
+  const double cx = m1 * fy + m2, cy = m4 * fy + m5;
+  const double mag = std::fabs(m0) * fw + std::fabs(m1) * fy + std::fabs(m2) + std::fabs(m3) * fw +
+                     std::fabs(m4) * fy + std::fabs(m5) + std::fabs(xlo) + std::fabs(xhi) + std::fabs(ylo) +
+                     std::fabs(yhi);
+  const double e = 1e-4 * mag + 1e-2;
+  double lo = 0.0, hi = fw;
+  clip_linear(m0, cx, xlo - e, xhi + e, &lo, &hi);
+  clip_linear(m3, cy, ylo - e, yhi + e, &lo, &hi);
+  if (!(lo <= hi)) {
+    *xa = *xb = 0;
+    return;
+  }
+  lo = std::floor(lo) - 2.0;
+  hi = std::ceil(hi) + 3.0;
+  *xa = lo <= 0.0 ? 0 : (lo >= fw ? dw : static_cast<int>(lo));
+  *xb = hi <= 0.0 ? 0 : (hi >= fw ? dw : static_cast<int>(hi));
+  if (*xb < *xa) *xb = *xa;
+}
+
 // Far outside any image, yet exact as a float and an int.
 constexpr float kCoordLimit = 16777216.0f;  // 2^24
 
