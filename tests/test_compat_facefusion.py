@@ -12,12 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import facefuse.ops as ops
 from facefuse.benchmarks import face_mask, make_scene
 from facefuse.compat import facefusion as ff
 from facefuse.reference import compat_facefusion as ref_ff
 
-needs_paste = pytest.mark.skipif(not hasattr(ops, "paste_back"), reason="facefuse.ops.paste_back not built yet")
 
 # 5 landmarks of the astronaut's face (eyes, nose tip, mouth corners), pixel (x, y)
 ASTRONAUT_LM5 = np.array([[203.0, 102.0], [247.0, 103.0], [225.0, 127.0], [207.0, 143.0], [243.0, 142.0]])
@@ -114,7 +112,6 @@ def test_reference_alignment_template() -> None:
 # --------------------------------------------------------------------------- native vs reference
 
 
-@needs_paste
 @pytest.mark.parametrize("shape", [(64, 80, 32, 32), (97, 61, 40, 33), (1, 1, 2, 2), (2, 2, 1, 1),
                                    (200, 300, 128, 128), (33, 47, 64, 17)])
 def test_paste_back_random(rng, shape) -> None:
@@ -132,7 +129,6 @@ def test_paste_back_random(rng, shape) -> None:
         assert _diff(ff.paste_back(frame, crop, mask, a32), ref_ff.paste_back(frame, crop, mask, a32)) <= 1
 
 
-@needs_paste
 def test_paste_back_float32_frames(rng) -> None:
     for _ in range(4):
         frame, crop, mask, aff = _random_case(rng, 90, 120, 48, 48, np.float32)
@@ -143,7 +139,6 @@ def test_paste_back_float32_frames(rng) -> None:
         assert _diff(got, want) <= 1
 
 
-@needs_paste
 def test_paste_back_non_contiguous(rng) -> None:
     frame, crop, mask, aff = _random_case(rng, 120, 160, 64, 64)
     big = rng.integers(0, 256, (120, 320, 3), dtype=np.uint8)
@@ -157,7 +152,6 @@ def test_paste_back_non_contiguous(rng) -> None:
         assert _diff(ff.paste_back(f, c, m, a), ref_ff.paste_back(f, c, m, a)) <= 1
 
 
-@needs_paste
 @pytest.mark.parametrize("template,crop_size", [("arcface_128", 128), ("ffhq_512", 512)])
 def test_paste_back_astronaut_alignment(astronaut_bgr, template, crop_size) -> None:
     """FaceFusion's real flow: align by 5 landmarks, process the crop, paste it back."""
@@ -174,7 +168,6 @@ def test_paste_back_astronaut_alignment(astronaut_bgr, template, crop_size) -> N
     assert 150 < xs.mean() < 300 and 50 < ys.mean() < 200  # the paste landed on the face
 
 
-@needs_paste
 def test_paste_back_four_faces_sequential() -> None:
     sc = make_scene(270, 480, 4, 128, seed=3)
     a = b = sc.frame
@@ -184,7 +177,6 @@ def test_paste_back_four_faces_sequential() -> None:
         assert _diff(a, b) <= 1
 
 
-@needs_paste
 def test_paste_back_fallbacks_are_facefusion_exact(rng) -> None:
     """Inputs the native kernel does not take go to the reference (FaceFusion's exact behaviour)."""
     frame, crop, mask, aff = _random_case(rng, 70, 90, 40, 40)
@@ -200,7 +192,6 @@ def test_paste_back_fallbacks_are_facefusion_exact(rng) -> None:
     assert _diff(ff.paste_back(frame, crop, m3, aff), ref_ff.paste_back(frame, crop, mask, aff)) <= 1
 
 
-@needs_paste
 def test_paste_back_outside_frame_returns_copy(rng) -> None:
     frame, crop, mask, _ = _random_case(rng, 50, 60, 20, 20)
     aff = np.array([[1.0, 0.0, 1000.0], [0.0, 1.0, 1000.0]])
@@ -208,7 +199,6 @@ def test_paste_back_outside_frame_returns_copy(rng) -> None:
     assert np.array_equal(out, frame) and out is not frame
 
 
-@needs_paste
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(h=st.integers(1, 40), w=st.integers(1, 40), ch=st.integers(1, 24), cw=st.integers(1, 24),
        seed=st.integers(0, 2**31 - 1), f32=st.booleans())
@@ -300,7 +290,6 @@ def fake_facefusion(tmp_path, monkeypatch):
     _drop_facefusion_modules()
 
 
-@needs_paste
 def test_patch_swaps_and_unpatch_restores(fake_facefusion, rng) -> None:
     import facefusion.face_helper as fh
     import facefusion.processors.modules.face_swapper as swapper

@@ -13,17 +13,6 @@ from facefuse.reference import compat_facefusion as ref_ff
 METHODS = {"basic": "alpha", "multiband": "laplacian", "seamless": "poisson", "poisson": "poisson"}
 
 
-def _have(blend: str) -> bool:
-    if not (hasattr(ops, "paste_back") and hasattr(ref, "paste_back")):
-        return False
-    sc = make_scene(24, 32, 1, 8, seed=0)
-    try:
-        ops.paste_back(sc.frame, sc.crops[0], sc.masks[0], sc.affines[0], blend=blend)
-    except NotImplementedError:
-        return False
-    return True
-
-
 def test_reexports_are_the_core_classes() -> None:
     assert seed.TemporalSmoother is ops.TemporalSmoother
     assert seed.QualityMonitor is ops.QualityMonitor
@@ -73,8 +62,6 @@ def _scene(faces: int):
 @pytest.mark.parametrize("method", list(METHODS))
 def test_blend_equals_paste_back(method, color_correction, faces) -> None:
     blend = METHODS[method]
-    if not _have(blend):
-        pytest.skip(f"facefuse.ops.paste_back(blend={blend!r}) not built yet")
     frame, crop, mask, aff = _scene(faces)
     before = frame.copy()
     b = seed.EnhancedBlender(method, color_correction=color_correction, levels=4)
@@ -101,8 +88,6 @@ def test_blend_equals_paste_back(method, color_correction, faces) -> None:
 
 
 def test_blend_out_argument() -> None:
-    if not _have("alpha"):
-        pytest.skip("facefuse.ops.paste_back not built yet")
     frame, crop, mask, aff = _scene(1)
     out = np.empty_like(frame)
     res = seed.EnhancedBlender("basic").blend(frame, crop, mask, aff, out=out)

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -52,20 +52,12 @@ from typing import Any, Optional
 
 import numpy as np
 
+from .. import ops as _ops
 from ..reference import compat_facefusion as _ref
 
 __all__ = ["paste_back", "patch", "unpatch", "is_patched", "patched_targets"]
 
 _NATIVE_DTYPES = (np.dtype(np.uint8), np.dtype(np.float32))
-
-
-def _ops_paste_back() -> Any:
-    from .. import ops
-
-    fn = getattr(ops, "paste_back", None)
-    if fn is None:  # pragma: no cover - only before the paste family is built
-        raise ImportError("facefuse.ops.paste_back is not available in this build of facefuse")
-    return fn
 
 
 def _native_ok(frame: Any, crop: Any, mask: Any, affine: Any) -> bool:
@@ -110,7 +102,7 @@ def paste_back(temp_vision_frame: np.ndarray, crop_vision_frame: np.ndarray, cro
         return _ref.paste_back(temp_vision_frame, crop_vision_frame, crop_mask, affine_matrix)
     mask = crop_mask[..., 0] if crop_mask.ndim == 3 else crop_mask
     # the affine keeps its dtype: FaceFusion inverts a float32 matrix in float32
-    return _ops_paste_back()(temp_vision_frame, crop_vision_frame, mask, np.asarray(affine_matrix), blend="alpha")
+    return _ops.paste_back(temp_vision_frame, crop_vision_frame, mask, np.asarray(affine_matrix), blend="alpha")
 
 
 # --------------------------------------------------------------------------- patching

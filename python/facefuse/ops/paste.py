@@ -16,6 +16,7 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 
 from ._common import as_mask, as_ndarray, native, require_host
+from .poisson import blend_poisson
 
 __all__ = ["paste_back", "warp_affine"]
 
@@ -65,14 +66,6 @@ def _split(fn: str, name: str, x: Any, item_ndim: int) -> list[np.ndarray]:
 def _paste_poisson(frame: np.ndarray, crops: Any, masks: Any, affs: Any, color: Optional[str], levels: Any,
                    out: Optional[np.ndarray]) -> np.ndarray:
     fn = "paste_back"
-    from . import poisson as _poisson
-
-    blend_poisson = getattr(_poisson, "blend_poisson", None)
-    if blend_poisson is None:
-        raise NotImplementedError(
-            "paste_back: blend='poisson' needs facefuse.ops.blend_poisson, which this build does not have yet; "
-            "use blend='alpha' or 'laplacian'"
-        )
     core = native()
     crops = _split(fn, "crop", crops if isinstance(crops, list) else np.asarray(crops), 3)
     masks = _split(fn, "crop_mask", masks if isinstance(masks, list) else np.asarray(masks), 2)
