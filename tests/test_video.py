@@ -424,3 +424,54 @@ def test_available_encoders():
     assert "aac" in available_encoders("audio")
     with pytest.raises(ValueError, match="'kind'"):
         available_encoders("subtitle")
+
+
+def test_nvenc_when_present(tmp_path):
+    if "h264_nvenc" not in available_encoders():
+        pytest.skip("this FFmpeg build has no h264_nvenc")
+    dst = tmp_path / "nv.mp4"
+    try:
+        with VideoWriter(dst, 25, W, H, codec="h264_nvenc") as w:
+            for i in range(5):
+                w.write(pattern(i))
+    except VideoError as e:
+        assert "h264_nvenc" in str(e) and "nv.mp4" in str(e)
+        assert not dst.exists() and leftovers(tmp_path) == []
+        pytest.skip(f"h264_nvenc cannot open here (no NVIDIA GPU/driver): {e}")
+    with VideoReader(dst) as r:
+        assert len(list(r)) == 5
+
+
+def test_process_video_writer_failure_stops_threads(tmp_path, video):
+    start_threads = threading.active_count()
+    with pytest.raises(VideoError, match="out.unknownext"):
+        process_video(video, tmp_path / "out.unknownext", lambda f, i, t: f)
+    assert os.listdir(tmp_path) == []
+    assert threading.active_count() == start_threads
+
+
+def test_corrupt_packets_mid_file(tmp_path):
+    """Garbage over the middle of the data: VideoError when the bad packet is reached
+    (or concealment by the decoder), never a hang or a crash; process_video leaves nothing."""
+    fs = make_video(tmp_path / "fs.mp4", seconds=1, audio=True, options={"movflags": "faststart"})
+    data = fs.read_bytes()
+    rng = np.random.default_rng(5)
+    raised = 0
+    for k, frac in enumerate(np.linspace(0.2, 0.95, 8)):
+        b = bytearray(data)
+        s = int(len(b) * frac)
+        b[s:s + 2000] = rng.integers(0, 256, 2000, dtype=np.uint8).tobytes()
+        bad = tmp_path / f"mid{k}.mp4"
+        bad.write_bytes(bytes(b))
+        dst = tmp_path / f"out{k}.mp4"
+        try:
+            process_video(bad, dst, lambda f, i, t: f, preset="ultrafast")
+        except VideoError as e:
+            assert f"mid{k}.mp4" in str(e)
+            assert not dst.exists()
+            raised += 1
+        else:
+            with VideoReader(dst) as r:
+                assert r.frame_count > 0
+    assert raised >= 1
+    assert leftovers(tmp_path) == []

@@ -498,8 +498,10 @@ class VideoWriter:
             packets = self._vs.encode(frame)
             self._out.mux(packets)
         except _FFMPEG_ERRORS as e:
+            hint = (" (hardware encoder: is its GPU and driver available?)"
+                    if any(k in self.codec for k in ("nvenc", "qsv", "vaapi", "amf", "videotoolbox")) else "")
             raise VideoError(f"VideoWriter: encoding frame {self.frames_written} of {self.path!r} "
-                             f"with {self.codec!r} failed: {e}") from e
+                             f"with {self.codec!r} failed{hint}: {e}") from e
         self.frames_written += 1
         self._mux_audio(self.frames_written / self.fps_fraction)
 
