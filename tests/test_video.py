@@ -32,7 +32,8 @@ def pattern(i: int, w: int = W, h: int = H) -> np.ndarray:
     return img
 
 
-def make_video(path, *, seconds=SECONDS, fps=FPS, w=W, h=H, audio=True, rotation_ccw=0, options=None):
+def make_video(path, *, seconds=SECONDS, fps=FPS, w=W, h=H, audio=True, rotation_ccw=0, options=None,
+               video_delay=0):
     c = av.open(str(path), "w", options=options or {})
     vs = c.add_stream("libx264", rate=fps, options={"preset": "ultrafast", "crf": "0"})
     vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
@@ -43,7 +44,7 @@ def make_video(path, *, seconds=SECONDS, fps=FPS, w=W, h=H, audio=True, rotation
         a.layout = "mono"
     for i in range(seconds * fps):
         f = av.VideoFrame.from_ndarray(pattern(i, w, h), format="bgr24")
-        f.pts, f.time_base = i, Fraction(1, fps)
+        f.pts, f.time_base = i + video_delay, Fraction(1, fps)
         c.mux(vs.encode(f))
     c.mux(vs.encode(None))
     if audio:
@@ -475,3 +476,22 @@ def test_corrupt_packets_mid_file(tmp_path):
                 assert r.frame_count > 0
     assert raised >= 1
     assert leftovers(tmp_path) == []
+
+
+def test_audio_stays_in_sync_when_video_starts_late(tmp_path):
+    """Video starts at 0.48 s, audio at 0: the output's frame 0 is at t=0, so the first
+    0.48 s of audio are dropped and the rest shifted."""
+    src = make_video(tmp_path / "late.mp4", video_delay=12)
+    with VideoReader(src) as r:
+        start = r.start_time
+    if start < 0.4:
+        pytest.skip(f"the demuxer normalised the video start time ({start}); nothing to check")
+    dst = tmp_path / "out.mp4"
+    process_video(src, dst, lambda f, i, t: f, preset="ultrafast")
+    d = stream_durations(dst)
+    assert d["video"] == pytest.approx(SECONDS, abs=0.05)
+    assert d["audio"] == pytest.approx(SECONDS - start, abs=0.1)
+    with av.open(str(dst)) as c:
+        a = c.streams.audio[0]
+        first = next(p for p in c.demux(a) if p.pts is not None)
+        assert abs(float(first.pts * first.time_base)) < 0.05

@@ -179,6 +179,9 @@ class VideoReader:
                 except ValueError:
                     rot = 0
         self.rotation: int = rot
+        t0 = self._first.time
+        #: presentation time of the first frame (seconds); non-zero when the video starts late
+        self.start_time: float = float(t0) if t0 is not None else 0.0
         w, h = self._first.width, self._first.height
         if self.auto_rotate and rot in (90, 270):
             w, h = h, w
@@ -318,6 +321,10 @@ class VideoWriter:
     container cannot hold that codec it is re-encoded to the container's default audio
     codec. A source without audio adds nothing.
 
+    ``audio_offset``: seconds of ``audio_from`` that precede the first written frame
+    (``VideoReader.start_time`` of the video source); audio before it is dropped and the
+    rest shifted so that it stays in sync with frame 0 at t = 0.
+
     ``rotation``: clockwise display rotation (0/90/180/270) stored as a display matrix.
 
     Output goes to a temporary file in the destination directory that :meth:`close`
@@ -340,8 +347,10 @@ class VideoWriter:
         *,
         pad_odd: bool = True,
         rotation: int = 0,
+        audio_offset: float = 0.0,
     ) -> None:
         self.path = os.fspath(path)
+        self.audio_offset = float(audio_offset)
         self._out = None
         self._ain = None
         self._tmp: Optional[str] = None
@@ -457,10 +466,17 @@ class VideoWriter:
                 self._pending = pkt
             pkt = self._pending
             ts = pkt.pts if pkt.pts is not None else pkt.dts
-            t = float(ts * pkt.time_base)
+            t = float(ts * pkt.time_base) - self.audio_offset
             if t >= until:
                 break
             self._pending = None
+            if self.audio_offset:
+                end = t + float((pkt.duration or 0) * pkt.time_base)
+                if end <= 0:
+                    continue  # entirely before the first frame
+                shift = int(round(self.audio_offset / pkt.time_base))
+                pkt.pts = None if pkt.pts is None else pkt.pts - shift
+                pkt.dts = None if pkt.dts is None else pkt.dts - shift
             if self._transcode:
                 try:
                     frames = pkt.decode()
@@ -688,7 +704,7 @@ def process_video(
             if writer is None:
                 h, w = out.shape[:2]
                 writer = VideoWriter(dst, reader.fps_fraction, w, h, codec=codec, crf=crf, preset=preset,
-                                     pix_fmt=pix_fmt, options=options,
+                                     pix_fmt=pix_fmt, options=options, audio_offset=reader.start_time,
                                      audio_from=src if (copy_audio and reader.has_audio) else None)
             writer.write(out)
             done += 1
