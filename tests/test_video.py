@@ -301,16 +301,21 @@ def test_exception_with_full_queues_no_deadlock(tmp_path, video):
     assert threading.active_count() == start_threads
 
 
-def test_exception_in_progress_callback(tmp_path, video):
+@pytest.mark.parametrize("exc", [Boom, KeyboardInterrupt])
+def test_exception_in_caller_thread(tmp_path, video, exc):
+    """on_progress runs in the caller's (encoding) thread: an error there, or a Ctrl-C
+    arriving in that thread, stops the worker threads and leaves nothing."""
+    start_threads = threading.active_count()
     dst = tmp_path / "out.mp4"
 
     def progress(done, total):
         if done == 3:
-            raise Boom("progress")
+            raise exc("progress")
 
-    with pytest.raises(Boom):
-        process_video(video, dst, lambda f, i, t: f, on_progress=progress, preset="ultrafast")
+    with pytest.raises(exc):
+        process_video(video, dst, lambda f, i, t: f, on_progress=progress, preset="ultrafast", queue_size=1)
     assert not dst.exists() and leftovers(tmp_path) == []
+    assert threading.active_count() == start_threads
 
 
 def test_fn_bad_return(tmp_path, video):
