@@ -1,0 +1,730 @@
+"""Streaming video IO for face-swap / lip-sync pipelines (PyAV / FFmpeg).
+
+* :class:`VideoReader` decodes any file FFmpeg reads (and still images) one frame at a
+  time as H x W x 3 uint8 BGR arrays, rotated upright from the stream's display matrix.
+* :class:`VideoWriter` encodes BGR frames (H.264 by default), copies the audio of a
+  source file without re-encoding when the container allows, and writes through a
+  temporary file renamed into place only on success.
+* :func:`process_video` runs decode -> ``fn`` -> encode in three concurrent stages
+  joined by bounded queues, so memory does not grow with the video's length.
+
+Every failure of FFmpeg on a file is raised as :class:`VideoError` (a ``ValueError``)
+naming the file and what failed.
+"""
+from __future__ import annotations
+
+import math
+import os
+import queue
+import tempfile
+import threading
+from fractions import Fraction
+from typing import Any, Callable, Iterator, NamedTuple, Optional, Union
+
+import numpy as np
+
+import av
+
+__all__ = [
+    "VideoError",
+    "Frame",
+    "VideoReader",
+    "VideoWriter",
+    "read_image",
+    "available_encoders",
+    "process_video",
+]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+_FFMPEG_ERRORS: tuple = (av.FFmpegError, EOFError, UnicodeDecodeError)
+# pixel formats whose chroma is subsampled 2x in both directions (need even W and H)
+_EVEN_BOTH = {"yuv420p", "yuvj420p", "nv12", "nv21", "yuv420p10le", "p010le", "yuva420p"}
+# subsampled 2x horizontally only (need even W)
+_EVEN_WIDTH = {"yuv422p", "yuvj422p", "yuv422p10le", "nv16", "yuyv422", "uyvy422"}
+
+
+class VideoError(ValueError):
+    """A video/image file could not be opened, decoded, encoded or written."""
+
+
+class Frame(NamedTuple):
+    """One decoded frame: ``image`` is H x W x 3 uint8 BGR (C-contiguous),
+    ``index`` counts from 0 in decode order, ``timestamp`` is the presentation time in
+    seconds as stored in the file (usually starting at 0)."""
+
+    image: np.ndarray
+    index: int
+    timestamp: float
+
+
+# --------------------------------------------------------------------------- helpers
+
+def available_encoders(kind: str = "video") -> list[str]:
+    """Names of the encoders this FFmpeg build provides for ``kind`` ("video" or "audio").
+
+    Hardware encoders (e.g. ``h264_nvenc``) are listed when compiled in; they may still
+    fail at the first frame when no device is present (-> :class:`VideoError`).
+    """
+    if kind not in ("video", "audio"):
+        raise ValueError(f"available_encoders: argument 'kind' must be 'video' or 'audio', got {kind!r}")
+    names = []
+    for name in sorted(av.codecs_available):
+        try:
+            c = av.Codec(name, "w")
+        except Exception:
+            continue
+        if c.type == kind:
+            names.append(name)
+    return names
+
+
+def _upright(img: np.ndarray, rotation: int) -> np.ndarray:
+    """Rotate ``img`` clockwise by ``rotation`` degrees (a multiple of 90)."""
+    if rotation == 0:
+        return img
+    k = {90: -1, 180: 2, 270: 1}[rotation]  # np.rot90: positive k is counter-clockwise
+    return np.ascontiguousarray(np.rot90(img, k))
+
+
+def _clockwise_from_ccw(deg: float) -> int:
+    """FFmpeg's display-matrix angle (counter-clockwise) -> clockwise display rotation
+    in {0, 90, 180, 270} (the convention of the legacy ``rotate`` tag)."""
+    return int(round(-float(deg) / 90.0)) % 4 * 90
+
+
+# --------------------------------------------------------------------------- reader
+
+class VideoReader:
+    """Decode a video (or a still image) one frame at a time.
+
+    ``for frame in VideoReader(path)`` yields :class:`Frame` tuples
+    ``(image, index, timestamp)``; ``image`` is H x W x 3 uint8 BGR. Iteration is single
+    pass. Use as a context manager or call :meth:`close`.
+
+    Properties: ``fps`` (float), ``fps_fraction`` (exact ``Fraction``), ``frame_count``
+    (exact when the container stores it, e.g. MP4/MOV; otherwise an estimate from
+    duration x fps; see ``frame_count_exact``), ``width`` / ``height`` (of the frames as
+    returned, i.e. after auto-rotation), ``duration`` (seconds, or None), ``has_audio``,
+    ``rotation`` (clockwise degrees needed to display upright: 0, 90, 180 or 270, from the
+    display-matrix side data or the legacy ``rotate`` tag).
+
+    ``auto_rotate=False`` returns frames as stored. ``strict=True`` raises
+    :class:`VideoError` at the end of iteration when far fewer frames decoded than the
+    container announced (a truncated file). Opening decodes the first frame, so an
+    unreadable file fails here rather than mid-pipeline.
+    """
+
+    def __init__(self, path: PathLike, *, auto_rotate: bool = True, strict: bool = True) -> None:
+        self.path = os.fspath(path)
+        self.auto_rotate = bool(auto_rotate)
+        self.strict = bool(strict)
+        self._container = None
+        self._decoded = 0
+        self._started = False
+        if not os.path.exists(self.path):
+            raise FileNotFoundError(f"VideoReader: no such file: {self.path!r}")
+        try:
+            self._container = av.open(self.path, "r", metadata_errors="ignore")
+        except _FFMPEG_ERRORS as e:
+            raise VideoError(f"VideoReader: cannot open {self.path!r} as video or image: {e}") from e
+        try:
+            self._init_stream()
+        except BaseException:
+            self.close()
+            raise
+
+    def _init_stream(self) -> None:
+        c = self._container
+        if not c.streams.video:
+            raise VideoError(f"VideoReader: {self.path!r} has no video stream")
+        s = c.streams.video[0]
+        s.thread_type = "AUTO"
+        self._stream = s
+        rate = s.average_rate or s.guessed_rate or s.base_rate
+        if not rate or rate <= 0:
+            rate = Fraction(25)
+        self.fps_fraction: Fraction = Fraction(rate)
+        self.fps: float = float(self.fps_fraction)
+        dur = None
+        if s.duration is not None and s.time_base is not None and s.duration > 0:
+            dur = float(s.duration * s.time_base)
+        elif c.duration is not None and c.duration > 0:
+            dur = c.duration / 1e6
+        self.duration: Optional[float] = dur
+        self._header_frames = int(s.frames or 0)
+        self.frame_count_exact: bool = self._header_frames > 0
+        if self._header_frames > 0:
+            self.frame_count: int = self._header_frames
+        elif dur is not None:
+            self.frame_count = max(1, int(round(dur * self.fps)))
+        else:
+            self.frame_count = 0  # unknown
+        self.has_audio: bool = len(c.streams.audio) > 0
+        self._raw = self._raw_frames()
+        try:
+            self._first = next(self._raw)
+        except StopIteration:
+            raise VideoError(f"VideoReader: {self.path!r} contains no decodable video frame") from None
+        rot = 0
+        try:
+            rot = _clockwise_from_ccw(self._first.rotation)
+        except Exception:
+            rot = 0
+        if rot == 0:
+            tag = s.metadata.get("rotate")
+            if tag:
+                try:
+                    rot = int(round(float(tag) / 90.0)) % 4 * 90
+                except ValueError:
+                    rot = 0
+        self.rotation: int = rot
+        t0 = self._first.time
+        #: presentation time of the first frame (seconds); non-zero when the video starts late
+        self.start_time: float = float(t0) if t0 is not None else 0.0
+        w, h = self._first.width, self._first.height
+        if self.auto_rotate and rot in (90, 270):
+            w, h = h, w
+        self.width: int = int(w)
+        self.height: int = int(h)
+
+    def _raw_frames(self) -> Iterator[Any]:
+        try:
+            for packet in self._container.demux(self._stream):
+                for frame in packet.decode():
+                    self._decoded += 1
+                    yield frame
+        except _FFMPEG_ERRORS as e:
+            raise VideoError(
+                f"VideoReader: decoding {self.path!r} failed after {self._decoded} frame(s): {e}"
+            ) from e
+        expected = self._header_frames
+        if self.strict and expected and self._decoded < expected - max(2, expected // 50):
+            raise VideoError(
+                f"VideoReader: {self.path!r} is truncated or corrupt: the container announces "
+                f"{expected} frames but only {self._decoded} decoded"
+            )
+
+    def _convert(self, frame: Any, index: int) -> Frame:
+        img = frame.to_ndarray(format="bgr24")
+        if self.auto_rotate:
+            img = _upright(img, self.rotation)
+        t = frame.time
+        if t is None:
+            t = index / self.fps
+        return Frame(img, index, float(t))
+
+    def __iter__(self) -> Iterator[Frame]:
+        if self._container is None:
+            raise VideoError(f"VideoReader: {self.path!r} is closed")
+        if self._started:
+            raise RuntimeError("VideoReader: iteration is single-pass; open a new reader to read again")
+        self._started = True
+        return self._frames()
+
+    def _frames(self) -> Iterator[Frame]:
+        first, self._first = self._first, None
+        yield self._convert(first, 0)
+        index = 1
+        for frame in self._raw:
+            yield self._convert(frame, index)
+            index += 1
+
+    def read(self) -> Optional[Frame]:
+        """The next frame, or None at the end."""
+        if not hasattr(self, "_it"):
+            self._it = iter(self)
+        return next(self._it, None)
+
+    def close(self) -> None:
+        raw = getattr(self, "_raw", None)
+        if raw is not None:
+            try:
+                raw.close()
+            except Exception:
+                pass
+        if self._container is not None:
+            try:
+                self._container.close()
+            except Exception:
+                pass
+            self._container = None
+
+    def __enter__(self) -> "VideoReader":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:  # pragma: no cover - best effort
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        return (f"VideoReader({self.path!r}, {self.width}x{self.height}, fps={self.fps:.3f}, "
+                f"frames={self.frame_count}{'' if self.frame_count_exact else '~'}, "
+                f"rotation={self.rotation}, audio={self.has_audio})")
+
+
+def read_image(path: PathLike, *, auto_rotate: bool = True) -> np.ndarray:
+    """Read a still image (png, jpg, ... or the first frame of a video) as H x W x 3 uint8 BGR."""
+    with VideoReader(path, auto_rotate=auto_rotate, strict=False) as r:
+        return next(iter(r)).image
+
+
+# --------------------------------------------------------------------------- writer
+
+def _check_codec(codec: str) -> None:
+    try:
+        c = av.Codec(codec, "w")
+    except Exception:
+        c = None
+    if c is None or c.type != "video":
+        raise ValueError(
+            f"VideoWriter: argument 'codec' names no video encoder of this FFmpeg build: {codec!r} "
+            f"(see facefuse.video.available_encoders())"
+        )
+
+
+def _as_fps(fps: Any) -> Fraction:
+    try:
+        if isinstance(fps, Fraction):
+            f = fps
+        else:
+            v = float(fps)
+            if not math.isfinite(v):
+                raise ValueError
+            f = Fraction(v).limit_denominator(100000) if not isinstance(fps, int) else Fraction(fps)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"VideoWriter: argument 'fps' must be a positive finite number, got {fps!r}") from None
+    if f <= 0:
+        raise ValueError(f"VideoWriter: argument 'fps' must be a positive finite number, got {fps!r}")
+    return f
+
+
+class VideoWriter:
+    """Encode H x W x 3 uint8 BGR frames to ``path`` (format from its extension).
+
+    ``codec``: any video encoder of :func:`available_encoders` (``"libx264"`` default,
+    ``"h264_nvenc"`` on NVIDIA). ``crf`` / ``preset`` map to x264/x265 ``crf``/``preset``
+    and to NVENC ``cq``/``preset``; other encoders take ``options`` (FFmpeg codec
+    options, applied last). ``crf=0`` with libx264 is lossless in YUV.
+
+    Odd sizes: ``yuv420p`` (and other 2x2-subsampled formats) need even dimensions.
+    With ``pad_odd=True`` (default) frames are padded by repeating the last row/column,
+    so the file is ``even(width) x even(height)``; ``pad_odd=False`` raises ValueError.
+
+    ``audio_from``: a media file whose first audio stream is copied (packets remuxed, no
+    re-encode; trimmed to the video's duration at packet granularity). If the output
+    container cannot hold that codec it is re-encoded to the container's default audio
+    codec. A source without audio adds nothing.
+
+    ``audio_offset``: seconds of ``audio_from`` that precede the first written frame
+    (``VideoReader.start_time`` of the video source); audio before it is dropped and the
+    rest shifted so that it stays in sync with frame 0 at t = 0.
+
+    ``rotation``: clockwise display rotation (0/90/180/270) stored as a display matrix.
+
+    Output goes to a temporary file in the destination directory that :meth:`close`
+    renames over ``path``; an exception (or KeyboardInterrupt) inside ``with`` or a call
+    to :meth:`abort` deletes it, leaving any existing ``path`` untouched.
+    """
+
+    def __init__(
+        self,
+        path: PathLike,
+        fps: Union[float, Fraction],
+        width: int,
+        height: int,
+        codec: str = "libx264",
+        crf: Optional[float] = 18,
+        preset: Optional[str] = "medium",
+        pix_fmt: str = "yuv420p",
+        audio_from: Optional[PathLike] = None,
+        options: Optional[dict] = None,
+        *,
+        pad_odd: bool = True,
+        rotation: int = 0,
+        audio_offset: float = 0.0,
+    ) -> None:
+        self.path = os.fspath(path)
+        self.audio_offset = float(audio_offset)
+        self._out = None
+        self._ain = None
+        self._tmp: Optional[str] = None
+        self._done = False
+        self.fps_fraction = _as_fps(fps)
+        for name, v in (("width", width), ("height", height)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
+                raise ValueError(f"VideoWriter: argument '{name}' must be a positive int, got {v!r}")
+        self.width, self.height = int(width), int(height)
+        _check_codec(codec)
+        self.codec = codec
+        if rotation not in (0, 90, 180, 270):
+            raise ValueError(f"VideoWriter: argument 'rotation' must be 0, 90, 180 or 270, got {rotation!r}")
+        ew, eh = self.width, self.height
+        need_w = pix_fmt in _EVEN_BOTH or pix_fmt in _EVEN_WIDTH
+        need_h = pix_fmt in _EVEN_BOTH
+        if (need_w and ew % 2) or (need_h and eh % 2):
+            if not pad_odd:
+                raise ValueError(
+                    f"VideoWriter: pix_fmt {pix_fmt!r} needs even dimensions, got 'width'={ew}, "
+                    f"'height'={eh} (pass pad_odd=True to pad by one row/column)")
+            ew += ew % 2 if need_w else 0
+            eh += eh % 2 if need_h else 0
+        self.encoded_width, self.encoded_height = ew, eh
+        self.frames_written = 0
+
+        opts: dict = {}
+        if codec in ("libx264", "libx265", "libx264rgb"):
+            if crf is not None:
+                opts["crf"] = str(crf)
+            if preset is not None:
+                opts["preset"] = str(preset)
+        elif "nvenc" in codec:
+            if crf is not None:
+                opts["rc"] = "vbr"
+                opts["cq"] = str(int(crf))
+            if preset is not None:
+                opts["preset"] = str(preset)
+        if options:
+            opts.update({str(k): str(v) for k, v in options.items()})
+
+        directory = os.path.dirname(os.path.abspath(self.path))
+        base = os.path.basename(self.path)
+        ext = os.path.splitext(base)[1]
+        fd, self._tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=f".tmp{ext}", dir=directory)
+        os.close(fd)
+        try:
+            try:
+                self._out = av.open(self._tmp, "w")
+            except (_FFMPEG_ERRORS + (ValueError,)) as e:
+                raise VideoError(f"VideoWriter: cannot create {self.path!r} (extension {ext!r}): {e}") from e
+            try:
+                st = self._out.add_stream(codec, rate=self.fps_fraction, options=opts)
+                st.width, st.height, st.pix_fmt = ew, eh, pix_fmt
+                st.thread_type = "AUTO"
+                if rotation:
+                    st.set_display_rotation(-rotation)
+            except (_FFMPEG_ERRORS + (ValueError,)) as e:
+                raise VideoError(f"VideoWriter: cannot add a {codec!r} stream to {self.path!r}: {e}") from e
+            self._vs = st
+            self._setup_audio(audio_from)
+        except BaseException:
+            self.abort()
+            raise
+
+    # -- audio -----------------------------------------------------------------------
+    def _setup_audio(self, audio_from: Optional[PathLike]) -> None:
+        self._apackets = None
+        self._pending = None
+        self._transcode = False
+        if audio_from is None:
+            return
+        src = os.fspath(audio_from)
+        self._audio_src = src
+        try:
+            self._ain = av.open(src, "r", metadata_errors="ignore")
+        except _FFMPEG_ERRORS as e:
+            raise VideoError(f"VideoWriter: cannot open audio source {src!r}: {e}") from e
+        if not self._ain.streams.audio:
+            self._ain.close()
+            self._ain = None
+            return
+        ain = self._ain.streams.audio[0]
+        self._ain_stream = ain
+        supported = getattr(self._out, "supported_codecs", None)
+        if supported is None or ain.codec_context.name in supported:
+            self._aout = self._out.add_stream_from_template(ain)
+        else:
+            self._transcode = True
+            name = self._out.default_audio_codec
+            if name in (None, "", "none"):
+                raise VideoError(f"VideoWriter: the container of {self.path!r} holds no audio")
+            self._aout = self._out.add_stream(name, rate=ain.codec_context.sample_rate or 48000)
+        self._apackets = self._ain.demux(ain)
+
+    def _audio_packets(self, until: float) -> Iterator[Any]:
+        """Packets (already in the output's codec) with start time < ``until`` seconds."""
+        while self._apackets is not None:
+            if self._pending is None:
+                try:
+                    pkt = next(self._apackets)
+                except StopIteration:
+                    self._apackets = None
+                    break
+                except _FFMPEG_ERRORS as e:
+                    raise VideoError(f"VideoWriter: reading audio from {self._audio_src!r} failed: {e}") from e
+                if pkt.dts is None and pkt.pts is None:
+                    if self._transcode:  # decoder flush packet
+                        for fr in pkt.decode():
+                            if (fr.time or 0.0) < until:
+                                yield from self._aout.encode(fr)
+                    continue
+                self._pending = pkt
+            pkt = self._pending
+            ts = pkt.pts if pkt.pts is not None else pkt.dts
+            t = float(ts * pkt.time_base) - self.audio_offset
+            if t >= until:
+                break
+            self._pending = None
+            if self.audio_offset:
+                end = t + float((pkt.duration or 0) * pkt.time_base)
+                if end <= 0:
+                    continue  # entirely before the first frame
+                shift = int(round(self.audio_offset / pkt.time_base))
+                pkt.pts = None if pkt.pts is None else pkt.pts - shift
+                pkt.dts = None if pkt.dts is None else pkt.dts - shift
+            if self._transcode:
+                try:
+                    frames = pkt.decode()
+                except _FFMPEG_ERRORS as e:
+                    raise VideoError(f"VideoWriter: decoding audio of {self._audio_src!r} failed: {e}") from e
+                for fr in frames:
+                    yield from self._aout.encode(fr)
+            else:
+                pkt.stream = self._aout
+                yield pkt
+
+    def _mux_audio(self, until: float) -> None:
+        if self._apackets is None:
+            return
+        for p in self._audio_packets(until):
+            self._out.mux(p)
+
+    # -- video -----------------------------------------------------------------------
+    def write(self, image: np.ndarray) -> None:
+        """Encode one H x W x 3 uint8 BGR frame (W, H as given to the constructor)."""
+        if self._done or self._out is None:
+            raise VideoError(f"VideoWriter: {self.path!r} is already closed")
+        if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.shape != (self.height, self.width, 3):
+            desc = (f"{image.dtype} array of shape {image.shape}" if isinstance(image, np.ndarray)
+                    else type(image).__name__)
+            raise ValueError(
+                f"VideoWriter.write: argument 'image' must be uint8 {self.height} x {self.width} x 3 BGR, got {desc}")
+        if (self.encoded_height, self.encoded_width) != (self.height, self.width):
+            image = np.pad(image, ((0, self.encoded_height - self.height), (0, self.encoded_width - self.width), (0, 0)),
+                           mode="edge")
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24")
+        frame.pts = self.frames_written
+        frame.time_base = 1 / self.fps_fraction
+        try:
+            packets = self._vs.encode(frame)
+            self._out.mux(packets)
+        except _FFMPEG_ERRORS as e:
+            hint = (" (hardware encoder: is its GPU and driver available?)"
+                    if any(k in self.codec for k in ("nvenc", "qsv", "vaapi", "amf", "videotoolbox")) else "")
+            raise VideoError(f"VideoWriter: encoding frame {self.frames_written} of {self.path!r} "
+                             f"with {self.codec!r} failed{hint}: {e}") from e
+        self.frames_written += 1
+        self._mux_audio(self.frames_written / self.fps_fraction)
+
+    @property
+    def duration(self) -> float:
+        return float(self.frames_written / self.fps_fraction)
+
+    def close(self) -> None:
+        """Flush the encoders, finish the file and rename it into place."""
+        if self._done:
+            return
+        if self._out is None:
+            raise VideoError(f"VideoWriter: {self.path!r} was aborted")
+        try:
+            try:
+                self._out.mux(self._vs.encode(None))
+                self._mux_audio(self.duration)
+                if self._transcode:
+                    self._out.mux(self._aout.encode(None))
+                self._out.close()
+            except _FFMPEG_ERRORS as e:
+                raise VideoError(f"VideoWriter: finishing {self.path!r} failed: {e}") from e
+            self._out = None
+            if self._ain is not None:
+                self._ain.close()
+                self._ain = None
+            os.replace(self._tmp, self.path)
+            self._tmp = None
+            self._done = True
+        except BaseException:
+            self.abort()
+            raise
+
+    def abort(self) -> None:
+        """Discard the output: close everything and delete the temporary file."""
+        for attr in ("_out", "_ain"):
+            c = getattr(self, attr, None)
+            if c is not None:
+                try:
+                    c.close()
+                except Exception:
+                    pass
+                setattr(self, attr, None)
+        tmp = getattr(self, "_tmp", None)
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            self._tmp = None
+
+    def __enter__(self) -> "VideoWriter":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def __del__(self) -> None:  # pragma: no cover - an unclosed writer leaves no file
+        try:
+            if not self._done:
+                self.abort()
+        except Exception:
+            pass
+
+
+# --------------------------------------------------------------------------- pipeline
+
+_END = object()
+_STOPPED = object()
+
+
+def process_video(
+    src: PathLike,
+    dst: PathLike,
+    fn: Callable[[np.ndarray, int, float], np.ndarray],
+    *,
+    queue_size: int = 8,
+    on_progress: Optional[Callable[[int, int], None]] = None,
+    codec: str = "libx264",
+    crf: Optional[float] = 18,
+    preset: Optional[str] = "medium",
+    pix_fmt: str = "yuv420p",
+    options: Optional[dict] = None,
+    copy_audio: bool = True,
+    auto_rotate: bool = True,
+    join_timeout: float = 30.0,
+) -> int:
+    """Decode ``src``, apply ``fn(frame_bgr, index, timestamp) -> frame_bgr`` to every
+    frame and encode the result to ``dst`` with the source audio copied.
+
+    Decode and ``fn`` run in two worker threads, encoding in the calling thread; they are
+    joined by ``queue.Queue(maxsize=queue_size)`` queues, so at most about
+    ``2 * queue_size + 3`` frames are alive at once whatever the video's length.
+    ``fn`` must return an H x W x 3 uint8 array; all frames must have the size of the
+    first one returned (it may differ from the input size). ``on_progress(done, total)``
+    is called after each encoded frame (``total`` is ``VideoReader.frame_count``, possibly
+    an estimate, 0 if unknown). The output is CFR at the source's average frame rate.
+
+    Any exception (also KeyboardInterrupt) in a stage stops the others, is re-raised here
+    with its original traceback, and leaves no output or temporary file. Returns the
+    number of frames written.
+    """
+    if isinstance(queue_size, bool) or not isinstance(queue_size, int) or queue_size < 1:
+        raise ValueError(f"process_video: argument 'queue_size' must be an int >= 1, got {queue_size!r}")
+    if not callable(fn):
+        raise TypeError(f"process_video: argument 'fn' must be callable, got {type(fn).__name__}")
+    if os.path.abspath(os.fspath(src)) == os.path.abspath(os.fspath(dst)):
+        raise ValueError("process_video: arguments 'src' and 'dst' name the same file")
+
+    reader = VideoReader(src, auto_rotate=auto_rotate)
+    stop = threading.Event()
+    errors: list = []
+    lock = threading.Lock()
+    q_in: "queue.Queue[Any]" = queue.Queue(maxsize=queue_size)
+    q_out: "queue.Queue[Any]" = queue.Queue(maxsize=queue_size)
+
+    def fail(e: BaseException) -> None:
+        with lock:
+            errors.append(e)
+        stop.set()
+
+    def put(q: "queue.Queue[Any]", item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def get(q: "queue.Queue[Any]") -> Any:
+        while not stop.is_set():
+            try:
+                return q.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        return _STOPPED
+
+    def decode_stage() -> None:
+        try:
+            for fr in reader:
+                if not put(q_in, fr):
+                    return
+            put(q_in, _END)
+        except BaseException as e:  # noqa: BLE001 - forwarded to the caller
+            fail(e)
+
+    def process_stage() -> None:
+        try:
+            while True:
+                item = get(q_in)
+                if item is _STOPPED:
+                    return
+                if item is _END:
+                    put(q_out, _END)
+                    return
+                out = fn(item.image, item.index, item.timestamp)
+                if not isinstance(out, np.ndarray) or out.dtype != np.uint8 or out.ndim != 3 or out.shape[2] != 3:
+                    desc = (f"{out.dtype} array of shape {out.shape}" if isinstance(out, np.ndarray)
+                            else type(out).__name__)
+                    raise TypeError(f"process_video: 'fn' must return an H x W x 3 uint8 BGR array, "
+                                    f"got {desc} for frame {item.index}")
+                if not put(q_out, (item.index, out)):
+                    return
+        except BaseException as e:  # noqa: BLE001
+            fail(e)
+
+    threads = [threading.Thread(target=decode_stage, name="facefuse-decode", daemon=True),
+               threading.Thread(target=process_stage, name="facefuse-process", daemon=True)]
+    writer: Optional[VideoWriter] = None
+    total = reader.frame_count
+    done = 0
+    try:
+        for t in threads:
+            t.start()
+        while True:
+            item = get(q_out)
+            if item is _STOPPED or item is _END:
+                break
+            _, out = item
+            if writer is None:
+                h, w = out.shape[:2]
+                writer = VideoWriter(dst, reader.fps_fraction, w, h, codec=codec, crf=crf, preset=preset,
+                                     pix_fmt=pix_fmt, options=options, audio_offset=reader.start_time,
+                                     audio_from=src if (copy_audio and reader.has_audio) else None)
+            writer.write(out)
+            done += 1
+            if on_progress is not None:
+                on_progress(done, total)
+        if errors:
+            raise errors[0]
+        if writer is None:
+            raise VideoError(f"process_video: no frame decoded from {os.fspath(src)!r}")
+        writer.close()
+        return done
+    except BaseException:
+        stop.set()
+        if writer is not None:
+            writer.abort()
+        raise
+    finally:
+        stop.set()
+        for t in threads:
+            if t.ident is not None:
+                t.join(join_timeout)
+        if not threads[0].is_alive():
+            reader.close()
