@@ -53,6 +53,28 @@ def test_readme_snippets_run(astronaut_bgr, monkeypatch, tmp_path) -> None:
         "affine_matrix": np.float64([[1.0, 0.0, -100.0], [0.0, 1.0, -50.0]]),
         "face_crop": flipped,
     }
+    # a 1-second clip with audio for the streaming snippet
+    import av
+
+    clip = tmp_path / "clip.mp4"
+    with av.open(str(clip), "w") as c:
+        vs = c.add_stream("libx264", rate=25)
+        vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+        aus = c.add_stream("aac", rate=16000)
+        for k in range(25):
+            img = np.full((48, 64, 3), 10 * k, np.uint8)
+            for p in vs.encode(av.VideoFrame.from_ndarray(img, format="bgr24")):
+                c.mux(p)
+        tone = (0.2 * np.sin(np.arange(16000) / 16000 * 2 * np.pi * 440)).astype(np.float32)[None]
+        af = av.AudioFrame.from_ndarray(tone, format="fltp", layout="mono")
+        af.sample_rate = 16000
+        for p in aus.encode(af):
+            c.mux(p)
+        for s in (vs, aus):
+            for p in s.encode(None):
+                c.mux(p)
+    ns["video_path"] = str(clip)
+
     for block in _python_blocks():
         exec(compile(block, str(README), "exec"), ns)  # noqa: S102
 
@@ -63,5 +85,6 @@ def test_readme_snippets_run(astronaut_bgr, monkeypatch, tmp_path) -> None:
     assert (tmp_path / "quality.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert ns["nmj"] >= 0
     assert ns["seamless"].shape == astronaut_bgr.shape
+    assert (tmp_path / "out.mp4").stat().st_size > 0
     assert ns["out"].shape == astronaut_bgr.shape  # the blender's output, last
     assert not np.array_equal(ns["frame"], astronaut_bgr)  # pasted in place (out=frame)
