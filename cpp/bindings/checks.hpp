@@ -98,6 +98,38 @@ inline double as_real(const py::handle& obj, const char* fn, const char* arg) {
   return v;
 }
 
+// The (dst, src, mask) triple of a blend op: dst a uint8 or float32 H x W,
+// H x W x 1 or H x W x 3 frame, src the same dtype and shape, mask float32 H x W.
+struct BlendArgs {
+  py::array dst, src, mask;
+  bool u8;  // else float32
+  int channels;
+};
+
+inline BlendArgs blend_args(const py::object& dst_o, const py::object& src_o, const py::object& mask_o,
+                            const char* fn) {
+  BlendArgs a{as_array(dst_o, fn, "dst"), as_array(src_o, fn, "src"), as_array(mask_o, fn, "mask"), false, 1};
+  const py::array &dst = a.dst, &src = a.src, &mask = a.mask;
+  a.u8 = is_dtype<std::uint8_t>(dst);
+  if (!a.u8 && !is_dtype<float>(dst))
+    type_error(fn, "dst", "a uint8 or float32 H x W, H x W x 1 or H x W x 3 frame", describe(dst));
+  require_ndim(dst, fn, "dst", {2, 3}, "an H x W, H x W x 1 or H x W x 3 frame");
+  a.channels = dst.ndim() == 3 ? static_cast<int>(dst.shape(2)) : 1;
+  if (a.channels != 1 && a.channels != 3)
+    value_error(fn, "dst", "must have 1 or 3 channels (H x W, H x W x 1 or H x W x 3), got " + describe(dst));
+  require_nonempty(dst, fn, "dst");
+  if (!dst.dtype().is(src.dtype()))
+    type_error(fn, "src", std::string("a ") + (a.u8 ? "uint8" : "float32") + " frame like dst", describe(src));
+  bool same = src.ndim() == dst.ndim();
+  for (py::ssize_t i = 0; same && i < dst.ndim(); ++i) same = src.shape(i) == dst.shape(i);
+  if (!same) value_error(fn, "src", "must have dst's shape " + describe(dst) + ", got " + describe(src));
+  if (!is_dtype<float>(mask) || mask.ndim() != 2)
+    type_error(fn, "mask", "a float32 H x W mask matching dst", describe(mask));
+  if (mask.shape(0) != dst.shape(0) || mask.shape(1) != dst.shape(1))
+    value_error(fn, "mask", "must be float32 H x W matching dst " + describe(dst) + ", got " + describe(mask));
+  return a;
+}
+
 template <typename T>
 inline bool all_finite(const T* p, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i)

@@ -49,26 +49,10 @@ py::array run(const py::array& dst, const py::array& src, const py::array& mask,
 
 py::array blend_poisson(const py::object& dst_o, const py::object& src_o, const py::object& mask_o,
                         const py::object& tol_o, const py::object& max_iter_o) {
-  py::array dst = as_array(dst_o, kFn, "dst");
-  py::array src = as_array(src_o, kFn, "src");
-  py::array mask = as_array(mask_o, kFn, "mask");
-  const bool u8 = is_dtype<std::uint8_t>(dst);
-  if (!u8 && !is_dtype<float>(dst))
-    type_error(kFn, "dst", "a uint8 or float32 H x W, H x W x 1 or H x W x 3 frame", describe(dst));
-  require_ndim(dst, kFn, "dst", {2, 3}, "an H x W, H x W x 1 or H x W x 3 frame");
-  const int c = dst.ndim() == 3 ? static_cast<int>(dst.shape(2)) : 1;
-  if (c != 1 && c != 3)
-    value_error(kFn, "dst", "must have 1 or 3 channels (H x W, H x W x 1 or H x W x 3), got " + describe(dst));
-  require_nonempty(dst, kFn, "dst");
-  if (!dst.dtype().is(src.dtype()))
-    type_error(kFn, "src", std::string("a ") + (u8 ? "uint8" : "float32") + " frame like dst", describe(src));
-  bool same = src.ndim() == dst.ndim();
-  for (py::ssize_t i = 0; same && i < dst.ndim(); ++i) same = src.shape(i) == dst.shape(i);
-  if (!same) value_error(kFn, "src", "must have dst's shape " + describe(dst) + ", got " + describe(src));
-  if (!is_dtype<float>(mask) || mask.ndim() != 2)
-    type_error(kFn, "mask", "a float32 H x W mask matching dst", describe(mask));
-  if (mask.shape(0) != dst.shape(0) || mask.shape(1) != dst.shape(1))
-    value_error(kFn, "mask", "must be float32 H x W matching dst " + describe(dst) + ", got " + describe(mask));
+  const BlendArgs a = blend_args(dst_o, src_o, mask_o, kFn);
+  const py::array &dst = a.dst, &src = a.src, &mask = a.mask;
+  const bool u8 = a.u8;
+  const int c = a.channels;
   const double tol = as_real(tol_o, kFn, "tol");
   if (!std::isfinite(tol) || tol < 0.0 || tol >= 1.0)
     value_error(kFn, "tol", "must be a finite number in [0, 1), got " + std::string(py::str(tol_o)));
