@@ -241,7 +241,8 @@ def test_release_frees_entries(tmp_path: Path, inverter: Path) -> None:
         pool.get(other, "cpu", options_key="k")
         assert len(pool) == 3 and inverter in pool
         assert pool.release(other) == 2
-        assert len(pool) == 1 and other not in pool
+        assert len(pool) == 1 and other not in pool and "other.onnx" not in pool
+        assert "inswapper_128.onnx" in pool
         assert pool.get(inverter, "cpu") is s1
         assert pool.release("inswapper_128.onnx") == 1  # a bare name releases by file name
         assert len(pool) == 0
@@ -309,3 +310,22 @@ def test_corrupt_model_is_model_error(tmp_path: Path) -> None:
     bad.write_bytes(b"not an onnx model")
     with pytest.raises(ModelError, match="bad.onnx"):
         InferencePool().get(bad, "cpu")
+
+
+def test_provider_fallback_warns(inverter: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """onnxruntime-gpu without its CUDA libraries silently runs on CPU: the pool warns."""
+    real_session = ort.InferenceSession
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", CPU])
+
+    def fake_session(path, sess_options=None, providers=None):
+        return real_session(path, sess_options=sess_options, providers=[CPU])
+
+    monkeypatch.setattr(ort, "InferenceSession", fake_session)
+    with InferencePool() as pool:
+        with pytest.warns(RuntimeWarning, match="CUDAExecutionProvider requested but the session runs on CPUExecutionProvider"):
+            pool.get(inverter, "cuda")
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            pool.get(inverter, "cpu")  # CPU-only request: no warning

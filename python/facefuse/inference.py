@@ -24,6 +24,7 @@ from __future__ import annotations
 import gc
 import os
 import threading
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Hashable, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
@@ -519,9 +520,24 @@ class InferencePool:
     def _create(path: Path, providers: List[str], session_options: Any) -> Any:
         ort = _ort()
         try:
-            return ort.InferenceSession(str(path), sess_options=session_options, providers=providers)
+            sess = ort.InferenceSession(str(path), sess_options=session_options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own Fail / InvalidProtobuf types
             raise ModelError(f"could not load model file {str(path)!r} with providers {providers}: {exc}") from exc
+        # onnxruntime-gpu lists CUDA / TensorRT even when their libraries cannot load, and then
+        # silently runs on CPU: say so once per session instead of being mysteriously slow.
+        try:
+            got = list(sess.get_providers())
+        except Exception:  # pragma: no cover - a session always answers this
+            got = []
+        lost = [p for p in providers if p != _CPU and p not in got]
+        if got and lost:
+            warnings.warn(
+                f"model {path.name}: execution provider(s) {', '.join(lost)} requested but the session "
+                f"runs on {', '.join(got)} (are the CUDA / TensorRT libraries installed?)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        return sess
 
     # -- release --------------------------------------------------------------------------------
     def release(self, path: Union[str, os.PathLike, None] = None) -> int:
@@ -568,9 +584,12 @@ class InferencePool:
             return len(self._sessions)
 
     def __contains__(self, path: Union[str, os.PathLike]) -> bool:
-        p = str(Path(path).expanduser().resolve())
+        """Whether a session of ``path`` is cached (a bare name matches by file name, as in release)."""
+        p = Path(path).expanduser()
         with self._lock:
-            return any(k.path == p for k in self._sessions)
+            if p.is_absolute() or len(p.parts) > 1:
+                return any(k.path == str(p.resolve()) for k in self._sessions)
+            return any(Path(k.path).name == p.name for k in self._sessions)
 
     def __repr__(self) -> str:
         return f"InferencePool({len(self)} sessions, models_dir={self.models_dir!r})"
