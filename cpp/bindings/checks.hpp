@@ -98,6 +98,13 @@ inline double as_real(const py::handle& obj, const char* fn, const char* arg) {
   return v;
 }
 
+// A dimension as int for the kernels; past 2^28 a side is rejected (far beyond
+// any frame, and it keeps the kernels' int index arithmetic in range).
+inline int as_dim(py::ssize_t n, const char* fn, const char* arg, const py::array& a) {
+  if (n > (1 << 28)) value_error(fn, arg, "is too large, got " + describe(a));
+  return static_cast<int>(n);
+}
+
 // The (dst, src, mask) triple of a blend op: dst a uint8 or float32 H x W,
 // H x W x 1 or H x W x 3 frame, src the same dtype and shape, mask float32 H x W.
 struct BlendArgs {

@@ -156,9 +156,9 @@ py::array color_transfer(const py::object& src_obj, const py::object& ref_obj, c
     if (py::isinstance<py::bool_>(strength_obj) || py::isinstance<py::str>(strength_obj)) throw py::cast_error();
     strength = py::float_(strength_obj).cast<double>();
   } catch (const py::error_already_set&) {
-    type_error(fn, "strength", "a number in [0, 1]", std::string(py::str(py::type::of(strength_obj).attr("__name__"))));
+    type_error(fn, "strength", "a number in [0, 1]", type_name(strength_obj));
   } catch (const py::cast_error&) {
-    type_error(fn, "strength", "a number in [0, 1]", std::string(py::str(py::type::of(strength_obj).attr("__name__"))));
+    type_error(fn, "strength", "a number in [0, 1]", type_name(strength_obj));
   }
   if (!(strength >= 0.0 && strength <= 1.0))
     value_error(fn, "strength", "must be in [0, 1], got " + std::string(py::str(py::float_(strength))));

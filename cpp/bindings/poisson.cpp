@@ -17,11 +17,6 @@ namespace {
 
 constexpr const char* kFn = "blend_poisson";
 
-int as_dim(py::ssize_t n, const char* arg, const py::array& a) {
-  if (n > (1 << 28)) value_error(kFn, arg, "is too large, got " + describe(a));
-  return static_cast<int>(n);
-}
-
 template <typename T>
 py::array run(const py::array& dst, const py::array& src, const py::array& mask, int h, int w, int c, float tol,
               int max_iter) {
@@ -59,8 +54,8 @@ py::array blend_poisson(const py::object& dst_o, const py::object& src_o, const 
   const long long it = as_int(max_iter_o, kFn, "max_iter");
   if (it < 1 || it > 10000)
     value_error(kFn, "max_iter", "must be in [1, 10000], got " + std::to_string(it));
-  const int h = as_dim(dst.shape(0), "dst", dst);
-  const int w = as_dim(dst.shape(1), "dst", dst);
+  const int h = as_dim(dst.shape(0), kFn, "dst", dst);
+  const int w = as_dim(dst.shape(1), kFn, "dst", dst);
   if (u8) return run<std::uint8_t>(dst, src, mask, h, w, c, static_cast<float>(tol), static_cast<int>(it));
   return run<float>(dst, src, mask, h, w, c, static_cast<float>(tol), static_cast<int>(it));
 }

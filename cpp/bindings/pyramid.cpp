@@ -17,11 +17,6 @@ namespace {
 
 constexpr const char* kFn = "blend_laplacian";
 
-int as_dim(py::ssize_t n, const char* fn, const char* arg, const py::array& a) {
-  if (n > (1 << 28)) value_error(fn, arg, "is too large, got " + describe(a));
-  return static_cast<int>(n);
-}
-
 template <typename T>
 py::array run_blend(const py::array& dst, const py::array& src, const py::array& mask, int h, int w, int c,
                     int levels) {

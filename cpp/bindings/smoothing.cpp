@@ -118,18 +118,18 @@ SmoothParams parse_params(SmoothMethod m, const py::kwargs& kw) {
       py::handle v = item.second;
       if (s.kind == 'b') {
         if (!py::isinstance<py::bool_>(v) && !py::isinstance<py::int_>(v))
-          type_error(kCls, s.name, "a bool", std::string(py::str(py::type::of(v).attr("__name__"))));
+          type_error(kCls, s.name, "a bool", type_name(v));
         p.*(s.bp) = v.cast<bool>();
       } else if (s.kind == 'i') {
         double d;
         if (!number(v, d))
-          type_error(kCls, s.name, "an integer", std::string(py::str(py::type::of(v).attr("__name__"))));
+          type_error(kCls, s.name, "an integer", type_name(v));
         need(std::isfinite(d) && d >= 0 && d == std::floor(d) && d < 9e15, s.name, "an integer >= 0", d);
         p.*(s.ip) = static_cast<std::int64_t>(d);
       } else {
         double d;
         if (!number(v, d))
-          type_error(kCls, s.name, "a number", std::string(py::str(py::type::of(v).attr("__name__"))));
+          type_error(kCls, s.name, "a number", type_name(v));
         need(std::isfinite(d), s.name, "finite", d);
         p.*(s.fp) = d;
       }
