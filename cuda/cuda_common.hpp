@@ -1,0 +1,56 @@
+// Host-side helpers shared by the CUDA launchers and the bindings: error
+// checking and the per-(device, stream) scratch cache. Plain C++ (no device
+// code), so the host-compiled bindings can include it.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+
+namespace facefuse::cuda {
+
+// A failed CUDA runtime call, with the call's text and the runtime's message.
+class CudaError : public std::runtime_error {
+ public:
+  CudaError(cudaError_t code, const std::string& what) : std::runtime_error(what), code_(code) {}
+  cudaError_t code() const { return code_; }
+
+ private:
+  cudaError_t code_;
+};
+
+[[noreturn]] void throw_cuda(cudaError_t e, const char* expr, const char* file, int line);
+
+#define FF_CUDA_CHECK(expr)                                                        \
+  do {                                                                             \
+    const cudaError_t ff_err_ = (expr);                                            \
+    if (ff_err_ != cudaSuccess) ::facefuse::cuda::throw_cuda(ff_err_, #expr, __FILE__, __LINE__); \
+  } while (0)
+
+// After a kernel launch: reports launch-configuration errors (not asynchronous
+// execution errors, which surface at the next synchronising call).
+#define FF_CUDA_LAUNCH_CHECK() FF_CUDA_CHECK(cudaGetLastError())
+
+// Scratch memory reused across calls. One grow-only buffer per (device, stream,
+// slot): work enqueued on one stream runs in order, so reusing that stream's
+// buffer for the next call is safe without any host synchronisation, while
+// calls on different streams never share a buffer. Growing frees the old block
+// with cudaFreeAsync on the same stream (stream-ordered, no device sync).
+// `slot` separates buffers one call needs at the same time.
+void* scratch(int device, cudaStream_t stream, int slot, std::size_t bytes);
+
+// Release every cached scratch buffer (synchronises the device first).
+void release_scratch();
+
+// Total bytes currently held by the scratch cache (for tests and diagnostics).
+std::size_t scratch_bytes();
+
+// Make `device` current for this thread (the runtime state of this module is
+// separate from CuPy's, so every entry point sets it).
+void set_device(int device);
+
+inline int div_up(long long a, long long b) { return static_cast<int>((a + b - 1) / b); }
+
+}  // namespace facefuse::cuda

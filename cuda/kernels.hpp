@@ -1,0 +1,44 @@
+// Host entry points of the CUDA kernels (facefuse._cuda). Every function only
+// enqueues work on `stream` (no host synchronisation unless its comment says
+// so); pointers are device pointers to C-contiguous arrays; the caller (the
+// binding) has validated dtypes and shapes.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+namespace facefuse::cuda {
+
+// ---- pyramid (cuda/pyramid.cu) ----------------------------------------------
+// Multi-band blend of n frames: dst, src, out n x h x w x c (c = 1 or 3) of
+// uint8 (u8 = true) or float32; mask n x h x w float32 (clamped to [0, 1] on
+// the fly; NaN is not checked on the GPU). Same maths and rounding as the CPU
+// blend_laplacian_u8 / _f32 (pyramid_math.hpp), one launch sequence for the batch.
+void blend_laplacian(const void* dst, const void* src, const float* mask, void* out, bool u8, int n, int h, int w,
+                     int c, int levels, int device, cudaStream_t stream);
+
+// ---- colour (cuda/color.cu) ---------------------------------------------------
+// n_px pixels B, G, R (uint8: value / 255; float: [0, 1]) -> L, a, b float32.
+void bgr_to_lab(const void* src, bool u8, float* dst, std::int64_t n_px, int device, cudaStream_t stream);
+// n_px pixels L, a, b -> B, G, R float32 in [0, 1].
+void lab_to_bgr(const float* src, float* dst, std::int64_t n_px, int device, cudaStream_t stream);
+// Batched Reinhard transfer: src / dst n x (src_px pixels) x 3, ref n_ref x
+// (ref_px pixels) x 3 with n_ref = n or 1 (one reference for the whole batch);
+// masks (nullable) n x src_px and n_ref x ref_px float32. Values on the 0..255
+// scale. An item whose mask weights sum to 0 is returned as src (clipped);
+// mask values are not range-checked on the GPU (that would need a host sync).
+void color_transfer(const void* src, const void* ref, const float* src_mask, const float* ref_mask, void* dst,
+                    bool u8, int n, std::int64_t src_px, int n_ref, std::int64_t ref_px, float strength, int device,
+                    cudaStream_t stream);
+
+// ---- quality (cuda/quality.cu) -----------------------------------------------
+// Sums of n_pairs frame pairs: pair t compares a + t * pair_stride with
+// b + t * pair_stride (elements), each h * w pixels of c channels; mask
+// (nullable) h * w float32 shared by every pair. Writes per pair
+// {sse, weight_sum, mask_min, mask_max} (4 doubles) to host_out after a
+// synchronisation of `stream` (the one host round trip: the result is a host float).
+void tpsnr_sums(const void* a, const void* b, std::int64_t pair_stride, int n_pairs, bool u8, std::int64_t h,
+                std::int64_t w, int c, const float* mask, double* host_out, int device, cudaStream_t stream);
+
+}  // namespace facefuse::cuda
