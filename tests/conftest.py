@@ -25,3 +25,17 @@ def astronaut_bgr() -> np.ndarray:
     from skimage import data
 
     return np.ascontiguousarray(data.astronaut()[:, :, ::-1])
+
+
+def pytest_collection_modifyitems(config, items) -> None:  # noqa: ARG001
+    """Skip tests marked ``gpu`` (cleanly, with the reason) when the CUDA backend cannot run."""
+    if not any(item.get_closest_marker("gpu") for item in items):
+        return
+    import facefuse
+
+    if facefuse.cuda_available():
+        return
+    skip = pytest.mark.skip(reason=f"CUDA backend {facefuse.cuda_status()}")
+    for item in items:
+        if item.get_closest_marker("gpu"):
+            item.add_marker(skip)

@@ -1,13 +1,17 @@
 """facefuse: fast, smooth, memory-bounded face-swap and lip-sync video pipelines.
 
-NumPy arrays go to the native CPU core (``facefuse._core``); every op also has a
-pure NumPy/OpenCV twin in :mod:`facefuse.reference`.
+NumPy arrays go to the native CPU core (``facefuse._core``); CuPy arrays (any
+object with ``__cuda_array_interface__``) go to the CUDA backend
+(``facefuse._cuda``) when it is built and a GPU is present, see
+:func:`cuda_available` / :func:`cuda_status`. Every op also has a pure
+NumPy/OpenCV twin in :mod:`facefuse.reference`.
 """
 from __future__ import annotations
 
 from . import ops, reference
 from ._core import __version__
+from .backend import cuda_available, cuda_status
 from .ops import *  # noqa: F401,F403  (the public op API, listed in ops.__all__)
 from .ops import __all__ as _ops_all
 
-__all__ = ["ops", "reference", "__version__", *_ops_all]
+__all__ = ["ops", "reference", "__version__", "cuda_available", "cuda_status", *_ops_all]

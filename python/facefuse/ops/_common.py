@@ -2,7 +2,8 @@
 
 The native bindings check dtypes and shapes themselves (so the core is safe to
 call directly); this layer only converts the conveniences the public API allows
-(uint8 or float64 masks, lists) and picks the backend.
+(uint8 or float64 masks, lists) and picks the backend: NumPy -> ``_core``,
+``__cuda_array_interface__`` -> ``_cuda`` (see ``_device`` and ``_gpu``).
 """
 from __future__ import annotations
 
@@ -11,25 +12,23 @@ from typing import Any
 import numpy as np
 
 from .. import _core
+from ._device import is_device_array, on_device  # noqa: F401  (re-exported)
 
 FRAME_DTYPES = (np.uint8, np.float32)
-
-
-def is_device_array(x: Any) -> bool:
-    """True for CuPy arrays and anything else exposing ``__cuda_array_interface__``."""
-    return hasattr(x, "__cuda_array_interface__")
 
 
 def require_host(fn: str, **arrays: Any) -> None:
     """Raise a TypeError naming any argument that lives on a GPU.
 
-    The CUDA backend is not built yet, so device arrays cannot be served.
+    For the ops that have no CUDA kernel (yet): blend_laplacian, the colour ops,
+    tpsnr and LandmarkSmoother.update dispatch device arrays with
+    ``_device.on_device`` instead.
     """
     on_device = [name for name, a in arrays.items() if a is not None and is_device_array(a)]
     if on_device:
         names = ", ".join(repr(n) for n in on_device)
         raise TypeError(
-            f"{fn}: argument(s) {names} are GPU arrays, but this facefuse has no CUDA backend; "
+            f"{fn}: argument(s) {names} are GPU arrays, but {fn} has no CUDA kernel; "
             "pass NumPy arrays (e.g. cupy.asnumpy(x))"
         )
 

@@ -15,9 +15,17 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ._common import as_mask, as_ndarray, native, require_host
+from . import _gpu
+from ._common import as_mask, as_ndarray, native, on_device
 
 __all__ = ["bgr_to_lab", "lab_to_bgr", "color_transfer"]
+
+
+def _per_pixel(f: Any, a: np.ndarray) -> np.ndarray:
+    """Apply a per-pixel H x W x 3 core conversion to an N x H x W x 3 batch too."""
+    if a.ndim == 4 and a.shape[-1] == 3 and a.size > 0:
+        return f(a.reshape(-1, a.shape[2], 3)).reshape(a.shape)
+    return f(a)
 
 
 def bgr_to_lab(img: Any) -> np.ndarray:
@@ -26,27 +34,31 @@ def bgr_to_lab(img: Any) -> np.ndarray:
     Args:
         img: H x W x 3 BGR, float32 in [0, 1] (values outside are clipped, as cv2
             does) or uint8 (meaning value / 255; the result equals cv2 on
-            ``img.astype(np.float32) / 255``).
+            ``img.astype(np.float32) / 255``); or a batch N x H x W x 3. A CuPy
+            array runs on the GPU (bit-identical result, as a CuPy array).
 
     Returns:
         float32 H x W x 3: L in [0, 100], a and b in about [-128, 127].
     """
-    require_host("bgr_to_lab", img=img)
-    return native().bgr_to_lab(as_ndarray("bgr_to_lab", "img", img))
+    if on_device("bgr_to_lab", img=img):
+        return _gpu.bgr_to_lab(img)
+    return _per_pixel(native().bgr_to_lab, as_ndarray("bgr_to_lab", "img", img))
 
 
 def lab_to_bgr(lab: Any) -> np.ndarray:
     """CIELAB (D65) -> BGR, as ``cv2.cvtColor(lab, cv2.COLOR_Lab2BGR)`` on float32.
 
     Args:
-        lab: float32 H x W x 3 (L, a, b); any finite values (out-of-gamut colours
-            are clipped in linear RGB, as cv2 does).
+        lab: float32 H x W x 3 (L, a, b) or N x H x W x 3; any finite values
+            (out-of-gamut colours are clipped in linear RGB, as cv2 does). A CuPy
+            array runs on the GPU.
 
     Returns:
         float32 H x W x 3 BGR in [0, 1].
     """
-    require_host("lab_to_bgr", lab=lab)
-    return native().lab_to_bgr(as_ndarray("lab_to_bgr", "lab", lab))
+    if on_device("lab_to_bgr", lab=lab):
+        return _gpu.lab_to_bgr(lab)
+    return _per_pixel(native().lab_to_bgr, as_ndarray("lab_to_bgr", "lab", lab))
 
 
 def color_transfer(
@@ -67,10 +79,18 @@ def color_transfer(
     The masks only weight the statistics: the whole of src is transformed (blend
     with a mask yourself, e.g. facefuse's Laplacian blend, to restrict the change).
 
+    NumPy arrays run on the CPU core; CuPy arrays (``__cuda_array_interface__``)
+    on the GPU (batched: one launch sequence for the stack; the statistics are a
+    parallel reduction), returning a CuPy array. The GPU does not check mask
+    ranges, NaN or all-zero masks (no host round trip): an item whose mask sums
+    to 0 comes back as src.
+
     Args:
-        src: H x W x 3 BGR, uint8 or float32 on the 0..255 scale.
-        ref: H' x W' x 3 BGR of the same dtype (any size).
-        src_mask: None (all pixels, weight 1) or H x W weights: float32 in [0, 1],
+        src: H x W x 3 BGR, uint8 or float32 on the 0..255 scale, or a batch
+            N x H x W x 3 (each image gets its own statistics).
+        ref: H' x W' x 3 BGR of the same dtype (any size), or N x H' x W' x 3
+            (one reference per image of a batch).
+        src_mask: None (all pixels, weight 1) or H x W (N x H x W) weights: float32 in [0, 1],
             uint8 0..255 (scaled by 1/255) or bool. Must not be all zero.
         ref_mask: None or H' x W' weights, as ``src_mask``.
         strength: in [0, 1]; 0 returns src, 1 the full transfer.
@@ -80,14 +100,31 @@ def color_transfer(
         clipped to [0, 255] (so with strength 0 a float src comes back clipped).
 
     Raises:
-        TypeError: wrong dtype (src / ref / masks), or GPU arrays.
+        TypeError: wrong dtype (src / ref / masks), mixed host / GPU arrays.
         ValueError: wrong shape, empty image, NaN / inf, mask weights outside [0, 1],
             an all-zero mask, strength outside [0, 1].
     """
     fn = "color_transfer"
-    require_host(fn, src=src, ref=ref, src_mask=src_mask, ref_mask=ref_mask)
+    if on_device(fn, src=src, ref=ref, src_mask=src_mask, ref_mask=ref_mask):
+        return _gpu.color_transfer(src, ref, src_mask, ref_mask, strength)
     src = as_ndarray(fn, "src", src)
     ref = as_ndarray(fn, "ref", ref)
     sm = None if src_mask is None else as_mask(fn, "src_mask", src_mask)
     rm = None if ref_mask is None else as_mask(fn, "ref_mask", ref_mask)
-    return native().color_transfer(src, ref, sm, rm, strength)
+    core = native()
+    if src.ndim == 4:  # a batch: the CPU core transfers one image at a time
+        n = src.shape[0]
+        if n == 0:
+            raise ValueError(f"{fn}: argument 'src' must not be empty, got shape {src.shape}")
+        if ref.ndim == 4 and ref.shape[0] != n:
+            raise ValueError(f"{fn}: argument 'ref' must be one image or a batch of N={n}, got shape {ref.shape}")
+        if sm is not None and (sm.ndim != 3 or sm.shape[0] != n):
+            raise ValueError(f"{fn}: argument 'src_mask' must be N x H x W matching src, got shape {sm.shape}")
+        if rm is not None and ref.ndim == 4 and (rm.ndim != 3 or rm.shape[0] != n):
+            raise ValueError(f"{fn}: argument 'ref_mask' must be N x H' x W' matching ref, got shape {rm.shape}")
+        return np.stack([
+            core.color_transfer(src[i], ref[i] if ref.ndim == 4 else ref, None if sm is None else sm[i],
+                                None if rm is None else (rm[i] if ref.ndim == 4 else rm), strength)
+            for i in range(n)
+        ])
+    return core.color_transfer(src, ref, sm, rm, strength)

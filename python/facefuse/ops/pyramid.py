@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from ._common import as_mask, as_ndarray, native, require_host
+from . import _gpu
+from ._common import as_mask, as_ndarray, native, on_device, require_host
 
 __all__ = ["blend_laplacian", "gaussian_pyramid", "laplacian_pyramid", "max_levels"]
 
@@ -80,14 +81,20 @@ def laplacian_pyramid(img: Any, levels: int) -> list[np.ndarray]:
     return bands + [g[-1]]
 
 
-def blend_laplacian(dst: Any, src: Any, mask: Any, levels: int = 5) -> np.ndarray:
+def blend_laplacian(dst: Any, src: Any, mask: Any, levels: int = 5) -> Any:
     """Multi-band blend of ``src`` over ``dst`` under ``mask`` (1 = src, 0 = dst).
 
+    NumPy arrays run on the CPU core; CuPy arrays (anything with
+    ``__cuda_array_interface__``) on the GPU, returning a CuPy array on the same
+    device and stream, equal to the CPU result.
+
     Args:
-        dst: uint8 or float32 frame, H x W, H x W x 1 or H x W x 3 (BGR).
+        dst: uint8 or float32 frame, H x W, H x W x 1 or H x W x 3 (BGR), or a
+            batch N x H x W x C (C = 1 or 3).
         src: same shape and dtype as ``dst``.
-        mask: H x W; float32 in [0, 1], uint8 0..255 (scaled by 1/255), bool or float64.
-            Values outside [0, 1] are clamped; NaN/inf raise ValueError.
+        mask: H x W (N x H x W for a batch); float32 in [0, 1], uint8 0..255
+            (scaled by 1/255), bool or float64. Values outside [0, 1] are
+            clamped; NaN/inf raise ValueError (CPU; not checked on the GPU).
         levels: number of bands, an int >= 1 (1 = a plain per-pixel alpha blend,
             5 = four downsamplings); clamped to ``max_levels(H, W)``.
 
@@ -96,12 +103,22 @@ def blend_laplacian(dst: Any, src: Any, mask: Any, levels: int = 5) -> np.ndarra
         away from zero and saturated; float32 results are not clamped.
 
     Raises:
-        TypeError: wrong dtypes, GPU arrays, non-integer ``levels``.
+        TypeError: wrong dtypes, mixed host / GPU arrays, non-integer ``levels``.
         ValueError: wrong shapes, empty frames, non-finite mask, ``levels < 1``.
     """
     fn = "blend_laplacian"
-    require_host(fn, dst=dst, src=src, mask=mask)
+    if on_device(fn, dst=dst, src=src, mask=mask):
+        return _gpu.blend_laplacian(dst, src, mask, _levels(fn, levels))
     d = as_ndarray(fn, "dst", dst)
     s = as_ndarray(fn, "src", src)
     m = as_mask(fn, "mask", mask)
-    return native().blend_laplacian(d, s, m, levels)
+    core = native()
+    if d.ndim == 4 and m.ndim == 3:  # a batch: the CPU core blends one frame at a time
+        if s.shape != d.shape:
+            raise ValueError(f"{fn}: argument 'src' must have dst's shape {d.shape}, got {s.dtype} array of shape {s.shape}")
+        if m.shape != d.shape[:3]:
+            raise ValueError(f"{fn}: argument 'mask' must be N x H x W matching dst {d.shape}, got shape {m.shape}")
+        if d.shape[0] == 0:
+            raise ValueError(f"{fn}: argument 'dst' must not be empty, got shape {d.shape}")
+        return np.stack([core.blend_laplacian(d[i], s[i], m[i], levels) for i in range(d.shape[0])])
+    return core.blend_laplacian(d, s, m, levels)

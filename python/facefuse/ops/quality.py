@@ -22,7 +22,8 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 
 from . import _common
-from ._common import as_mask, as_ndarray, require_host
+from . import _gpu
+from ._common import as_mask, as_ndarray, on_device, require_host
 
 __all__ = ["tpsnr", "tpsnr_sequence", "landmark_nmj", "face_size_from_landmarks", "QualityMonitor"]
 
@@ -50,8 +51,11 @@ def tpsnr(prev: np.ndarray, cur: np.ndarray, mask: Optional[np.ndarray] = None) 
 
     Returns:
         The tPSNR in dB; ``float('inf')`` for identical frames (inside the mask).
+        CuPy frames are reduced on the GPU; the float result is the one value
+        copied back (a synchronisation of the current stream).
     """
-    require_host("tpsnr", prev=prev, cur=cur, mask=mask)
+    if on_device("tpsnr", prev=prev, cur=cur, mask=mask):
+        return _gpu.tpsnr(prev, cur, mask)
     a = as_ndarray("tpsnr", "prev", prev)
     b = as_ndarray("tpsnr", "cur", cur)
     m = None if mask is None else as_mask("tpsnr", "mask", mask)
@@ -68,7 +72,8 @@ def tpsnr_sequence(frames: np.ndarray, mask: Optional[np.ndarray] = None) -> np.
     Returns:
         float64 array of T - 1 values: ``out[t] = tpsnr(frames[t], frames[t + 1])``.
     """
-    require_host("tpsnr_sequence", frames=frames, mask=mask)
+    if on_device("tpsnr_sequence", frames=frames, mask=mask):
+        return _gpu.tpsnr_sequence(frames, mask)
     f = as_ndarray("tpsnr_sequence", "frames", frames)
     m = None if mask is None else as_mask("tpsnr_sequence", "mask", mask)
     return _common.native().tpsnr_sequence(f, m)

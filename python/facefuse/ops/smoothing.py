@@ -1,7 +1,9 @@
 """Landmark temporal smoothing for many face tracks at once (native core).
 
 :class:`LandmarkSmoother` keeps per-track state in C++ and smooths all N faces
-of a frame in one native call. :class:`TemporalSmoother` is the seed pipeline's
+of a frame in one native call. Given CuPy landmarks it keeps the state on the
+GPU instead and smooths all N tracks in one kernel launch (ids and timestamps
+stay host metadata; a smoother's tracks live on one side until ``reset()``). :class:`TemporalSmoother` is the seed pipeline's
 single-face API built on it. The exact maths of every method is documented in
 :mod:`facefuse.reference.smoothing` (the pure NumPy twin the tests compare to).
 
@@ -29,7 +31,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from . import _common
+from . import _common, _device, _gpu
 
 __all__ = ["LandmarkSmoother", "TemporalSmoother"]
 
@@ -39,6 +41,25 @@ def _ids(fn: str, name: str, ids: Any) -> np.ndarray:
     if a.dtype.kind in "iu" and a.dtype != np.int64:
         a = a.astype(np.int64)
     return a
+
+
+def _to_host(x: Any) -> Any:
+    """A device array's values on the host (a small copy); anything else as is."""
+    if x is not None and _common.is_device_array(x):
+        return _device.cupy_or_raise("LandmarkSmoother.update").asnumpy(x)
+    return x
+
+
+def _timestamps(fn: str, t: Any, n: int) -> np.ndarray | None:
+    if t is None:
+        return None
+    ts = np.asarray(t)
+    if ts.dtype.kind not in "iuf":
+        raise TypeError(f"{fn}: argument 't' must be real timestamps in seconds, got {ts.dtype}")
+    ts = ts.astype(np.float64)
+    if ts.ndim == 0:
+        ts = np.full(n, float(ts))
+    return ts
 
 
 class LandmarkSmoother:
@@ -63,7 +84,17 @@ class LandmarkSmoother:
     def __init__(self, method: str = "pose_shape", **params: Any) -> None:
         if not isinstance(method, str):
             raise TypeError(f"LandmarkSmoother: argument 'method' must be a str, got {type(method).__name__}")
+        # The CPU core also validates the parameters; the GPU state (made on the
+        # first update with device landmarks) is built from its effective params.
         self._core = _common.native().LandmarkSmoother(method, **params)
+        self._gpu: Any = None
+        self._on_gpu = False  # which side holds the tracks
+        self._gpu_reset: Any = None
+        self._gpu_new: Any = None
+
+    @property
+    def _side(self) -> Any:
+        return self._gpu if self._on_gpu else self._core
 
     @property
     def method(self) -> str:
@@ -76,52 +107,74 @@ class LandmarkSmoother:
 
     @property
     def num_tracks(self) -> int:
-        return self._core.num_tracks
+        return self._side.num_tracks
 
     @property
     def num_points(self) -> int | None:
-        return self._core.num_points
+        return self._side.num_points
 
     @property
-    def last_reset(self) -> np.ndarray:
-        return self._core.last_reset
+    def last_reset(self) -> Any:
+        """bool [N]: tracks restarted by a scene cut in the last update (CuPy after a GPU update)."""
+        return self._gpu_reset if self._on_gpu else self._core.last_reset
 
     @property
-    def last_new(self) -> np.ndarray:
-        return self._core.last_new
+    def last_new(self) -> Any:
+        """bool [N]: tracks that started in the last update (CuPy after a GPU update)."""
+        return self._gpu_new if self._on_gpu else self._core.last_new
 
     def track_ids(self) -> np.ndarray:
         """The ids of the tracks currently held, sorted (int64)."""
-        return self._core.track_ids()
+        return self._side.track_ids()
 
-    def update(self, landmarks: Any, track_ids: Any, t: Any = None) -> np.ndarray:
+    def _use(self, fn: str, gpu: bool) -> None:
+        """Move to the side of this update's landmarks; only allowed while no track is held."""
+        if gpu == self._on_gpu:
+            return
+        if self._side.num_tracks > 0:
+            here, there = ("GPU", "host") if self._on_gpu else ("host", "GPU")
+            raise TypeError(
+                f"{fn}: argument 'landmarks' is a {there} array but this smoother's "
+                f"{self._side.num_tracks} track(s) live on the {here}; call reset() first"
+            )
+        self._side.reset(None)
+        self._on_gpu = gpu
+
+    def update(self, landmarks: Any, track_ids: Any, t: Any = None) -> Any:
         fn = "LandmarkSmoother.update"
-        _common.require_host(fn, landmarks=landmarks, track_ids=track_ids, t=t)
+        if _common.is_device_array(landmarks):
+            # Ids and timestamps are per-track metadata the host bookkeeping needs:
+            # device ones are copied back (small); landmarks stay on the GPU.
+            ids = _ids(fn, "track_ids", _to_host(track_ids))
+            ts = _timestamps(fn, _to_host(t), ids.shape[0])
+            mod = _device.require_cuda(fn, ["landmarks"])
+            self._use(fn, True)
+            if self._gpu is None:
+                self._gpu = mod.LandmarkSmoother(self._core.method, self._core.params)
+            out, self._gpu_reset, self._gpu_new = _gpu.smoother_update(self._gpu, landmarks, ids, ts)
+            return out
+        _common.require_host(fn, track_ids=track_ids, t=t)
+        self._use(fn, False)
         lm = _common.as_ndarray(fn, "landmarks", landmarks)
         if lm.dtype == np.float64:
             lm = lm.astype(np.float32)
         ids = _ids(fn, "track_ids", track_ids)
-        ts = None
-        if t is not None:
-            ts = np.asarray(t)
-            if ts.dtype.kind not in "iuf":
-                raise TypeError(f"{fn}: argument 't' must be real timestamps in seconds, got {ts.dtype}")
-            ts = ts.astype(np.float64)
-            if ts.ndim == 0:
-                n = lm.shape[0] if lm.ndim >= 1 else 0
-                ts = np.full(n, float(ts))
-        return self._core.update(lm, ids, ts)
+        n = lm.shape[0] if lm.ndim >= 1 else 0
+        return self._core.update(lm, ids, _timestamps(fn, t, n))
 
     def reset(self, ids: Iterable[int] | None = None) -> None:
         """Restart the given tracks (their next observation is returned as is); None: all."""
         if ids is None:
             self._core.reset(None)
+            if self._gpu is not None:
+                self._gpu.reset(None)
         else:
-            self._core.reset(_ids("LandmarkSmoother.reset", "ids", ids))
+            a = _ids("LandmarkSmoother.reset", "ids", ids)
+            self._side.reset(a)
 
     def forget(self, ids: Iterable[int]) -> None:
         """Drop the given tracks and their state."""
-        self._core.forget(_ids("LandmarkSmoother.forget", "ids", ids))
+        self._side.forget(_ids("LandmarkSmoother.forget", "ids", ids))
 
     def __repr__(self) -> str:
         return f"LandmarkSmoother(method={self.method!r}, num_tracks={self.num_tracks})"
