@@ -69,3 +69,15 @@ def cuda_status() -> str:
 def cuda_available() -> bool:
     """True when device arrays can be served: ``_cuda`` built, a driver, a device and CuPy."""
     return cuda_status().startswith("available")
+
+
+_READY: Optional[ModuleType] = None
+
+
+def ready_cuda_module() -> Optional[ModuleType]:
+    """``_cuda`` when the GPU path can run, else None. A positive answer is cached
+    (the per-call dispatch must not query device properties every time)."""
+    global _READY
+    if _READY is None and cuda_available():
+        _READY = cuda_module()
+    return _READY

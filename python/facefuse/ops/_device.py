@@ -95,9 +95,9 @@ def view(fn: str, name: str, x: Any) -> DeviceView:
 
 def require_cuda(fn: str, names: list[str]) -> ModuleType:
     """``facefuse._cuda`` when the GPU path can run; TypeError naming the device arguments otherwise."""
-    status = backend.cuda_status()
-    mod = backend.cuda_module()
-    if mod is None or not status.startswith("available"):
+    mod = backend.ready_cuda_module()
+    if mod is None:
+        status = backend.cuda_status()
         raise TypeError(
             f"{fn}: argument(s) {', '.join(repr(n) for n in names)} are GPU arrays, but the CUDA backend is "
             f"{status}; pass NumPy arrays (e.g. cupy.asnumpy(x))"
@@ -129,23 +129,31 @@ class Launch:
         self.cp = cp
         views = {n: view(fn, n, a) for n, a in arrays.items() if a is not None}
         self.views = views
-        # The device of each input, from the driver's pointer attributes (works for
-        # any producer: CuPy, PyTorch, Numba...).
+        # The device of each input: CuPy says it; for other producers (PyTorch,
+        # Numba...) ask the driver about the pointer.
         devices = {}
         for n, v in views.items():
-            if v.ptr != 0 and v.size > 0:
+            if isinstance(v.obj, cp.ndarray):
+                devices[n] = int(v.obj.device.id)
+            elif v.ptr != 0 and v.size > 0:
                 devices[n] = int(cp.cuda.runtime.pointerGetAttributes(v.ptr).device)
         if len(set(devices.values())) > 1:
             raise ValueError(f"{fn}: GPU arguments are on different devices: {devices}")
         self.device = next(iter(devices.values())) if devices else cp.cuda.runtime.getDevice()
         with cp.cuda.Device(self.device):
             self.stream = cp.cuda.get_current_stream()
-            # CAI v3: wait for the producer's stream when it announces one.
+            # CAI v3: a foreign producer may announce the stream its data is being
+            # written on; make this call's stream wait for it. (CuPy arrays follow
+            # CuPy's own rule: work is ordered by the current stream.)
+            ours = self.stream.ptr
             for v in views.values():
-                if v.stream is not None and v.stream != self.stream.ptr:
-                    ev = cp.cuda.Event(disable_timing=True)
-                    ev.record(cp.cuda.ExternalStream(v.stream))
-                    self.stream.wait_event(ev)
+                if isinstance(v.obj, cp.ndarray) or v.stream is None or v.stream == ours:
+                    continue
+                if ours == 0 and v.stream == 1:  # legacy default stream == CuPy's null stream
+                    continue
+                ev = cp.cuda.Event(disable_timing=True)
+                ev.record(cp.cuda.ExternalStream(v.stream))
+                self.stream.wait_event(ev)
 
     @property
     def stream_ptr(self) -> int:

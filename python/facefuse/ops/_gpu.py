@@ -71,8 +71,9 @@ def blend_laplacian(dst: Any, src: Any, mask: Any, levels: int) -> Any:
     n = d.shape[0] if batched else 1
     h, w = (d.shape[1], d.shape[2]) if batched else (d.shape[0], d.shape[1])
     out = L.empty(d.shape, d.dtype)
-    L.cuda.blend_laplacian(d.data.ptr, s.data.ptr, m.data.ptr, out.data.ptr, u8, n, h, w, c, levels, L.device,
-                           L.stream_ptr)
+    # levels is an int >= 1 (checked by the caller); any value beyond 64 means "all levels".
+    L.cuda.blend_laplacian(d.data.ptr, s.data.ptr, m.data.ptr, out.data.ptr, u8, n, h, w, c, min(levels, 64),
+                           L.device, L.stream_ptr)
     return out
 
 
