@@ -370,3 +370,31 @@ def test_gpu_tpsnr_rejects_bad_masks(cp, rng):
         ops.tpsnr(cp.asarray(a), cp.asarray(a), cp.full((20, 30), 2.0, cp.float32))
     with pytest.raises(ValueError, match="'cur'"):
         ops.tpsnr(cp.asarray(a), cp.asarray(a[:5]))
+
+
+# ---------------------------------------------------------------------------
+# everywhere: the kernels' logic under the CPU emulation (cuda/emulation/)
+# ---------------------------------------------------------------------------
+
+
+def test_kernels_match_the_cpu_core_under_cpu_emulation(tmp_path):
+    """Runs every .cu kernel through cuda/emulation (one OS thread per CUDA
+    thread, fake runtime) against the CPU core: catches indexing, tiling,
+    reduction, barrier and state-handling mistakes without a GPU. It cannot
+    catch what only real hardware shows (memory model, warp scheduling, launch
+    limits, device libm): the ``gpu`` tests above cover those."""
+    import os
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "cuda" / "emulation" / "run_emulation.sh"
+    if not script.exists():
+        pytest.skip("cuda/emulation is not in this tree (installed package without sources)")
+    if shutil.which("g++") is None or shutil.which("perl") is None:
+        pytest.skip("needs g++ (C++20) and perl")
+    res = subprocess.run([str(script)], capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "TMPDIR": str(tmp_path)})
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
+    assert "all emulated kernels match the CPU core" in res.stdout
+    assert res.stdout.count(" ok (") >= 20

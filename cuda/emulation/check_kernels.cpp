@@ -1,0 +1,207 @@
+// Runs the CUDA kernels under the CPU emulation (cuda_runtime.h here) and
+// compares them with the CPU core: the same checks tests/test_cuda.py makes on
+// a GPU, minus everything a real GPU adds (memory model, warp scheduling,
+// launch limits). Prints one line per check; exit status 1 on any mismatch.
+#include <cstdio>
+#include <random>
+#include <vector>
+
+#include "facefuse/color.hpp"
+#include "facefuse/pyramid.hpp"
+#include "facefuse/quality.hpp"
+#include "facefuse/smoothing.hpp"
+#include "kernels.hpp"
+#include "smoothing_cuda.hpp"
+
+using namespace facefuse;
+
+static int failures = 0;
+static void report(const char* what, bool ok, double detail) {
+  std::printf("%-58s %s (%g)\n", what, ok ? "ok" : "MISMATCH", detail);
+  if (!ok) ++failures;
+}
+
+static std::mt19937 rng(7);
+template <typename T>
+std::vector<T> frames(std::size_t n) {
+  std::vector<T> v(n);
+  std::uniform_int_distribution<int> d(0, 255);
+  std::uniform_real_distribution<float> f(0.f, 255.f);
+  for (auto& x : v) x = std::is_same_v<T, std::uint8_t> ? static_cast<T>(d(rng)) : static_cast<T>(f(rng));
+  return v;
+}
+std::vector<float> uniform(std::size_t n, float lo, float hi) {
+  std::uniform_real_distribution<float> f(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = f(rng);
+  return v;
+}
+
+template <typename T>
+void check_blend(int n, int h, int w, int c, int levels) {
+  const std::size_t fr = static_cast<std::size_t>(h) * w * c;
+  auto d = frames<T>(fr * n), s = frames<T>(fr * n);
+  auto m = uniform(static_cast<std::size_t>(n) * h * w, -0.2f, 1.2f);  // out of range too: clamped
+  std::vector<T> got(fr * n), want(fr * n);
+  cuda::blend_laplacian(d.data(), s.data(), m.data(), got.data(), std::is_same_v<T, std::uint8_t>, n, h, w, c, levels,
+                        0, nullptr);
+  for (int i = 0; i < n; ++i) {
+    std::vector<float> mc(m.begin() + static_cast<std::ptrdiff_t>(i) * h * w, m.begin() + static_cast<std::ptrdiff_t>(i + 1) * h * w);
+    pyramid_clamp_mask(mc.data(), mc.data(), mc.size());
+    if constexpr (std::is_same_v<T, std::uint8_t>)
+      blend_laplacian_u8(d.data() + i * fr, s.data() + i * fr, mc.data(), want.data() + i * fr, h, w, c, levels);
+    else
+      blend_laplacian_f32(d.data() + i * fr, s.data() + i * fr, mc.data(), want.data() + i * fr, h, w, c, levels);
+  }
+  double diff = 0;
+  for (std::size_t k = 0; k < got.size(); ++k) diff = std::max(diff, std::abs(double(got[k]) - double(want[k])));
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "blend %s n=%d %dx%dx%d levels=%d (bit-exact)", sizeof(T) == 1 ? "u8" : "f32", n, h,
+                w, c, levels);
+  report(buf, diff == 0, diff);
+}
+
+void check_lab(int px) {
+  auto u8 = frames<std::uint8_t>(3 * px);
+  auto f = uniform(3 * px, -0.1f, 1.1f);
+  std::vector<float> got(3 * px), want(3 * px);
+  cuda::bgr_to_lab(u8.data(), true, got.data(), px, 0, nullptr);
+  color::bgr_to_lab(u8.data(), want.data(), px);
+  report("bgr_to_lab u8 (bit-exact)", got == want, 0);
+  cuda::bgr_to_lab(f.data(), false, got.data(), px, 0, nullptr);
+  color::bgr_to_lab(f.data(), want.data(), px);
+  report("bgr_to_lab f32 (bit-exact)", got == want, 0);
+  auto lab = want;
+  for (auto& x : lab) x += uniform(1, -5, 5)[0];
+  cuda::lab_to_bgr(lab.data(), got.data(), px, 0, nullptr);
+  color::lab_to_bgr(lab.data(), want.data(), px);
+  report("lab_to_bgr (bit-exact)", got == want, 0);
+}
+
+template <typename T>
+void check_transfer(int n, int h, int w, int n_ref, int hr, int wr, bool masks, float strength) {
+  const std::int64_t sp = static_cast<std::int64_t>(h) * w, rp = static_cast<std::int64_t>(hr) * wr;
+  auto src = frames<T>(3 * sp * n), ref = frames<T>(3 * rp * n_ref);
+  auto sm = uniform(sp * n, 0.f, 1.f), rm = uniform(rp * n_ref, 0.f, 1.f);
+  std::vector<T> got(3 * sp * n), want(3 * sp * n);
+  cuda::color_transfer(src.data(), ref.data(), masks ? sm.data() : nullptr, masks ? rm.data() : nullptr, got.data(),
+                       std::is_same_v<T, std::uint8_t>, n, sp, n_ref, rp, strength, 0, nullptr);
+  for (int i = 0; i < n; ++i) {
+    const int r = n_ref == 1 ? 0 : i;
+    color::color_transfer(src.data() + 3 * sp * i, sp, ref.data() + 3 * rp * r, rp, masks ? sm.data() + sp * i : nullptr,
+                          masks ? rm.data() + rp * r : nullptr, strength, want.data() + 3 * sp * i);
+  }
+  double diff = 0;
+  std::size_t ndiff = 0;
+  for (std::size_t k = 0; k < got.size(); ++k) {
+    const double e = std::abs(double(got[k]) - double(want[k]));
+    diff = std::max(diff, e);
+    ndiff += e > 0;
+  }
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "color_transfer %s n=%d n_ref=%d masks=%d s=%.1f (diff<=%s)", sizeof(T) == 1 ? "u8" : "f32",
+                n, n_ref, masks, strength, sizeof(T) == 1 ? "1" : "0.02");
+  report(buf, diff <= (sizeof(T) == 1 ? 1.0 : 0.02) && ndiff * 1000 <= got.size(), diff);
+}
+
+template <typename T>
+void check_tpsnr(int h, int w, int c, bool mask) {
+  auto a = frames<T>(static_cast<std::size_t>(h) * w * c * 3);
+  auto m = uniform(static_cast<std::size_t>(h) * w, 0.f, 1.f);
+  double got[12];
+  const std::int64_t fr = static_cast<std::int64_t>(h) * w * c;
+  cuda::tpsnr_sums(a.data(), a.data() + fr, fr, 2, std::is_same_v<T, std::uint8_t>, h, w, c, mask ? m.data() : nullptr,
+                   got, 0, nullptr);
+  double worst = 0;
+  for (int p = 0; p < 2; ++p) {
+    quality::SseSums s;
+    if constexpr (std::is_same_v<T, std::uint8_t>)
+      s = quality::frame_sse_u8(a.data() + p * fr, w * c, a.data() + (p + 1) * fr, w * c, mask ? m.data() : nullptr, w, h, w, c);
+    else
+      s = quality::frame_sse_f32(a.data() + p * fr, w * c, a.data() + (p + 1) * fr, w * c, mask ? m.data() : nullptr, w, h, w, c);
+    worst = std::max({worst, std::abs(got[4 * p] - s.sse) / std::max(1.0, s.sse),
+                      std::abs(got[4 * p + 1] - s.weight_sum) / std::max(1.0, s.weight_sum),
+                      std::abs(got[4 * p + 2] - s.mask_min), std::abs(got[4 * p + 3] - s.mask_max)});
+  }
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "tpsnr sums %s %dx%dx%d mask=%d (rel 1e-12)", sizeof(T) == 1 ? "u8" : "f32", h, w, c, mask);
+  report(buf, worst < 1e-12, worst);
+}
+
+void check_smoother(SmoothMethod method, const char* name, int n, int p) {
+  SmoothParams prm;
+  LandmarkSmootherCore cpu(method, prm);
+  cuda::CudaSmoother gpu(method, prm);
+  std::normal_distribution<double> g(0, 1);
+  std::vector<float> base(static_cast<std::size_t>(n) * p * 2);
+  for (int i = 0; i < n; ++i) {
+    const double cx = 100 + 300 * (g(rng) * 0.3 + 0.5), cy = 100 + 300 * (g(rng) * 0.3 + 0.5);
+    for (int k = 0; k < p; ++k) {
+      base[(i * p + k) * 2] = static_cast<float>(cx + 30 * g(rng));
+      base[(i * p + k) * 2 + 1] = static_cast<float>(cy + 30 * g(rng));
+    }
+  }
+  double worst = 0;
+  bool flags_ok = true;
+  for (int f = 0; f < 12; ++f) {
+    std::vector<std::int64_t> ids;
+    std::vector<float> lm;
+    std::vector<double> t;
+    for (int i = 0; i < n; ++i) {
+      if (f % 4 == 3 && i % 2) continue;  // some tracks skip frames
+      ids.push_back(7 * i + 3);
+      t.push_back(0.04 * f + 0.001 * (i % 3));
+      for (int k = 0; k < 2 * p; ++k) {
+        double v = base[(i * p) * 2 + k] + (k % 2 ? -1.0 : 2.0) * f + 1.5 * g(rng);
+        if (f && f % 5 == 0 && i % 3 == 0) v += 250.0;  // scene cuts
+        lm.push_back(static_cast<float>(v));
+      }
+    }
+    const std::int64_t m = static_cast<std::int64_t>(ids.size());
+    std::vector<float> o1(lm.size()), o2(lm.size());
+    std::vector<std::uint8_t> r1(m), n1(m), r2(m), n2(m);
+    cpu.update(lm.data(), ids.data(), t.data(), m, p, o1.data(), r1.data(), n1.data());
+    gpu.update(lm.data(), ids.data(), t.data(), m, p, o2.data(), r2.data(), n2.data(), 0, nullptr);
+    for (std::size_t k = 0; k < o1.size(); ++k) worst = std::max(worst, double(std::abs(o1[k] - o2[k])));
+    flags_ok = flags_ok && r1 == r2 && n1 == n2;
+    if (f == 6) {
+      const std::int64_t rid[2] = {3, 10}, fid[1] = {7 * (n - 1) + 3};
+      cpu.reset(rid, 2);
+      gpu.reset(rid, 2);
+      cpu.forget(fid, 1);
+      gpu.forget(fid, 1);
+    }
+  }
+  flags_ok = flags_ok && cpu.num_tracks() == gpu.num_tracks() && cpu.track_ids() == gpu.track_ids();
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "smoother %s %dx%d (|diff| <= 2e-3 px, same flags)", name, n, p);
+  report(buf, flags_ok && worst <= 2e-3, worst);
+}
+
+int main() {
+  check_blend<std::uint8_t>(1, 1, 1, 3, 5);
+  check_blend<std::uint8_t>(2, 37, 53, 3, 5);
+  check_blend<std::uint8_t>(1, 33, 65, 1, 12);
+  check_blend<float>(3, 19, 40, 3, 4);
+  check_blend<float>(1, 2, 2, 1, 3);
+  check_blend<std::uint8_t>(2, 9, 31, 3, 1);
+  check_lab(1);
+  check_lab(3001);
+  check_transfer<std::uint8_t>(1, 23, 31, 1, 17, 12, false, 1.0f);
+  check_transfer<std::uint8_t>(3, 40, 41, 3, 17, 12, true, 0.6f);
+  check_transfer<std::uint8_t>(2, 40, 41, 1, 50, 52, true, 0.0f);
+  check_transfer<float>(2, 30, 27, 2, 20, 19, true, 1.0f);
+  check_transfer<std::uint8_t>(1, 1, 1, 1, 5, 5, false, 1.0f);
+  check_tpsnr<std::uint8_t>(37, 45, 3, false);
+  check_tpsnr<std::uint8_t>(64, 130, 4, true);
+  check_tpsnr<float>(50, 61, 1, true);
+  check_tpsnr<float>(1, 1, 3, false);
+  check_smoother(SmoothMethod::PoseShape, "pose_shape", 5, 68);
+  check_smoother(SmoothMethod::PoseShape, "pose_shape", 3, 478);
+  check_smoother(SmoothMethod::PoseShape, "pose_shape", 4, 1);
+  check_smoother(SmoothMethod::Ema, "ema", 6, 5);
+  check_smoother(SmoothMethod::AdaptiveEma, "adaptive_ema", 6, 68);
+  check_smoother(SmoothMethod::OneEuro, "one_euro", 6, 68);
+  std::printf("%s\n", failures ? "FAILED" : "all emulated kernels match the CPU core");
+  return failures ? 1 : 0;
+}
