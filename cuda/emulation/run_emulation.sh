@@ -2,7 +2,8 @@
 # Build and run the CPU emulation of the CUDA kernels (see cuda_runtime.h here):
 # the .cu files are copied with their <<<...>>> launches rewritten, compiled with
 # g++ against this folder's fake cuda_runtime.h, and compared with the CPU core.
-# Usage: cuda/emulation/run_emulation.sh   (needs g++ >= 11 and perl; ~1 min)
+# Usage: cuda/emulation/run_emulation.sh [--python [pytest args]]   (needs g++ >= 11, perl; ~1 min)
+# --python: also build _cuda on the emulated kernels and run tests/test_cuda.py through it.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -13,4 +14,24 @@ for f in "$root"/cuda/*.cu; do
 done
 g++ -std=c++20 -O1 -pthread -w -I"$here" -I"$root/cuda" -I"$root/cpp/include" -I"$root/cpp/src" \
   "$out"/*.cpp "$root"/cpp/src/{pyramid,color,quality,smoothing}.cpp "$here/check_kernels.cpp" -o "$out/check_kernels"
+if [[ "${1:-}" == "--python" ]]; then
+  # The _cuda module itself on the emulated kernels, then test_cuda.py through it
+  # with the NumPy-backed fake CuPy (exercises ops/_device.py, ops/_gpu.py and the tests).
+  ext="$(python3 -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')"
+  g++ -std=c++20 -O1 -pthread -w -shared -fPIC $(python3 -m pybind11 --includes) -I"$here" -I"$root/cuda" \
+    -I"$root/cpp/include" -I"$root/cpp/src" "$out"/*.cpp "$root"/cuda/bindings/*.cpp \
+    "$root"/cpp/src/{pyramid,color,quality,smoothing}.cpp -o "$out/_cuda$ext"
+  python3 "$here/run_python_emulation.py" "$out/_cuda$ext" "${@:2}"
+fi
 "$out/check_kernels"
+if [[ "${1:-}" == "--python" ]]; then
+  # The _cuda module itself on the emulated kernels, then test_cuda.py through it
+  # with the NumPy-backed fake CuPy (exercises ops/_device.py, ops/_gpu.py and the tests).
+  ext="$(python3 -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')"
+  g++ -std=c++20 -O1 -pthread -w -shared -fPIC $(python3 -m pybind11 --includes) -I"$here" -I"$root/cuda" \
+    -I"$root/cpp/include" -I"$root/cpp/src" "$out"/*.cpp "$root"/cuda/bindings/*.cpp \
+    "$root"/cpp/src/{pyramid,color,quality,smoothing}.cpp -o "$out/_cuda$ext"
+  python3 "$here/run_python_emulation.py" "$out/_cuda$ext" "${@:2}"
+fi
+# Example: cuda/emulation/run_emulation.sh --python -q -k "gpu and not many_tracks"
+# (the 4096-track test spawns 4096 x 128 OS threads under emulation: minutes.)

@@ -1,0 +1,171 @@
+"""A NumPy-backed stand-in for the slice of CuPy that facefuse uses, for running
+tests/test_cuda.py's GPU tests against the CPU-emulated _cuda module
+(cuda/emulation/run_emulation.sh --python). "Device memory" is host memory, so
+pointers handed to the emulated kernels are NumPy data pointers. Not CuPy."""
+from __future__ import annotations
+
+import numpy as _np
+
+float32, float64, uint8, int64, bool_ = _np.float32, _np.float64, _np.uint8, _np.int64, _np.bool_
+
+
+class _Mem:
+    def __init__(self, ptr: int) -> None:
+        self.ptr = ptr
+
+
+class _Device:
+    def __init__(self, id: int = 0) -> None:  # noqa: A002
+        self.id = id
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+
+class ndarray:
+    def __init__(self, a: _np.ndarray) -> None:
+        self._a = a
+
+    @property
+    def __cuda_array_interface__(self):
+        a = self._a
+        return {"shape": a.shape, "typestr": a.dtype.str, "data": (a.ctypes.data if a.size else 0, False),
+                "strides": None if a.flags.c_contiguous else a.strides, "version": 3, "stream": 1}
+
+    shape = property(lambda self: self._a.shape)
+    dtype = property(lambda self: self._a.dtype)
+    ndim = property(lambda self: self._a.ndim)
+    size = property(lambda self: self._a.size)
+    data = property(lambda self: _Mem(self._a.ctypes.data if self._a.size else 0))
+    device = property(lambda self: _Device(0))
+
+    def __getitem__(self, idx):
+        return ndarray(self._a[idx])
+
+    def __setitem__(self, idx, v):
+        self._a[idx] = v._a if isinstance(v, ndarray) else v
+
+    def __mul__(self, o):
+        return ndarray(self._a * (o._a if isinstance(o, ndarray) else o))
+
+    def astype(self, dt):
+        return ndarray(self._a.astype(dt))
+
+    def get(self):
+        return self._a.copy()
+
+    def __len__(self):
+        return len(self._a)
+
+
+def asarray(x, dtype=None):
+    if isinstance(x, ndarray):
+        return x if dtype is None else x.astype(dtype)
+    if isinstance(x, _np.ndarray) or isinstance(x, (list, tuple)):
+        return ndarray(_np.array(x, dtype=dtype, copy=True))
+    raise TypeError(f"fake cupy cannot import {type(x).__name__}")
+
+
+def ascontiguousarray(x):
+    return x if x._a.flags.c_contiguous else ndarray(_np.ascontiguousarray(x._a))
+
+
+def asnumpy(x):
+    return x._a.copy() if isinstance(x, ndarray) else _np.asarray(x)
+
+
+def empty(shape, dtype=_np.float32):
+    return ndarray(_np.empty(shape, dtype))
+
+
+def zeros(shape, dtype=_np.float32):
+    return ndarray(_np.zeros(shape, dtype))
+
+
+def full(shape, v, dtype=_np.float32):
+    return ndarray(_np.full(shape, v, dtype))
+
+
+def ones(n, dtype=_np.float32):
+    return ndarray(_np.ones(n, dtype))
+
+
+def empty_like(x):
+    return ndarray(_np.empty_like(x._a))
+
+
+class _Pool:
+    def free_all_blocks(self):
+        pass
+
+
+def get_default_memory_pool():
+    return _Pool()
+
+
+class _Stream:
+    def __init__(self, ptr: int = 0, non_blocking: bool = False) -> None:
+        self.ptr = ptr
+
+    def __enter__(self):
+        cuda._current.append(self)
+        return self
+
+    def __exit__(self, *a):
+        cuda._current.pop()
+        return False
+
+    def synchronize(self):
+        pass
+
+    def wait_event(self, ev):
+        pass
+
+
+class _Event:
+    def __init__(self, disable_timing: bool = False) -> None:
+        pass
+
+    def record(self, stream=None):
+        pass
+
+    def synchronize(self):
+        pass
+
+
+class _Runtime:
+    @staticmethod
+    def getDevice():
+        return 0
+
+    @staticmethod
+    def pointerGetAttributes(ptr):
+        class A:
+            device = 0
+        return A()
+
+
+class cuda:  # noqa: N801  (module-like namespace)
+    _current: list = []
+    Device = _Device
+    Event = _Event
+    runtime = _Runtime
+
+    @staticmethod
+    def Stream(non_blocking: bool = False):  # noqa: N802
+        return _Stream(ptr=4096 + len(cuda._current), non_blocking=non_blocking)
+
+    @staticmethod
+    def ExternalStream(ptr):  # noqa: N802
+        return _Stream(ptr)
+
+    @staticmethod
+    def get_current_stream():
+        return cuda._current[-1] if cuda._current else _Stream(0)
+
+    @staticmethod
+    def get_elapsed_time(a, b):
+        return 0.0
