@@ -81,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", metavar="PATH", default=None, help="also write the results as JSON to PATH ('-': stdout)")
     b.add_argument("--list", action="store_true", help="list the selected cases and exit")
     b.add_argument("--threads", type=int, default=None, metavar="N", help="native threads (default: all)")
+    from .batch.cli import add_parser as _add_batch_parser  # facefuse batch (facefuse/batch/cli.py)
+    _add_batch_parser(sub)
     return p
 
 
@@ -205,6 +207,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "bench":
         return _bench(args)
+    if args.command == "batch":
+        return args.func(args)
     parser.print_help(sys.stderr)
     return 2
 
