@@ -5,6 +5,19 @@ file against the expected inputs / outputs on load (:func:`facefuse.inference.ch
 """
 from __future__ import annotations
 
+from .align import WARP_TEMPLATES, box_mask, estimate_affine, warp_face
 from .face import Face
+from .recognizer import RECOGNIZER_SPECS, FaceRecognizer
+from .swapper import SWAPPER_SPECS, FaceSwapper
 
-__all__ = ["Face"]
+__all__ = [
+    "Face",
+    "WARP_TEMPLATES",
+    "estimate_affine",
+    "warp_face",
+    "box_mask",
+    "RECOGNIZER_SPECS",
+    "FaceRecognizer",
+    "SWAPPER_SPECS",
+    "FaceSwapper",
+]
