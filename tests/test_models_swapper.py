@@ -290,3 +290,13 @@ def test_prepare_is_rgb_normalised(model: str, mean: tuple, std: tuple, pool: In
     # finish() undoes it: back to the same BGR pixel (hyperswap's output is in the normalised space)
     y = x if model.startswith("hyperswap") else x * np.array(std, np.float32).reshape(1, 3, 1, 1) + np.array(mean, np.float32).reshape(1, 3, 1, 1)
     np.testing.assert_array_equal(sw.finish(y)[0, 3, 5], (10, 100, 200))
+
+
+def test_hyperswap_without_mask_output_gives_none(tmp_path: Path, astronaut_bgr: np.ndarray, raw_embedding: np.ndarray) -> None:
+    BUILDERS["hyperswap_1a_256"](tmp_path, with_mask=False)
+    with InferencePool(models_dir=tmp_path, providers="cpu") as p:
+        sw = FaceSwapper(p, "hyperswap_1a_256")
+        assert not sw.has_mask
+        crop, _ = sw.crop(astronaut_bgr, ASTRONAUT_LM5)
+        out, masks = sw.swap(crop[None], sw.source_latent(raw_embedding))
+        assert masks is None and np.abs(out[0].astype(int) - (255 - crop.astype(int))).max() <= 1

@@ -6,8 +6,9 @@ these helpers check such tensors by position with the same kind of message.
 """
 from __future__ import annotations
 
+import threading
 from pathlib import Path
-from typing import Any, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -82,8 +83,30 @@ def check_positional(
         )
 
 
+_INIT_CACHE: Dict[Tuple[str, int, int], np.ndarray] = {}
+_INIT_LOCK = threading.Lock()
+
+
 def last_initializer(path: Union[str, Path], spec: ModelSpec, shape: Sequence[int]) -> np.ndarray:
-    """The model graph's LAST initializer as float32 (inswapper's ``emap``), shape-checked."""
+    """The model graph's LAST initializer as float32 (inswapper's ``emap``), shape-checked.
+
+    Parsing a 500 MB model takes a while, so the result is cached per (path, mtime, size):
+    every swapper on the same file shares one read-only array.
+    """
+    st = Path(path).stat()
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    with _INIT_LOCK:
+        hit = _INIT_CACHE.get(key)
+    if hit is not None and tuple(hit.shape) == tuple(shape):
+        return hit
+    arr = _read_last_initializer(path, spec, shape)
+    arr.setflags(write=False)
+    with _INIT_LOCK:
+        _INIT_CACHE[key] = arr
+    return arr
+
+
+def _read_last_initializer(path: Union[str, Path], spec: ModelSpec, shape: Sequence[int]) -> np.ndarray:
     try:
         import onnx
         from onnx import numpy_helper
