@@ -5,6 +5,18 @@ file against the expected inputs / outputs on load (:func:`facefuse.inference.ch
 """
 from __future__ import annotations
 
+from .detector import DETECTOR_SPECS, FaceDetector, nms
 from .face import Face
+from .landmarker import LANDMARKER_SPECS, MEAN_FACE_68, FaceLandmarker, landmarks_5_to_68, landmarks_68_to_5
 
-__all__ = ["Face"]
+__all__ = [
+    "Face",
+    "DETECTOR_SPECS",
+    "FaceDetector",
+    "nms",
+    "LANDMARKER_SPECS",
+    "MEAN_FACE_68",
+    "FaceLandmarker",
+    "landmarks_68_to_5",
+    "landmarks_5_to_68",
+]
