@@ -183,3 +183,39 @@ def test_missing_and_wrong_files(tmp_path, monkeypatch):
         with pytest.raises(ModelError, match=r"2dfan4\.onnx.*expected 2.*heatmaps"):
             FaceLandmarker(p)
     assert LANDMARKER_SPECS["2dfan4"].file_name == "2dfan4.onnx"
+
+
+# -- fan_68_5 (model-based 5 -> 68) ---------------------------------------------------------------
+
+
+def test_fan_68_5_model(tmp_path, rng):
+    from facefuse.models import Landmarker68From5
+
+    BUILDERS["fan_68_5"](tmp_path)
+    with InferencePool(tmp_path, providers="cpu") as p:
+        model = Landmarker68From5(p)
+        a, t = _similarity(rng, 4)
+        for k in range(4):
+            five = (a[k] @ LANDMARK_FRACTIONS.T).T + t[k]
+            lm = model.estimate(five)
+            assert lm.shape == (68, 2) and lm.dtype == np.float32
+            # the stand-in returns the mean face in ffhq space; mapped back it must agree
+            # with the closed-form fit of the same points
+            np.testing.assert_allclose(lm, landmarks_5_to_68(five), atol=0.05 * np.abs(a[k]).max() / 40)
+        with pytest.raises(ValueError, match="landmarks5"):
+            model.estimate(np.zeros((3, 5, 2)))
+
+
+def test_fan_68_5_wrong_file(tmp_path, monkeypatch):
+    from facefuse.models import Landmarker68From5
+
+    monkeypatch.delenv("FACEFUSE_MODELS", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with InferencePool(tmp_path, providers="cpu") as p:
+        with pytest.raises(ModelNotFoundError, match=r"fan_68_5\.onnx"):
+            Landmarker68From5(p)
+    BUILDERS["2dfan4"](tmp_path)
+    (tmp_path / "2dfan4.onnx").rename(tmp_path / "fan_68_5.onnx")
+    with InferencePool(tmp_path, providers="cpu") as p:
+        with pytest.raises(ModelError, match=r"(?s)fan_68_5\.onnx.*input .input. has shape \[1, 3, 256, 256\]"):
+            Landmarker68From5(p)

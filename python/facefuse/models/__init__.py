@@ -7,7 +7,15 @@ from __future__ import annotations
 
 from .detector import DETECTOR_SPECS, FaceDetector, nms
 from .face import Face
-from .landmarker import LANDMARKER_SPECS, MEAN_FACE_68, FaceLandmarker, landmarks_5_to_68, landmarks_68_to_5
+from .landmarker import (
+    FAN_68_5,
+    LANDMARKER_SPECS,
+    MEAN_FACE_68,
+    FaceLandmarker,
+    Landmarker68From5,
+    landmarks_5_to_68,
+    landmarks_68_to_5,
+)
 
 __all__ = [
     "Face",
@@ -17,6 +25,8 @@ __all__ = [
     "LANDMARKER_SPECS",
     "MEAN_FACE_68",
     "FaceLandmarker",
+    "FAN_68_5",
+    "Landmarker68From5",
     "landmarks_68_to_5",
     "landmarks_5_to_68",
 ]

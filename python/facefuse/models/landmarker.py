@@ -24,6 +24,8 @@ __all__ = [
     "LANDMARKER_SPECS",
     "MEAN_FACE_68",
     "FaceLandmarker",
+    "FAN_68_5",
+    "Landmarker68From5",
     "landmarks_68_to_5",
     "landmarks_5_to_68",
 ]
@@ -217,3 +219,65 @@ class FaceLandmarker:
         heat = np.asarray(outs[1], dtype=np.float32).reshape(68, -1)
         score = float(np.interp(float(heat.max(axis=1).mean()), [0.0, 0.9], [0.0, 1.0]))
         return lm.astype(np.float32), score
+
+
+#: FaceFusion's 5 -> 68 point model (``fan_68_5.onnx``): input ``input`` [1, 5, 2] float32, the
+#: five points mapped into the unit ``ffhq_512`` template space; output [1, 68, 2] in that space.
+FAN_68_5 = ModelSpec(
+    name="fan_68_5",
+    file_name="fan_68_5.onnx",
+    inputs={"input": ((None, 5, 2), np.float32)},
+    outputs={},
+    source=_SOURCE.format(file="fan_68_5.onnx"),
+)
+_FAN_68_5_OUTPUTS: List[Tuple[Tuple[Any, ...], str]] = [((None, 68, 2), "landmarks [1, 68, 2]")]
+
+# FaceFusion's ``ffhq_512`` warp template (face_helper.WARP_TEMPLATES), unit square. The same
+# values live in facefuse.models.align.WARP_TEMPLATES (helper "swapmodels"); kept here so this
+# module does not depend on it.
+FFHQ_512_TEMPLATE: np.ndarray = np.array(
+    [
+        [0.37691676, 0.46864664],
+        [0.62285697, 0.46912813],
+        [0.50123859, 0.61331904],
+        [0.39308822, 0.72541100],
+        [0.61150205, 0.72490465],
+    ],
+    dtype=np.float32,
+)
+
+
+class Landmarker68From5:
+    """68 points from 5 with FaceFusion's ``fan_68_5.onnx`` (the model-based alternative to
+    :func:`landmarks_5_to_68`).
+
+    FaceFusion's convention: a similarity transform (``cv2.estimateAffinePartial2D``, RANSAC
+    with a 100 px reprojection threshold, i.e. in practice all five points) takes the points
+    onto the unit ``ffhq_512`` template; the model maps those five points to 68 in the same
+    space; the inverse transform brings them back to frame pixels.
+    """
+
+    def __init__(self, pool: InferencePool) -> None:
+        if not isinstance(pool, InferencePool):
+            raise TypeError(f"argument 'pool' must be a facefuse.inference.InferencePool, got {type(pool).__name__}")
+        self.spec = FAN_68_5
+        self.session = pool.get(FAN_68_5.file_name, spec=FAN_68_5)
+        check_output_shapes(self.session, FAN_68_5, _FAN_68_5_OUTPUTS, pool.resolve(FAN_68_5.file_name))
+
+    def estimate(self, landmarks5: np.ndarray) -> np.ndarray:
+        """(5, 2) frame pixels -> (68, 2) float32 frame pixels."""
+        import cv2
+
+        lm = _check_points(landmarks5, 5, "landmarks5")
+        if lm.shape != (5, 2):
+            raise ValueError(f"argument 'landmarks5' must have shape (5, 2), got {lm.shape}")
+        if not np.all(np.isfinite(lm)):
+            raise ValueError("argument 'landmarks5' must be finite")
+        affine, _ = cv2.estimateAffinePartial2D(lm, FFHQ_512_TEMPLATE, method=cv2.RANSAC, ransacReprojThreshold=100)
+        if affine is None:
+            raise ValueError(f"argument 'landmarks5' is degenerate (no similarity transform fits): {lm.tolist()}")
+        unit = (lm @ affine[:, :2].T + affine[:, 2]).astype(np.float32)
+        (out,) = self.session.run(None, {"input": unit[None]})[:1]
+        pts = np.asarray(out, dtype=np.float64).reshape(68, 2)
+        inverse = cv2.invertAffineTransform(affine)
+        return (pts @ inverse[:, :2].T + inverse[:, 2]).astype(np.float32)

@@ -31,7 +31,7 @@ from typing import Callable, Dict, List, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..models.landmarker import MEAN_FACE_68
+from ..models.landmarker import FFHQ_512_TEMPLATE, MEAN_FACE_68, landmarks_5_to_68
 
 __all__ = [
     "BRIGHT_THRESHOLD",
@@ -44,6 +44,7 @@ __all__ = [
     "build_scrfd",
     "build_retinaface",
     "build_2dfan4",
+    "build_fan_68_5",
     "expected_landmarks5",
     "draw_square",
 ]
@@ -323,9 +324,28 @@ def build_2dfan4(dir: Union[str, Path]) -> Path:
     return _save(g, inputs, outputs, Path(dir) / "2dfan4.onnx", "2dfan4_standin")
 
 
+def build_fan_68_5(dir: Union[str, Path]) -> Path:
+    """Write a stand-in ``fan_68_5.onnx``: input [1, 5, 2] -> [1, 68, 2] in the unit ffhq space.
+
+    Returns the mean face fitted to the ffhq template (``landmarks_5_to_68(FFHQ_512_TEMPLATE)``)
+    whatever the input (the input only adds 0 * sum so the graph consumes it): for five points
+    that are a similarity transform of the template the loader's result is exactly
+    ``landmarks_5_to_68`` of those points.
+    """
+    from onnx import TensorProto
+
+    g = _Graph()
+    zero = g.op("Mul", [g.op("ReduceSum", ["input", g.const([1, 2], np.int64)], keepdims=1), g.const(0.0)])
+    g.op("Add", [g.const(landmarks_5_to_68(FFHQ_512_TEMPLATE)[None]), zero], "output")
+    inputs = [g.h.make_tensor_value_info("input", TensorProto.FLOAT, [1, 5, 2])]
+    outputs = [g.h.make_tensor_value_info("output", TensorProto.FLOAT, [1, 68, 2])]
+    return _save(g, inputs, outputs, Path(dir) / "fan_68_5.onnx", "fan_68_5_standin")
+
+
 BUILDERS: Dict[str, Callable[[Union[str, Path]], Path]] = {
     "yolo_face": build_yolo_face,
     "scrfd": build_scrfd,
     "retinaface": build_retinaface,
     "2dfan4": build_2dfan4,
+    "fan_68_5": build_fan_68_5,
 }
