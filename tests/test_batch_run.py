@@ -1,6 +1,7 @@
 """Running batches locally: workers, warm pools, failures, resume, --force, chunks, SIGKILL."""
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -47,7 +48,7 @@ def test_workers_failures_warm_pool_and_resume(clips, tmp_path):
     assert [len(frames_of(out / n)) for n in ("a.mp4", "b.mp4", "c.mp4", "d.mp4")] == [30, 35, 40, 40]
     assert temp_leftovers(out) == []
     # each worker process kept one pool for all its jobs; some worker ran several jobs
-    runs = [line.split() for line in rec.read_text().splitlines()]
+    runs = [line.split()[:2] for line in rec.read_text().splitlines()]
     assert len(runs) == 4
     pools = {pid: {pool for p, pool in runs if p == pid} for pid, _ in runs}
     assert all(len(p) == 1 for p in pools.values())
@@ -93,12 +94,32 @@ def test_chunked_job_equals_one_piece_job(clips, tmp_path):
     assert temp_leftovers(tmp_path) == []  # chunk directory removed after the join
 
 
+def test_one_worker_per_gpu_sees_only_its_device(clips, tmp_path):
+    """GPU workers get CUDA_VISIBLE_DEVICES=<their id> (checked without a GPU: the stand-in
+    pipeline records the variable); two workers per GPU with workers=2."""
+    rec = tmp_path / "gpus.txt"
+    jf = write_jsonl(tmp_path / "jobs.jsonl",
+                     [smooth_job(clips[0], tmp_path / f"o{i}.mp4", record_to=str(rec), delay=0.01) for i in range(6)])
+    before = os.environ.get("CUDA_VISIBLE_DEVICES")
+    rep = run_batch(jf, gpus="3,5", workers=2, progress=None)
+    assert _status(rep) == ["done"] * 6
+    assert os.environ.get("CUDA_VISIBLE_DEVICES") == before  # the parent's environment is left as it was
+    runs = [line.split() for line in rec.read_text().splitlines()]
+    per_pid = {pid: {dev for p, _, dev in runs if p == pid} for pid, _, _ in runs}
+    assert all(len(d) == 1 for d in per_pid.values())
+    assert {d for (d,) in per_pid.values()} <= {"3", "5"} and len(per_pid) <= 4
+
+
 def test_manifest_is_locked_and_atomic(tmp_path):
     with Manifest(tmp_path / "m.json") as m:
         m.update("k", status="running")
         with pytest.raises(ManifestError, match="in use by another"):
             Manifest(tmp_path / "m.json")
         assert json.loads((tmp_path / "m.json").read_text())["jobs"]["k"]["status"] == "running"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.json.lock"]
+    (tmp_path / ".m.json.abc123.tmp").write_text("{half")  # a save killed before its rename
+    with Manifest(tmp_path / "m.json") as m:
+        assert m.entry("k")["status"] == "running"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.json.lock"]
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(ManifestError, match="cannot be read"):
@@ -120,6 +141,22 @@ def test_cli_exit_status_and_table(clips, tmp_path, capsys):
     assert cli_main(["batch", str(jf), "--gpus", "0,0"]) == 2
     err = capsys.readouterr().err
     assert "no such job file" in err and "--workers must be >= 1" in err and "device twice" in err
+
+
+class _Tty(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_line_on_a_terminal(clips, tmp_path):
+    jf = write_jsonl(tmp_path / "jobs.jsonl", [smooth_job(clips[2], tmp_path / "o.mp4", delay=0.02)])
+    tty = _Tty()
+    run_batch(jf, progress=tty)
+    text = tty.getvalue()
+    # a redrawn status line with per-job frame progress, event lines, no status line left at the end
+    assert "\r\x1b[K[batch 0/1 done] o.mp4 " in text and "/40f" in text
+    assert "[batch] job 0 (line 1) 'o.mp4': done, 40 frames" in text
+    assert text.endswith("o.mp4\n") and text.count("\r\x1b[K[batch") >= 2
 
 
 def _wait_for(pred, timeout):

@@ -34,6 +34,7 @@ class Manifest:
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         self._lock()
         try:
+            self._remove_stale_temps()
             self.data: Dict[str, Any] = self._load()
         except BaseException:
             self.close()
@@ -52,6 +53,16 @@ class Manifest:
             raise ManifestError(f"manifest {self.path!r} is in use by another facefuse batch "
                                 f"(lock {self.path + '.lock'!r})") from None
         self._lock_fd = fd  # the lock goes with the process, also when it is killed
+
+    def _remove_stale_temps(self) -> None:
+        """Temporary files of a save a killed run did not finish (we hold the lock)."""
+        d, base = os.path.split(self.path)
+        for name in os.listdir(d):
+            if name.startswith(f".{base}.") and name.endswith(".tmp"):
+                try:
+                    os.unlink(os.path.join(d, name))
+                except FileNotFoundError:
+                    pass
 
     def _load(self) -> Dict[str, Any]:
         if not os.path.exists(self.path):

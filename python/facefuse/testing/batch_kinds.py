@@ -53,12 +53,13 @@ def smooth_video(
     ``delay``: seconds to sleep per frame (a slow pipeline, for kill / throughput tests);
     ``fail_at``: raise RuntimeError at that frame index (a failing job); ``crash_at``: end
     the whole process there (``os._exit(70)``: a worker dying mid-job); ``record_to``: append
-    ``"<pid> <id(pool)>"`` to that file (which process and pool ran the job). ``pool`` is
+    ``"<pid> <id(pool)> <CUDA_VISIBLE_DEVICES or ->"`` to that file (which process, pool and
+    GPU ran the job). ``pool`` is
     otherwise unused (no model). Frames: H x W x 3 uint8 BGR.
     """
     if record_to is not None:
         with open(record_to, "a") as f:
-            f.write(f"{os.getpid()} {id(pool)}\n")
+            f.write(f"{os.getpid()} {id(pool)} {os.environ.get('CUDA_VISIBLE_DEVICES') or '-'}\n")
     if not isinstance(window, int) or window < 1:
         raise ValueError(f"smooth_video: argument 'window' must be an int >= 1, got {window!r}")
     weights = decay ** np.arange(window, dtype=np.float64)  # newest frame first
