@@ -151,7 +151,12 @@ class RayExecutor:
         self._ray = ray
         self._owned = False
         if not ray.is_initialized():
-            ray.init(address=None if address == "local" else address, log_to_driver=False)
+            try:
+                ray.init(address=None if address == "local" else address, log_to_driver=False)
+            except Exception as e:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ...
+                raise RuntimeError(f"cannot start or reach Ray at --ray {address!r}: {type(e).__name__}: {e} "
+                                   f"('auto' needs a running cluster, e.g. `ray start --head`; 'local' starts "
+                                   f"one in this process)") from e
             self._owned = True
         self._task = ray.remote(ray_task).options(num_cpus=1, num_gpus=float(gpus_per_task))
         self._args = (models_dir, providers)

@@ -486,7 +486,10 @@ def _finish(r: _Run, man: Manifest, disp: _Progress) -> None:
         stats = [r.chunk_stats[k] for k in range(len(r.ranges))]
         o.quality_mean, o.quality_min = _merge_quality(stats)
     o.status = "done"
-    o.seconds = time.perf_counter() - r.t0 if r.t0 is not None else None
+    if r.ranges is None and r.chunk_stats[0].get("seconds"):
+        o.seconds = r.chunk_stats[0]["seconds"]  # time in the worker (a Ray task may have queued)
+    else:  # first chunk started -> join finished
+        o.seconds = time.perf_counter() - r.t0 if r.t0 is not None else None
     man.update(r.job.key, status="done", frames=o.frames, seconds=o.seconds, fps=o.fps,
                quality_mean=o.quality_mean, quality_min=o.quality_min, error=None, traceback=None)
     if r.cdir is not None:
