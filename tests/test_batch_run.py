@@ -94,6 +94,15 @@ def test_chunked_job_equals_one_piece_job(clips, tmp_path):
     assert temp_leftovers(tmp_path) == []  # chunk directory removed after the join
 
 
+def test_pipeline_without_range_keywords_runs_in_one_piece(clips, tmp_path):
+    job = smooth_job(clips[2], tmp_path / "o.mp4", chunk_seconds=0.4)
+    job["kind"] = "facefuse.testing.batch_kinds:WHOLE"
+    rep = run_batch(write_jsonl(tmp_path / "jobs.jsonl", [job]), progress=None)
+    (o,) = rep.outcomes
+    assert (o.status, o.chunks, o.frames) == ("done", 1, 40)
+    assert "not split" in o.note and "start_frame" in o.note and "not split" in rep.table()
+
+
 def test_one_worker_per_gpu_sees_only_its_device(clips, tmp_path):
     """GPU workers get CUDA_VISIBLE_DEVICES=<their id> (checked without a GPU: the stand-in
     pipeline records the variable); two workers per GPU with workers=2."""

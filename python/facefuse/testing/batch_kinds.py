@@ -22,7 +22,7 @@ import numpy as np
 from ..batch.kinds import JobKind
 from ..video import process_video
 
-__all__ = ["smooth_video", "SMOOTH"]
+__all__ = ["smooth_video", "SMOOTH", "whole_video", "WHOLE"]
 
 
 def smooth_video(
@@ -95,3 +95,14 @@ def smooth_video(
 #: the job kind of :func:`smooth_video` (one input, ``video``; its own audio)
 SMOOTH = JobKind("smooth", f"{__name__}:smooth_video", ("video",), video_input="video", audio_input="video",
                  audio_at_video_start=True)
+
+
+def whole_video(video: "str | os.PathLike[str]", output: "str | os.PathLike[str]", *, pool: Any = None,
+                window: int = 6) -> dict:
+    """:func:`smooth_video` behind a signature without the frame-range keywords: a pipeline
+    the batch runner cannot split (its jobs run in one piece)."""
+    return smooth_video(video, output, pool=pool, window=window)
+
+
+#: the job kind of :func:`whole_video`
+WHOLE = JobKind("whole", f"{__name__}:whole_video", ("video",), video_input="video", audio_input="video")
