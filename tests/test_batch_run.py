@@ -94,6 +94,16 @@ def test_chunked_job_equals_one_piece_job(clips, tmp_path):
     assert temp_leftovers(tmp_path) == []  # chunk directory removed after the join
 
 
+def test_job_models_dir_selects_its_own_warm_pool(clips, tmp_path):
+    rec = tmp_path / "pools.txt"
+    jobs = [smooth_job(clips[0], tmp_path / f"o{i}.mp4", record_to=str(rec),
+                       **({"models_dir": str(tmp_path)} if i % 2 else {})) for i in range(4)]
+    rep = run_batch(write_jsonl(tmp_path / "jobs.jsonl", jobs), workers=1, progress=None)
+    assert _status(rep) == ["done"] * 4
+    pools = [line.split()[1] for line in rec.read_text().splitlines()]
+    assert pools[0] == pools[2] and pools[1] == pools[3] and pools[0] != pools[1]
+
+
 def test_pipeline_without_range_keywords_runs_in_one_piece(clips, tmp_path):
     job = smooth_job(clips[2], tmp_path / "o.mp4", chunk_seconds=0.4)
     job["kind"] = "facefuse.testing.batch_kinds:WHOLE"

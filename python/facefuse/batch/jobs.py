@@ -29,7 +29,7 @@ from .kinds import RANGE_ARGS, resolve_kind
 __all__ = ["Job", "JobFileError", "load_jobs", "parse_jobs", "RESERVED_OPTIONS"]
 
 #: options the batch runner sets itself (a job may not)
-RESERVED_OPTIONS = frozenset({"pool", "on_progress", *RANGE_ARGS})
+RESERVED_OPTIONS = frozenset({"pool", "on_progress", "progress", *RANGE_ARGS})
 _FIELDS = ("kind", "inputs", "output", "options", "name", "chunk_seconds")
 
 

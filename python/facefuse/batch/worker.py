@@ -7,6 +7,7 @@ so ONNX sessions loaded by one job are warm for the next.
 """
 from __future__ import annotations
 
+import inspect
 import os
 import signal
 import sys
@@ -92,22 +93,34 @@ def result_stats(result: Any) -> Dict[str, Any]:
     return out
 
 
-def execute_unit(unit: Unit, pool: Any, progress: Optional[Callable[[int, int], None]] = None) -> Dict[str, Any]:
-    """Run ``unit`` (import its pipeline, call it with the warm ``pool``); returns
-    :func:`result_stats` plus ``seconds`` and ``frames`` (counted from the file when the
-    pipeline does not say)."""
+def execute_unit(unit: Unit, models_dir: Optional[str] = None, providers: Optional[str] = None,
+                 progress: Optional[Callable[[int, int], None]] = None) -> Dict[str, Any]:
+    """Run ``unit``: import its pipeline and call it with this process's warm pool for
+    (models_dir, providers) — a job's own ``models_dir`` / ``providers`` options pick
+    another warm pool instead of going to the pipeline. ``progress(done, total)`` goes to
+    the pipeline's ``on_progress`` or ``progress`` parameter. Returns :func:`result_stats`
+    plus ``seconds``; ``frames`` is counted from the file when the pipeline does not say."""
     kind = resolve_kind(unit.kind)
     fn = kind.load()
     kwargs: Dict[str, Any] = dict(unit.options)
     names, _ = kind.parameters()
     if "pool" in names:
-        kwargs["pool"] = pool
+        # a pipeline given a pool takes no models_dir / providers: they choose the pool
+        md = kwargs.pop("models_dir", None) or models_dir
+        pv = kwargs.pop("providers", None) or providers
+        kwargs["pool"] = warm_pool(md, pv if pv is None or isinstance(pv, str) else ",".join(pv))
     if unit.chunk is not None:
         kwargs.update(start_frame=unit.start_frame, stop_frame=unit.stop_frame, warmup_frames=unit.warmup_frames)
         if "copy_audio" in names:
             kwargs["copy_audio"] = False  # the join copies the audio once over the whole
-    if progress is not None and "on_progress" in names:
-        kwargs["on_progress"] = progress
+    for name in ("on_progress", "progress"):
+        if name in names:
+            # the batch draws progress; a pipeline's own bar would fight with it on the terminal
+            if progress is not None:
+                kwargs[name] = progress
+            elif inspect.signature(fn).parameters[name].default is True:
+                kwargs[name] = False
+            break
     os.makedirs(os.path.dirname(unit.output), exist_ok=True)
     t0 = time.perf_counter()
     result = fn(*unit.inputs, unit.output, **kwargs)
@@ -159,7 +172,6 @@ def worker_main(conn: Any, models_dir: Optional[str], providers: Optional[str], 
             _core.set_threads(int(threads))
         except Exception:  # pragma: no cover
             pass
-    pool = warm_pool(models_dir, providers)
     try:
         while True:
             try:
@@ -177,13 +189,14 @@ def worker_main(conn: Any, models_dir: Optional[str], providers: Optional[str], 
                     conn.send(("progress", uid, done, total))
 
             try:
-                stats = execute_unit(unit, pool, progress)
+                stats = execute_unit(unit, models_dir, providers, progress)
             except Exception as e:  # noqa: BLE001 - reported as this unit's failure
                 conn.send(("failed", unit.uid, _format_error(e)))
             else:
                 conn.send(("done", unit.uid, stats))
     finally:
-        pool.close()
+        for pool in _POOLS.values():
+            pool.close()
 
 
 # ------------------------------------------------------------------ Ray task
@@ -193,6 +206,6 @@ def ray_task(unit: Unit, models_dir: Optional[str], providers: Optional[str]) ->
     pool stays warm across the tasks a Ray worker runs. Failures are returned, not raised,
     to keep the pipeline's message intact."""
     try:
-        return {"ok": True, "stats": execute_unit(unit, warm_pool(models_dir, providers))}
+        return {"ok": True, "stats": execute_unit(unit, models_dir, providers)}
     except Exception as e:  # noqa: BLE001
         return {"ok": False, "error": _format_error(e)}

@@ -30,6 +30,8 @@ def smooth_video(
     output: "str | os.PathLike[str]",
     *,
     pool: Any = None,
+    models_dir: Optional[str] = None,
+    providers: Optional[str] = None,
     window: int = 6,
     decay: float = 0.6,
     delay: float = 0.0,
@@ -54,8 +56,9 @@ def smooth_video(
     ``fail_at``: raise RuntimeError at that frame index (a failing job); ``crash_at``: end
     the whole process there (``os._exit(70)``: a worker dying mid-job); ``record_to``: append
     ``"<pid> <id(pool)> <CUDA_VISIBLE_DEVICES or ->"`` to that file (which process, pool and
-    GPU ran the job). ``pool`` is
-    otherwise unused (no model). Frames: H x W x 3 uint8 BGR.
+    GPU ran the job). ``pool`` is otherwise unused (no model); ``models_dir`` / ``providers``
+    are accepted like the real pipelines' (the batch runner turns them into the pool).
+    Frames: H x W x 3 uint8 BGR.
     """
     if record_to is not None:
         with open(record_to, "a") as f:
