@@ -85,6 +85,9 @@ def run(args: argparse.Namespace) -> int:
     except (ManifestError, ValueError, RuntimeError) as e:
         print(f"facefuse batch: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # while planning, before any worker ran
+        print("facefuse batch: interrupted", file=sys.stderr)
+        return 130
     print(report.table())
     if report.interrupted:
         return 130

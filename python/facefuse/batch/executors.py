@@ -68,8 +68,13 @@ class LocalExecutor:
         return any(w.uid is not None for w in self._workers)
 
     def submit(self, unit: Unit) -> List[Event]:
-        w = next(w for w in self._workers if w.uid is None)
-        w.conn.send(unit)
+        i, w = next((i, w) for i, w in enumerate(self._workers) if w.uid is None)
+        try:
+            w.conn.send(unit)
+        except OSError:  # the idle worker died (BrokenPipeError): replace it, fail nothing
+            self._replace(i)
+            w = self._workers[i]
+            w.conn.send(unit)
         w.uid = unit.uid
         return [("start", unit.uid)]
 
