@@ -228,3 +228,31 @@ def test_sigkill_mid_run_resumes_with_nothing_half_written(clips, tmp_path):
     assert ran_after == (4 - before) + 3
     assert [len(frames_of(out / n)) for n in ("long.mp4", "j0.mp4", "j1.mp4", "j2.mp4")] == [80, 30, 35, 40]
     assert temp_leftovers(out) == []
+
+
+def test_ctrl_c_stops_cleanly_with_status_130(clips, tmp_path):
+    out = tmp_path / "out"
+    jf = write_jsonl(tmp_path / "jobs.jsonl",
+                     [smooth_job(c, out / f"j{i}.mp4", delay=0.02) for i, c in enumerate(clips)])
+    manifest = Path(str(jf) + ".manifest.json")
+
+    def one_done():
+        try:
+            return any(e["status"] == "done" for e in json.loads(manifest.read_text())["jobs"].values())
+        except (OSError, ValueError):
+            return False
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    proc = subprocess.Popen([sys.executable, "-m", "facefuse", "batch", str(jf)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert _wait_for(one_done, 60)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr
+    assert "INTERRUPTED" in stdout and "run the same command again to resume" in stderr
+    assert (out / "j0.mp4").exists() and not (out / "j2.mp4").exists()
+    assert temp_leftovers(out) == []

@@ -372,6 +372,8 @@ def run_batch(
         for r in runs:
             if r.outcome.status == "pending" and interrupted:
                 r.outcome.note = "interrupted"
+                for u in r.units.values():  # the stopped workers' temporary files
+                    remove_stale_temps(u.output)
     return BatchReport([r.outcome for r in runs], time.perf_counter() - t_start, os.path.abspath(manifest),
                        interrupted=interrupted)
 
