@@ -45,6 +45,7 @@ def write_audio(path: PathLike, samples: np.ndarray, rate: int, codec: Optional[
     layout = {1: "mono", 2: "stereo"}[ch]
     with av.open(os.fspath(path), "w") as out:
         st = out.add_stream(codec, rate=rate, layout=layout)
+        out.start_encoding()  # writes the header even when there are no samples
         step = 1024
         for i in range(0, x.shape[0], step):
             block = np.ascontiguousarray(x[i:i + step].T)  # planar [ch, n]
@@ -58,10 +59,11 @@ def write_audio(path: PathLike, samples: np.ndarray, rate: int, codec: Optional[
 
 def write_clip(path: PathLike, seconds: float, fps: int = 25, size: tuple[int, int] = (320, 240),
                square: Optional[int] = 96, audio: Optional[np.ndarray] = None, audio_rate: int = 16000,
-               seed: int = 0) -> int:
+               seed: int = 0, motion: float = 0.1) -> int:
     """Write an H.264 clip of ``seconds`` at ``fps`` (``size`` = (width, height)): a textured
     dark background and a bright ``square`` x ``square`` patch (all channels > 200, with a darker
-    "mouth" bar) drifting slowly, so a stand-in detector finds one face in every frame.
+    "mouth" bar) drifting sideways by up to ``motion`` x width, so a stand-in detector finds
+    one face in every frame.
     ``audio`` (mono float samples at ``audio_rate``) is muxed as AAC. Returns the frame count."""
     import av
 
@@ -78,7 +80,7 @@ def write_clip(path: PathLike, seconds: float, fps: int = 25, size: tuple[int, i
         for i in range(n):
             img = bg.copy()
             if square:
-                cx = w / 2 + 0.1 * w * np.sin(i / max(1, n) * 2 * np.pi)
+                cx = w / 2 + motion * w * np.sin(i / max(1, n) * 2 * np.pi)
                 cy = h / 2
                 x0, y0 = int(cx - square / 2), int(cy - square / 2)
                 img[y0:y0 + square, x0:x0 + square] = 230
