@@ -16,13 +16,16 @@ from facefuse.lipsync import pipeline as P  # noqa: E402
 from facefuse.lipsync.audio import load_audio  # noqa: E402
 from facefuse.lipsync.sampler import from_model  # noqa: E402
 from facefuse.models import Face  # noqa: E402
+from facefuse.testing.detector_models import build_yolo_face  # noqa: E402
 from facefuse.testing.diff2lip_model import build_diff2lip, default_target  # noqa: E402
 from facefuse.testing.media import synth_speech, write_audio, write_clip  # noqa: E402
 from facefuse.video import VideoReader  # noqa: E402
 
 
 class BrightSquare:
-    """Finds the bright (all channels > 200) square; ``skip(k)`` -> no face in call k."""
+    """Finds the bright (all channels > 200) square, as the stand-in ONNX detectors do, in
+    NumPy (fast; the stand-in yolo_face is used through FaceDetector where noted);
+    ``skip(k)`` -> no face in call k, ``fail_at`` -> raise in that call."""
 
     def __init__(self, skip=lambda k: False, fail_at=None) -> None:
         self.calls = 0
@@ -52,6 +55,7 @@ def media(tmp_path_factory):
     write_audio(d / "short.wav", speech, 16000)
     write_audio(d / "long.m4a", synth_speech(3.0, seed=2), 16000)
     build_diff2lip(d / "models")
+    build_yolo_face(d / "models")
     return d, speech
 
 
@@ -73,7 +77,7 @@ def test_video_cut_to_shorter_audio(media, tmp_path) -> None:
     d, speech = media
     out = tmp_path / "out.mp4"
     with pytest.warns(UserWarning, match="shorter than the video"):
-        r = _run(media, out)
+        r = _run(media, out, detector="yolo_face")  # FaceDetector on the stand-in yoloface_8n.onnx
     assert r.cut and r.frames == 30 and r.frames_synced == 30 and r.fps == 25
     assert r.audio_seconds == pytest.approx(1.2, abs=1e-3)
     frames, fps = _frames(out)

@@ -61,7 +61,7 @@ def write_clip(path: PathLike, seconds: float, fps: int = 25, size: tuple[int, i
                square: Optional[int] = 96, audio: Optional[np.ndarray] = None, audio_rate: int = 16000,
                seed: int = 0, motion: float = 0.1) -> int:
     """Write an H.264 clip of ``seconds`` at ``fps`` (``size`` = (width, height)): a textured
-    dark background and a bright ``square`` x ``square`` patch (all channels > 200, with a darker
+    dark background and a bright ``square`` x ``square`` patch (all channels > 200, with a reddish
     "mouth" bar) drifting sideways by up to ``motion`` x width, so a stand-in detector finds
     one face in every frame.
     ``audio`` (mono float samples at ``audio_rate``) is muxed as AAC. Returns the frame count."""
@@ -85,7 +85,7 @@ def write_clip(path: PathLike, seconds: float, fps: int = 25, size: tuple[int, i
                 x0, y0 = int(cx - square / 2), int(cy - square / 2)
                 img[y0:y0 + square, x0:x0 + square] = 230
                 m0 = y0 + int(square * 0.7)
-                img[m0:m0 + max(2, square // 10), x0 + square // 4:x0 + 3 * square // 4] = (120, 90, 200)
+                img[m0:m0 + max(2, square // 10), x0 + square // 4:x0 + 3 * square // 4] = (214, 208, 255)
             fr = av.VideoFrame.from_ndarray(img, format="bgr24")
             fr.pts = i
             fr.time_base = Fraction(1, fps)
