@@ -37,7 +37,7 @@ def test_lipsync_command(media, tmp_path, capsys) -> None:
     assert rc == 0, err
     assert "warning: the audio (0.60 s) is shorter than the video (1.00 s): the output is cut to 15 frames" in err
     assert "15 frames (15 lip-synced)" in err
-    assert "lipsync [" in err  # the progress bar
+    assert "lipsync [" in err and "15/15 frames" in err  # the progress bar, its total cut to the audio
     with VideoReader(out) as r:
         assert r.frame_count == 15 and r.has_audio
     assert (tmp_path / "q.json").is_file()

@@ -19,3 +19,7 @@ def __getattr__(name: str):  # lazy: the pipelines pull in PyAV / ONNX Runtime o
 
         return lipsync_video
     raise AttributeError(f"module 'facefuse' has no attribute {name!r}")
+
+
+def __dir__() -> list:
+    return sorted(set(globals()) | {"lipsync_video"})
