@@ -234,3 +234,49 @@ def test_model_io_conversions() -> None:
     np.testing.assert_array_equal(from_model(m), crops)
     with pytest.raises(ValueError, match="face_hide_percentage"):
         hide_mask(128, 0.0)
+
+
+@pytest.mark.parametrize("clip", [True, False])
+def test_update_graph_equals_numpy_step(rng, clip: bool) -> None:
+    import onnxruntime as ort
+
+    from facefuse.lipsync.device_loop import build_update_model
+
+    s = DDIMSampler(25, clip_denoised=clip)
+    for dtype in (np.float32, np.float16):
+        sess = ort.InferenceSession(build_update_model(dtype, clip), providers=["CPUExecutionProvider"])
+        for i in (0, 7, 24):
+            x = rng.standard_normal((2, 3, 16, 16)).astype(np.float32)
+            out = (rng.standard_normal((2, 6, 16, 16)) * 2).astype(dtype)
+            got, got_m = sess.run(None, {"x": x, "out": out, "coef": s.coefficients(i)})
+            want = s.step(x, out[:, :3].astype(np.float32), i)
+            np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-5)
+            assert got_m.dtype == dtype
+            np.testing.assert_array_equal(got_m, got.astype(dtype))
+
+
+@pytest.mark.parametrize("name", ["diff2lip.onnx", "diff2lip_fp16.onnx"])
+def test_device_loop_matches_host_loop(models, rng, name: str) -> None:
+    """The IOBinding loop (the update as an ONNX graph, buffers kept by ORT) on the CPU provider
+    gives the NumPy loop's result: the same code runs on CUDA with device 'cuda'."""
+    with InferencePool(models_dir=models, providers="cpu") as pool:
+        host = Diff2LipDenoiser(pool, name)
+        dev = Diff2LipDenoiser(pool, name, device_loop=True)
+        assert not host.device_loop and dev.device_loop and dev.device == "cpu"
+        crops, refs, mels = _inputs(3, rng)
+        sampler = DDIMSampler(25)
+        a = lipsync_batch(host, sampler, crops, refs, mels, initial_noise(4))
+        b = lipsync_batch(dev, sampler, crops, refs, mels, initial_noise(4))
+        np.testing.assert_allclose(b, a, atol=1e-5 if name == "diff2lip.onnx" else 2e-3)
+        np.testing.assert_allclose(b[:, :, 64:], np.broadcast_to(default_target()[:, 64:], (3, 3, 64, 128)),
+                                   atol=2e-5 if name == "diff2lip.onnx" else 3e-3)
+        # the IOBinding single-step path (conditioning uploaded once) equals a plain run
+        mask = np.broadcast_to(hide_mask(), (3, 1, 128, 128))
+        cd, ch = dev.bind(crops, mask, refs, mels), host.bind(crops, mask, refs, mels)
+        assert cd.device_values is not None and ch.device_values is None
+        np.testing.assert_array_equal(dev(crops, 500, cd), host(crops, 500, ch))
+        with pytest.raises(ValueError, match="cond"):
+            from facefuse.lipsync.device_loop import sample_on_device
+
+            sample_on_device(dev, sampler, crops, ch)
+        assert not Diff2LipDenoiser(pool, "fixed2.onnx", device_loop=True).device_loop

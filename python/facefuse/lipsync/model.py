@@ -107,12 +107,16 @@ class Diff2LipDenoiser:
         pool: the session pool (resolves ``model`` in its models directory).
         model: a model file path or a bare file name (default ``diff2lip.onnx``).
         providers: execution providers (anything ``pick_providers`` accepts; None: the pool's).
+        device_loop: run the whole DDIM loop with the buffers on the session's device
+            (:mod:`.device_loop`: IOBinding, the update as an ONNX graph); None (default): on
+            CUDA only. Not for models with a fixed batch.
 
     Attributes:
         dtype: ``np.float32`` or ``np.float16``, the model's float type.
         fixed_batch: the model's batch size when the file fixes it, else None.
-        iobinding: True when the session runs on CUDA: the conditioning tensors then stay on
-            the device for all the steps of a batch (``run_with_iobinding``).
+        device: ``"cuda"`` when the session runs on CUDA (TensorRT sessions too), else ``"cpu"``.
+        device_loop: whether :meth:`sample` keeps everything on ``device``; the conditioning
+            is then uploaded once per batch by :meth:`bind`.
 
     Raises:
         ModelNotFoundError, ModelError: missing file, or not Diff2Lip's signature (message lists
@@ -120,7 +124,7 @@ class Diff2LipDenoiser:
     """
 
     def __init__(self, pool: InferencePool, model: Union[str, "os.PathLike[str]"] = DIFF2LIP.file_name, *,
-                 providers: Union[None, str, Sequence[str]] = None) -> None:
+                 providers: Union[None, str, Sequence[str]] = None, device_loop: Optional[bool] = None) -> None:
         if not isinstance(pool, InferencePool):
             raise TypeError(f"Diff2LipDenoiser: argument 'pool' must be an InferencePool, got {type(pool).__name__}")
         self.pool = pool
@@ -138,7 +142,9 @@ class Diff2LipDenoiser:
         n0 = self.session.get_inputs()[[i.name for i in self.session.get_inputs()].index("x")].shape[0]
         self.fixed_batch: Optional[int] = n0 if isinstance(n0, int) and n0 > 0 else None
         self.providers = list(self.session.get_providers())
-        self.iobinding = "CUDAExecutionProvider" in self.providers
+        self.device = "cuda" if "CUDAExecutionProvider" in self.providers else "cpu"
+        want = self.device == "cuda" if device_loop is None else bool(device_loop)
+        self.device_loop = want and self.fixed_batch is None
 
     # -- inputs ----------------------------------------------------------------------------
     def bind(self, cond_img: np.ndarray, mask: np.ndarray, ref_img: np.ndarray, indiv_mels: np.ndarray) -> Conditioning:
@@ -163,11 +169,20 @@ class Diff2LipDenoiser:
         if not n:
             raise ValueError("Diff2LipDenoiser.bind: the batch is empty (N = 0)")
         dev = None
-        if self.iobinding and self.fixed_batch is None:
+        if self.device_loop:
             import onnxruntime as ort
 
-            dev = {k: ort.OrtValue.ortvalue_from_numpy(v, "cuda", 0) for k, v in arrays.items()}
+            dev = {k: ort.OrtValue.ortvalue_from_numpy(v, self.device, 0) for k, v in arrays.items()}
         return Conditioning(arrays, dev)
+
+    def sample(self, sampler: Any, x_T: np.ndarray, cond: Conditioning) -> np.ndarray:
+        """All of ``sampler``'s DDIM steps from ``x_T`` (float ``[N, 3, 128, 128]``); float32 sample.
+        On the device (:mod:`.device_loop`) when :attr:`device_loop`, else the NumPy loop."""
+        if self.device_loop and cond.device_values is not None:
+            from .device_loop import sample_on_device
+
+            return sample_on_device(self, sampler, x_T, cond)
+        return sampler.sample(lambda x, t: self.eps(x, t, cond), x_T)
 
     # -- running -------------------------------------------------------------------------------
     def __call__(self, x: np.ndarray, t: np.ndarray, cond: Conditioning) -> np.ndarray:
@@ -195,14 +210,14 @@ class Diff2LipDenoiser:
         return np.ascontiguousarray(self(x, t, cond)[:, :3])
 
     def _run_bound(self, x: np.ndarray, t: np.ndarray, cond: Conditioning) -> np.ndarray:
-        # CUDA: the conditioning already lives on the device; x and t are copied in, the
-        # output is allocated by ORT on the device and copied back once.
+        # the conditioning already lives on the device; x and t are copied in, the output is
+        # allocated by ORT on the device and copied back once.
         io = self.session.io_binding()
         io.bind_cpu_input("x", x)
         io.bind_cpu_input("t", t)
         for name, value in cond.device_values.items():  # type: ignore[union-attr]
             io.bind_ortvalue_input(name, value)
-        io.bind_output("output", "cuda", 0)
+        io.bind_output("output", self.device, 0)
         self.session.run_with_iobinding(io)
         return np.asarray(io.copy_outputs_to_cpu()[0], dtype=np.float32)
 
@@ -226,4 +241,4 @@ class Diff2LipDenoiser:
 
     def __repr__(self) -> str:
         return (f"Diff2LipDenoiser({self.path.name!r}, dtype={np.dtype(self.dtype).name}, "
-                f"providers={self.providers}, iobinding={self.iobinding})")
+                f"providers={self.providers}, device_loop={self.device_loop})")

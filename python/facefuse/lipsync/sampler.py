@@ -139,6 +139,10 @@ class DDIMSampler:
                                                   math.sqrt(ap[i]), math.sqrt(1.0 - ap[i])))
                    for i in range(self.steps)]
 
+    def coefficients(self, i: int) -> np.ndarray:
+        """float32 ``[4]`` of step ``i``: sqrt(1/a), sqrt(1/a - 1), sqrt(a_prev), sqrt(1 - a_prev)."""
+        return np.array(self._c[i], dtype=np.float32)
+
     def step(self, x: np.ndarray, eps: np.ndarray, i: int) -> np.ndarray:
         """One DDIM update at step ``i`` (0 = the first, noisiest); float32 in and out."""
         sr, srm1, sap, s1ap = self._c[i]
@@ -200,7 +204,8 @@ def lipsync_batch(denoiser: "object", sampler: DDIMSampler, crops: np.ndarray, r
     """Generate the lower faces of a batch.
 
     Args:
-        denoiser: a :class:`~.model.Diff2LipDenoiser` (``bind`` / ``eps``).
+        denoiser: a :class:`~.model.Diff2LipDenoiser` (``bind`` / ``sample``: the NumPy loop, or
+            the device-resident loop on CUDA).
         sampler: the DDIM sampler.
         crops, refs: float32 RGB ``[N, 3, 128, 128]`` in [-1, 1] (:func:`to_model`).
         mels: float32 ``[N, 80, 16]`` mel windows.
@@ -215,5 +220,5 @@ def lipsync_batch(denoiser: "object", sampler: DDIMSampler, crops: np.ndarray, r
     noise_b = np.broadcast_to(noise[None], crops.shape)
     cond_img = crops * (1.0 - mask) + mask * noise_b
     cond = denoiser.bind(cond_img, np.broadcast_to(mask, (n, 1, h, w)), refs, mels)  # type: ignore[attr-defined]
-    sample = sampler.sample(lambda x, t: denoiser.eps(x, t, cond), noise_b)  # type: ignore[attr-defined]
+    sample = denoiser.sample(sampler, noise_b, cond)  # type: ignore[attr-defined]
     return sample * mask + (1.0 - mask) * crops
