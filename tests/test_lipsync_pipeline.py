@@ -168,7 +168,8 @@ def test_out_of_memory_shrinks_the_batch(media, tmp_path, monkeypatch) -> None:
     def oom_above_2(den, sampler, crops, *a, **kw):
         sizes.append(crops.shape[0])
         if crops.shape[0] > 2:
-            raise RuntimeError("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Failed to allocate memory for requested buffer")
+            raise RuntimeError("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Failed to allocate memory for "
+                               "requested buffer")
         return real(den, sampler, crops, *a, **kw)
 
     monkeypatch.setattr(P, "lipsync_batch", oom_above_2)

@@ -68,7 +68,8 @@ def _import_diff2lip(source: Path) -> Any:
     try:
         from guided_diffusion import script_util
     except ImportError as e:
-        raise ImportError(f"export-diff2lip: could not import Diff2Lip's guided_diffusion from {str(pkg)!r}: {e}") from e
+        raise ImportError(
+            f"export-diff2lip: could not import Diff2Lip's guided_diffusion from {str(pkg)!r}: {e}") from e
     return script_util
 
 

@@ -28,8 +28,7 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass, field
-from fractions import Fraction
-from typing import Any, Callable, Iterator, List, Optional, Sequence, Union
+from typing import Any, Callable, List, Optional, Sequence, Union
 
 import numpy as np
 

@@ -70,7 +70,8 @@ def space_timesteps(num_timesteps: int, section_counts: Union[str, Sequence[int]
             try:
                 desired = int(section_counts[len("ddim"):])
             except ValueError:
-                raise ValueError(f"space_timesteps: argument 'section_counts' {section_counts!r} is not 'ddimN'") from None
+                raise ValueError(
+                    f"space_timesteps: argument 'section_counts' {section_counts!r} is not 'ddimN'") from None
             for stride in range(1, num_timesteps):
                 if len(range(0, num_timesteps, stride)) == desired:
                     return set(range(0, num_timesteps, stride))
