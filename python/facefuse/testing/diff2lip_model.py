@@ -8,8 +8,8 @@ with ``abar`` the 1000-entry ``alphas_cumprod`` table of the linear schedule bak
 graph (as ``sqrt(abar)`` and ``sqrt(1 - abar)`` tables) and gathered by the ORIGINAL timestep
 ``t``. For any x this makes the x0 prediction exactly ``target``, so a correct DDIM sampler
 ends on ``target``; a sampler that feeds step indices instead of timesteps, or uses another
-schedule, leaves the trajectory the graph implies (the tests check every step). Channels 3-5 (the "learned variance") mix the other
-inputs so every input is used; DDIM ignores them.
+schedule, leaves the trajectory the graph implies (the tests check every step). Channels 3-5
+(the "learned variance") mix the other inputs so every input is used; DDIM ignores them.
 """
 from __future__ import annotations
 
