@@ -1,6 +1,6 @@
 """Export Diff2Lip's checkpoint to the ONNX denoiser facefuse runs (``facefuse export-diff2lip``).
 
-Needs torch (with its dynamo ONNX exporter, ``torch.onnx.export(..., dynamo=True)``) and a
+Needs torch >= 2.6 and onnxscript (the dynamo ONNX exporter, ``torch.onnx.export(..., dynamo=True)``) and a
 checkout of Diff2Lip (https://github.com/soumik-kanad/diff2lip) for its model code; the
 facefuse runtime never imports either. The legacy TorchScript exporter cannot trace the
 attention blocks (guided-diffusion wraps them in a hand-written autograd checkpoint
@@ -51,9 +51,14 @@ def _import_torch() -> Any:
         import torch
     except ImportError as e:
         raise ImportError(
-            "export-diff2lip needs PyTorch (pip install torch; >= 2.5 for the dynamo ONNX exporter). "
-            "It is only needed once, to export; facefuse runs the exported model without it."
+            "export-diff2lip needs PyTorch >= 2.6 and onnxscript (pip install torch onnxscript) for the dynamo "
+            "ONNX exporter. They are only needed once, to export; facefuse runs the exported model without them."
         ) from e
+    try:
+        import onnxscript  # noqa: F401  (the dynamo exporter's op library)
+    except ImportError as e:
+        raise ImportError("export-diff2lip needs onnxscript for torch's dynamo ONNX exporter "
+                          "(pip install onnxscript)") from e
     return torch
 
 
@@ -135,6 +140,8 @@ def export_diff2lip(checkpoint: PathLike, source: PathLike, output: PathLike, *,
     os.close(fd)
     try:
         with torch.no_grad():
+            # weights inside the file (~400 MB < 2 GB): an external-data file would be named
+            # after the temporary file and break the rename
             torch.onnx.export(step, example, tmp, dynamo=True, input_names=names, output_names=["output"],
                               dynamic_shapes=dynamic, opset_version=opset, external_data=False)
             ref = step(*example).float().numpy()
