@@ -2,6 +2,8 @@
 
     facefuse --version
     facefuse bench [--filter SUBSTR] [--repeat N] [--min-time S] [--quick] [--json PATH|-] [--list]
+    facefuse lipsync -v video.mp4 -a speech.wav -o out.mp4 [--model diff2lip.onnx] ...
+    facefuse export-diff2lip --checkpoint model.pt --source path/to/diff2lip [-o diff2lip.onnx]
 
 ``bench`` times every op and paste-back, facefuse's native core against the
 NumPy / OpenCV reference in the same run (cases: :mod:`facefuse.benchmarks`), and
@@ -81,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", metavar="PATH", default=None, help="also write the results as JSON to PATH ('-': stdout)")
     b.add_argument("--list", action="store_true", help="list the selected cases and exit")
     b.add_argument("--threads", type=int, default=None, metavar="N", help="native threads (default: all)")
+    from .lipsync import cli as lipsync_cli
+
+    lipsync_cli.add_parsers(sub)
     from .batch.cli import add_parser as _add_batch_parser  # facefuse batch (facefuse/batch/cli.py)
     _add_batch_parser(sub)
     return p
@@ -207,6 +212,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "bench":
         return _bench(args)
+    from .lipsync import cli as lipsync_cli
+
+    if args.command in lipsync_cli.COMMANDS:
+        return lipsync_cli.run(args)
     if args.command == "batch":
         return args.func(args)
     parser.print_help(sys.stderr)
