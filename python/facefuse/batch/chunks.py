@@ -80,14 +80,14 @@ def join_chunks(
     output: str,
     *,
     fps: Fraction,
-    expected_frames: Optional[Sequence[int]] = None,
+    expected_frames: Optional[Sequence[Optional[int]]] = None,
     audio_from: Optional[str] = None,
     audio_offset: float = 0.0,
 ) -> int:
     """Concatenate the video streams of ``parts`` into ``output`` (remux, no re-encode)
     and copy the audio of ``audio_from`` once over the whole (starting ``audio_offset``
     seconds into it). ``expected_frames[k]``: the frames chunk ``k`` must hold (a
-    mismatch raises :class:`VideoError` rather than join a shifted video). Output is
+    mismatch raises :class:`VideoError` rather than join a shifted video; None: any). Output is
     written to a temporary file and renamed. Returns the number of frames.
     """
     if not parts:
@@ -113,7 +113,7 @@ def join_chunks(
                 pts = _frame_pts(c, s)
                 if not pts:
                     raise VideoError(f"join_chunks: chunk {k} ({part!r}) has no timestamped frame")
-                if expected_frames is not None and len(pts) != expected_frames[k]:
+                if expected_frames is not None and expected_frames[k] is not None and len(pts) != expected_frames[k]:
                     raise VideoError(f"join_chunks: chunk {k} ({part!r}) holds {len(pts)} frames, "
                                      f"expected {expected_frames[k]}")
                 c.seek(pts[0], stream=s, backward=True)

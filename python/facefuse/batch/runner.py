@@ -5,6 +5,7 @@ writer of the manifest; workers (local processes or Ray tasks) only run units an
 """
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -217,6 +218,11 @@ def _plan(job: Job, manifest: Manifest, *, force: bool, chunk_seconds: Optional[
             with VideoReader(video) as r:
                 fps, start_time = r.fps_fraction, r.start_time
             total = count_frames(video)
+            if kind.audio_input != kind.video_input:
+                # a separate driving audio (lip sync) cuts the video where it ends: plan that far
+                audio_s = _audio_seconds(job.inputs[kind.audio_input])
+                if audio_s is not None:
+                    total = max(1, min(total, math.ceil(audio_s * fps)))
             ranges = plan_chunks(total, max(1, int(round(seconds * fps))))
             if len(ranges) < 2:
                 ranges = None
@@ -255,6 +261,22 @@ def _plan(job: Job, manifest: Manifest, *, force: bool, chunk_seconds: Optional[
     run.outcome.chunks = len(ranges)
     manifest.update(key, status="pending", plan=plan_doc, chunks=chunks, **base)
     return run
+
+
+def _audio_seconds(path: str) -> Optional[float]:
+    """Duration of the first audio stream of ``path`` (None when unknown)."""
+    import av
+
+    try:
+        with av.open(path, "r", metadata_errors="ignore") as c:
+            if not c.streams.audio:
+                return None
+            s = c.streams.audio[0]
+            if s.duration is not None and s.time_base is not None:
+                return float(s.duration * s.time_base)
+            return c.duration / 1e6 if c.duration else None
+    except (av.FFmpegError, OSError):
+        return None
 
 
 def _merge_quality(stats: Sequence[dict]) -> tuple:
@@ -480,7 +502,9 @@ def _finish(r: _Run, man: Manifest, disp: _Progress) -> None:
         kind = resolve_kind(r.job.kind)
         parts = [chunk_path(r.cdir, k, r.job.output) for k in range(len(r.ranges))]
         try:
-            o.frames = join_chunks(parts, r.job.output, fps=r.fps, expected_frames=[b - a for a, b in r.ranges],
+            # the last chunk runs to the end of the video (or of the audio): its length is not fixed
+            expected = [b - a for a, b in r.ranges[:-1]] + [None]
+            o.frames = join_chunks(parts, r.job.output, fps=r.fps, expected_frames=expected,
                                    audio_from=r.job.inputs[kind.audio_input], audio_offset=r.audio_offset)
         except Exception as e:  # noqa: BLE001
             _fail(r, man, disp, f"joining the chunks failed: {type(e).__name__}: {e}")

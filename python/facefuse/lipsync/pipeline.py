@@ -237,6 +237,10 @@ def lipsync_video(
     crf: Optional[float] = 18,
     preset: Optional[str] = "medium",
     pool: Any = None,
+    start_frame: int = 0,
+    stop_frame: Optional[int] = None,
+    warmup_frames: int = 0,
+    copy_audio: bool = True,
 ) -> LipsyncResult:
     """Lip-sync ``video`` to ``audio`` with Diff2Lip and write ``output`` (with ``audio``'s sound).
 
@@ -269,6 +273,11 @@ def lipsync_video(
         progress: ``progress(done, total)`` after each written frame (total: an estimate).
         codec, crf, preset: the video encoder (:class:`facefuse.video.VideoWriter`).
         pool: an existing ``InferencePool`` to use (kept open); default: a new one, closed at the end.
+        start_frame, stop_frame, warmup_frames, copy_audio: write only frames
+            ``start_frame <= k < stop_frame``, after running detection and box smoothing (not
+            the model) on the ``warmup_frames`` before it, with or without the sound: one chunk
+            of a long video (``facefuse batch --chunk-seconds``). The frames equal those of a
+            whole run, except with ``reference="first"`` (the chunk's first face is its reference).
 
     Returns:
         :class:`LipsyncResult`.
@@ -305,6 +314,12 @@ def lipsync_video(
         raise TypeError(f"{fn}: argument 'seed' must be an int or None, got {type(seed).__name__}")
     if progress is not None and not callable(progress):
         raise TypeError(f"{fn}: argument 'progress' must be callable, got {type(progress).__name__}")
+    for name, v in (("start_frame", start_frame), ("warmup_frames", warmup_frames)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise ValueError(f"{fn}: argument '{name}' must be an int >= 0, got {v!r}")
+    if stop_frame is not None and (isinstance(stop_frame, bool) or not isinstance(stop_frame, int)
+                                   or stop_frame <= start_frame):
+        raise ValueError(f"{fn}: argument 'stop_frame' must be None or an int > start_frame, got {stop_frame!r}")
     sampler = DDIMSampler(steps, spacing=spacing)  # validates steps / spacing
 
     from .. import ops
@@ -328,13 +343,15 @@ def lipsync_video(
         hide = float(face_hide_percentage)
         pmask = paste_mask(MODEL_SIZE, hide)
 
-        reader = VideoReader(video_s)
+        reader = VideoReader(video_s, start_frame=max(0, start_frame - warmup_frames))
         fps = reader.fps
         feed = _MelFeed(audio_s, fps)
         total_est = reader.frame_count
         audio_est = _probe_audio_seconds(audio_s)
         if audio_est is not None and total_est > 0:  # the progress total, when the audio cuts the video
             total_est = min(total_est, max(1, math.ceil(audio_est * fps)))
+        if total_est > 0:
+            total_est = max(1, (total_est if stop_frame is None else min(total_est, stop_frame)) - start_frame)
         monitor = None
         if quality_report is not None or quality_plot is not None:
             monitor = ops.QualityMonitor()
@@ -356,6 +373,8 @@ def lipsync_video(
             # the model; exceptions travel to the main thread through the queue.
             try:
                 for image, k, ts in reader:
+                    if stop_frame is not None and k >= stop_frame:
+                        break
                     mel = feed.window(k)
                     if mel is None:
                         state["cut"] = True
@@ -373,6 +392,8 @@ def lipsync_video(
                         if smoother is not None:
                             smoother.update(np.zeros((0, 2, 2), np.float32), np.zeros(0, np.int64), t=ts)
                         item = _Item(k, image, None, None, None, None)
+                    if k < start_frame:
+                        continue  # warm-up: the box smoother has seen it; nothing is written
                     if not put(item):
                         return
                 put(_END)
@@ -384,7 +405,8 @@ def lipsync_video(
         worker.start()
 
         writer = VideoWriter(out_s, reader.fps_fraction, reader.width, reader.height, codec=codec, crf=crf,
-                             preset=preset, audio_from=audio_s)
+                             preset=preset, audio_from=audio_s if copy_audio else None,
+                             audio_offset=float(start_frame / reader.fps_fraction))
         ref_first: Optional[np.ndarray] = None
         done = synced = 0
         pending: List[_Item] = []
