@@ -187,13 +187,14 @@ def main() -> int:
                   f"peak tree RSS {r['peak_tree_rss_mb']:.0f} MB", file=sys.stderr)
         if len({r["frames"] for r in results["b"]}) != 1:
             raise SystemExit(f"chunked and one-piece frame counts differ: {[r['frames'] for r in results['b']]}")
-    print(f"\n| run | workers | wall s | frames | fps | peak tree RSS MB |\n|---|---|---|---|---|---|")
+    print("\n| run | workers | wall s | frames | fps | peak tree RSS MB |\n|---|---|---|---|---|---|")
     for r in results["a"]:
         print(f"| {a.jobs} x {a.seconds:g} s ({a.kind}, {a.size}) | {r['workers']} | {r['wall_s']:.2f} | "
               f"{r['frames']} | {r['fps']:.1f} | {r['peak_tree_rss_mb']:.0f} |")
     for r in results["b"]:
-        print(f"| {a.long_seconds:g} s {r['mode']}" + (f" ({r['chunk_seconds']:g} s chunks)" if r["chunk_seconds"] else "")
-              + f" | {r['workers']} | {r['wall_s']:.2f} | {r['frames']} | {r['fps']:.1f} | {r['peak_tree_rss_mb']:.0f} |")
+        chunks = f" ({r['chunk_seconds']:g} s chunks)" if r["chunk_seconds"] else ""
+        print(f"| {a.long_seconds:g} s {r['mode']}{chunks} | {r['workers']} | {r['wall_s']:.2f} | {r['frames']} | "
+              f"{r['fps']:.1f} | {r['peak_tree_rss_mb']:.0f} |")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f, indent=2)

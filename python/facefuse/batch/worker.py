@@ -134,7 +134,8 @@ def execute_unit(unit: Unit, models_dir: Optional[str] = None, providers: Option
 
 
 def _format_error(e: BaseException) -> Dict[str, str]:
-    return {"reason": f"{type(e).__name__}: {e}", "traceback": "".join(traceback.format_exception(type(e), e, e.__traceback__))}
+    tb = "".join(traceback.format_exception(type(e), e, e.__traceback__))
+    return {"reason": f"{type(e).__name__}: {e}", "traceback": tb}
 
 
 # ------------------------------------------------------------------ local worker process
