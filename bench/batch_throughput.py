@@ -159,7 +159,7 @@ def main() -> int:
     if a.kind == "swap" and not a.source or a.kind == "lipsync" and not a.audio:
         ap.error(f"--kind {a.kind} needs {'--source' if a.kind == 'swap' else '--audio'}")
     if a.quick:
-        a.jobs, a.seconds, a.long_seconds, a.chunk_seconds, a.size = 4, 0.4, 2.0, 0.5, "160x96"
+        a.seconds, a.long_seconds, a.chunk_seconds, a.size = 0.4, 2.0, 0.5, "160x96"
     w, h = (int(v) for v in a.size.lower().split("x"))
     extra = ["--models-dir", a.models_dir] if a.models_dir else []
     results: Dict[str, Any] = {"kind": a.kind, "size": a.size, "cpu_count": os.cpu_count(), "a": [], "b": []}
