@@ -22,7 +22,7 @@ import facefuse as ff  # noqa: E402
 from facefuse.inference import InferencePool, ModelError, ModelNotFoundError  # noqa: E402
 from facefuse.video import VideoError, VideoReader  # noqa: E402
 from pipeline_clips import (  # noqa: E402
-    FPS, H, SECONDS, SIDE, W, Y0, build_models, clip_frame, leftovers, make_clip, source_face, square_x,
+    FPS, H, SECONDS, SIDE, W, Y0, background, build_models, clip_frame, leftovers, make_clip, source_face, square_x,
     stream_durations,
 )
 
@@ -270,3 +270,52 @@ def test_import_facefuse_stays_light() -> None:
             "assert not heavy, heavy; assert callable(facefuse.swap_video); "
             "assert 'onnxruntime' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ----------------------------------------------------------------------------- FrameSwapper on its own
+
+@pytest.fixture(scope="module")
+def frame_models(work):
+    from facefuse.models.detector import FaceDetector
+    from facefuse.models.swapper import FaceSwapper
+
+    pool = InferencePool(work["models"])
+    det, swp = FaceDetector(pool, "scrfd", size=320), FaceSwapper(pool)
+    yield det, swp, np.ones((1, 512), np.float32)
+    pool.close()
+
+
+def test_scene_cut_restarts_the_track(frame_models) -> None:
+    from facefuse.pipeline import FrameSwapper
+
+    det, swp, latent = frame_models
+    fs = FrameSwapper(det, swp, latent, faces="all", blend="alpha", color=None)
+    ids = []
+    for i in range(12):
+        img = background() if i < 6 else 255 - background()  # a new shot from frame 6 on
+        img[Y0:Y0 + SIDE, 60 + i:60 + i + SIDE] = 255  # the square barely moves: IoU alone would keep its id
+        fs(img, i, i / FPS)
+        ids.append(fs.last_faces[0].track_id)
+    assert ids[:6] == [ids[0]] * 6 and ids[6:] == [ids[6]] * 6 and ids[6] != ids[0]
+    assert fs.faces_swapped == 12 and fs.smoother.num_tracks == 1  # the old track was forgotten
+
+
+def test_index_mode_follows_its_track(frame_models) -> None:
+    from facefuse.pipeline import FrameSwapper
+
+    det, swp, latent = frame_models
+    fs = FrameSwapper(det, swp, latent, faces="index", face_index=0, face_order="large-small",
+                      blend="alpha", color=None)
+    picked = []
+    for i in range(10):
+        img = np.full((H, W, 3), 60, np.uint8)
+        a, b = 90 - 4 * i, 54 + 4 * i  # the left square shrinks, the right one grows: sizes cross at i = 4.5
+        img[40:40 + a, 20:20 + a] = 255
+        img[40:40 + b, 180:180 + b] = 255
+        fs(img, i, i / FPS)
+        (f,) = fs.last_faces
+        picked.append("left" if f.box[0] < 160 else "right")
+    assert picked == ["left"] * 10  # the face chosen on frame 0 stays chosen
+    fresh = FrameSwapper(det, swp, latent, faces="index", face_index=0, blend="alpha", color=None)
+    fresh(img, 0, 0.0)
+    assert fresh.last_faces[0].box[0] > 160  # on the last frame alone the right one is the largest

@@ -222,6 +222,11 @@ class FrameSwapper:
             f.track_id = tid
         if self.smoother is not None and (n or self.smoother.num_tracks):
             smooth = self.smoother.update(lm5, ids, t=timestamp)
+            if n and self.smoother.last_reset.any():
+                # the smoother saw a jump on these tracks (a cut the frame test missed): whoever
+                # is there now must be recognised again
+                for tid in ids[self.smoother.last_reset].tolist():
+                    self._ref_cache.pop(tid, None)
         else:
             smooth = lm5
         t2 = time.perf_counter()

@@ -5,7 +5,7 @@ by box IoU against each track's constant-velocity predicted box, then (for what 
 left) by the landmarks' distance normalised by the face size, so a fast-moving face
 whose boxes stop overlapping keeps its id. A track missed for more than ``max_age``
 frames is dropped. :class:`SceneCutDetector` flags frame-level cuts from a tiny
-grey thumbnail (one ``cv2.resize`` per frame) so the caller can restart every track.
+colour thumbnail (one ``cv2.resize`` per frame) so the caller can restart every track.
 
 All pair costs are computed as [N, T] arrays; the only Python loop is the greedy
 assignment over the sorted candidate pairs (N and T are a handful of faces).
@@ -182,14 +182,14 @@ class FaceTracker:
 
 
 class SceneCutDetector:
-    """Flags a hard cut between consecutive frames from a 32 x 18 grey thumbnail.
+    """Flags a hard cut between consecutive frames from a 32 x 18 colour thumbnail.
 
-    A cut is a mean absolute thumbnail difference above ``threshold`` grey levels
-    (0..255) that is also ``ratio`` times the running mean of the recent differences
+    A cut is a mean absolute thumbnail difference (over pixels and channels) above
+    ``threshold`` levels (0..255) that is also ``ratio`` times the running mean of the recent differences
     (so a fast pan does not trigger it). ``update(frame) -> bool``; ``reset()``.
     """
 
-    def __init__(self, threshold: float = 40.0, ratio: float = 3.0, size: tuple[int, int] = (32, 18)) -> None:
+    def __init__(self, threshold: float = 30.0, ratio: float = 3.0, size: tuple[int, int] = (32, 18)) -> None:
         if not threshold > 0:
             raise ValueError(f"SceneCutDetector: argument 'threshold' must be > 0, got {threshold!r}")
         if not ratio >= 1:
@@ -206,12 +206,11 @@ class SceneCutDetector:
     def update(self, frame: np.ndarray) -> bool:
         import cv2
 
-        small = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
-        grey = small.mean(axis=2, dtype=np.float32) if small.ndim == 3 else small.astype(np.float32)
-        prev, self._prev = self._prev, grey
-        if prev is None:
+        small = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA).astype(np.float32)
+        prev, self._prev = self._prev, small
+        if prev is None or prev.shape != small.shape:
             return False
-        d = float(np.abs(grey - prev).mean())
+        d = float(np.abs(small - prev).mean())
         cut = d > self.threshold and d > self.ratio * max(self._mean, 1.0)
         # the running mean ignores cuts so one cut does not mask the next
         if not cut:
