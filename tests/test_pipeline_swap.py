@@ -319,3 +319,55 @@ def test_index_mode_follows_its_track(frame_models) -> None:
     fresh = FrameSwapper(det, swp, latent, faces="index", face_index=0, blend="alpha", color=None)
     fresh(img, 0, 0.0)
     assert fresh.last_faces[0].box[0] > 160  # on the last frame alone the right one is the largest
+
+
+def test_crops_of_several_frames_go_through_the_swapper_together(work, tmp_path, monkeypatch) -> None:
+    from facefuse.models.swapper import FaceSwapper
+
+    sizes: list = []
+    real = FaceSwapper.swap
+
+    def counting(self, crops, latent):
+        sizes.append(len(crops))
+        return real(self, crops, latent)
+
+    monkeypatch.setattr(FaceSwapper, "swap", counting)
+    outs = {}
+    for batch in (1, 4):
+        sizes.clear()
+        out = tmp_path / f"b{batch}.mp4"
+        res = ff.swap_video(work["face"], work["clip"], out, models_dir=work["models"], faces="all", blend="alpha",
+                            color=None, frame_batch=batch, **FAST)
+        assert res.faces_swapped == SECONDS * FPS
+        assert sum(sizes) == SECONDS * FPS  # every target crop went through the swapper once
+        with VideoReader(out) as r:
+            outs[batch] = [f.image for f in r]
+        if batch == 1:
+            assert max(sizes) == 1
+        else:
+            assert max(sizes) > 1 and max(sizes) <= 4  # frames already decoded were batched
+    assert all(np.array_equal(a, b) for a, b in zip(outs[1], outs[4]))
+
+
+def test_process_video_batches_hand_lists(work, tmp_path) -> None:
+    from facefuse.video import process_video
+
+    seen: list = []
+
+    def fn(images, indices, timestamps):
+        assert isinstance(images, list) and len(images) == len(indices) == len(timestamps)
+        seen.append(list(indices))
+        return [255 - im for im in images]
+
+    n = process_video(work["clip"], tmp_path / "o.mp4", fn, batch_size=3, preset="ultrafast", crf=4)
+    assert n == SECONDS * FPS
+    flat = [i for b in seen for i in b]
+    assert flat == list(range(SECONDS * FPS)) and max(len(b) for b in seen) <= 3
+    with VideoReader(tmp_path / "o.mp4") as r:
+        first = next(iter(r)).image.astype(int)
+    assert np.abs(first - (255 - work["decoded"][0].astype(int))).mean() < 3
+    with pytest.raises(TypeError, match="list of"):
+        process_video(work["clip"], tmp_path / "p.mp4", lambda im, i, t: im[:1], batch_size=2)
+    assert not (tmp_path / "p.mp4").exists()
+    with pytest.raises(ValueError, match="'batch_size'"):
+        process_video(work["clip"], tmp_path / "p.mp4", fn, batch_size=0)

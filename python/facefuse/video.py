@@ -607,6 +607,7 @@ def process_video(
     copy_audio: bool = True,
     auto_rotate: bool = True,
     join_timeout: float = 30.0,
+    batch_size: int = 1,
 ) -> int:
     """Decode ``src``, apply ``fn(frame_bgr, index, timestamp) -> frame_bgr`` to every
     frame and encode the result to ``dst`` with the source audio copied.
@@ -619,12 +620,19 @@ def process_video(
     is called after each encoded frame (``total`` is ``VideoReader.frame_count``, possibly
     an estimate, 0 if unknown). The output is CFR at the source's average frame rate.
 
+    ``batch_size`` > 1: ``fn`` is called with LISTS ``(images, indices, timestamps)`` of up to
+    ``batch_size`` consecutive frames and returns a list of as many output frames (for models
+    that run several frames at once). A batch holds the frames already decoded: the
+    process stage waits for the first one only, so batching never stalls the stream.
+
     Any exception (also KeyboardInterrupt) in a stage stops the others, is re-raised here
     with its original traceback, and leaves no output or temporary file. Returns the
     number of frames written.
     """
     if isinstance(queue_size, bool) or not isinstance(queue_size, int) or queue_size < 1:
         raise ValueError(f"process_video: argument 'queue_size' must be an int >= 1, got {queue_size!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"process_video: argument 'batch_size' must be an int >= 1, got {batch_size!r}")
     if not callable(fn):
         raise TypeError(f"process_video: argument 'fn' must be callable, got {type(fn).__name__}")
     if os.path.abspath(os.fspath(src)) == os.path.abspath(os.fspath(dst)):
@@ -668,6 +676,13 @@ def process_video(
         except BaseException as e:  # noqa: BLE001 - forwarded to the caller
             fail(e)
 
+    def check(out: Any, index: int) -> None:
+        if not isinstance(out, np.ndarray) or out.dtype != np.uint8 or out.ndim != 3 or out.shape[2] != 3:
+            desc = (f"{out.dtype} array of shape {out.shape}" if isinstance(out, np.ndarray)
+                    else type(out).__name__)
+            raise TypeError(f"process_video: 'fn' must return an H x W x 3 uint8 BGR array, "
+                            f"got {desc} for frame {index}")
+
     def process_stage() -> None:
         try:
             while True:
@@ -677,13 +692,33 @@ def process_video(
                 if item is _END:
                     put(q_out, _END)
                     return
-                out = fn(item.image, item.index, item.timestamp)
-                if not isinstance(out, np.ndarray) or out.dtype != np.uint8 or out.ndim != 3 or out.shape[2] != 3:
-                    desc = (f"{out.dtype} array of shape {out.shape}" if isinstance(out, np.ndarray)
-                            else type(out).__name__)
-                    raise TypeError(f"process_video: 'fn' must return an H x W x 3 uint8 BGR array, "
-                                    f"got {desc} for frame {item.index}")
-                if not put(q_out, (item.index, out)):
+                if batch_size == 1:
+                    out = fn(item.image, item.index, item.timestamp)
+                    check(out, item.index)
+                    if not put(q_out, (item.index, out)):
+                        return
+                    continue
+                batch, end = [item], False
+                while len(batch) < batch_size:  # only frames already decoded: never wait for more
+                    try:
+                        nxt = q_in.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is _END:
+                        end = True
+                        break
+                    batch.append(nxt)
+                outs = fn([b.image for b in batch], [b.index for b in batch], [b.timestamp for b in batch])
+                if not isinstance(outs, (list, tuple)) or len(outs) != len(batch):
+                    raise TypeError(f"process_video: with batch_size > 1 'fn' must return a list of "
+                                    f"{len(batch)} frames, got {type(outs).__name__}"
+                                    + (f" of {len(outs)}" if isinstance(outs, (list, tuple)) else ""))
+                for b, out in zip(batch, outs):
+                    check(out, b.index)
+                    if not put(q_out, (b.index, out)):
+                        return
+                if end:
+                    put(q_out, _END)
                     return
         except BaseException as e:  # noqa: BLE001
             fail(e)

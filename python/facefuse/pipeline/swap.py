@@ -202,8 +202,35 @@ class FrameSwapper:
 
     # -- per frame -------------------------------------------------------------------
     def __call__(self, frame: np.ndarray, index: int = 0, timestamp: Optional[float] = None) -> np.ndarray:
-        from ..ops import paste_back
+        """Swap one frame (H x W x 3 uint8 BGR) -> a new frame."""
+        return self.process_batch([frame], [index], [timestamp])[0]
 
+    def process_batch(self, frames: Sequence[np.ndarray], indices: Sequence[int],
+                      timestamps: Sequence[Optional[float]]) -> list[np.ndarray]:
+        """Swap consecutive frames; the crops of all of them go through the swapper in one call.
+
+        Detection, tracking, smoothing and selection run frame by frame (they carry state);
+        the swap model then sees every selected crop of the batch at once (one run when its
+        batch dimension is open); paste-back and the quality monitor follow frame by frame.
+        """
+        plans = [self._plan(f, i, t) for f, i, t in zip(frames, indices, timestamps)]
+        st = self.stage_seconds
+        crops = [c for p in plans for c in p["crops"]]
+        swapped: Any = []
+        masks: Any = None
+        if crops:
+            t0 = time.perf_counter()
+            swapped, masks = self.swapper.swap(np.stack(crops), self.latent)
+            st["swap"] += time.perf_counter() - t0
+        outs, k0 = [], 0
+        for frame, p in zip(frames, plans):
+            k = len(p["crops"])
+            outs.append(self._finish(frame, p, swapped[k0:k0 + k], None if masks is None else masks[k0:k0 + k]))
+            k0 += k
+        return outs
+
+    def _plan(self, frame: np.ndarray, index: int, timestamp: Optional[float]) -> dict:
+        """Detect, track, smooth, select and crop one frame."""
         st = self.stage_seconds
         t0 = time.perf_counter()
         faces = list(self.detector.detect(frame))
@@ -233,49 +260,45 @@ class FrameSwapper:
         st["track"] += t2 - t1
 
         sel = self._select(frame, index, faces, ids)
+        sel = sorted(sel, key=lambda i: int(ids[i]))  # a stable order for the quality monitor
         t3 = time.perf_counter()
         st["select"] += t3 - t2
+        crops, affines = [], []
+        for i in sel:
+            c, a = self.swapper.crop(frame, smooth[i])
+            crops.append(c)
+            affines.append(np.asarray(a, np.float32))
+        st["crop"] += time.perf_counter() - t3
         self.frames += 1
         self.last_faces = [faces[i] for i in sel]
-        if not sel:
-            out = frame
-            roi = lms = None
+        return {"boxes": boxes[sel], "landmarks": smooth[sel], "crops": crops, "affines": affines}
+
+    def _finish(self, frame: np.ndarray, plan: dict, swapped: Any, masks: Any) -> np.ndarray:
+        """Paste one frame's swapped crops back and feed the quality monitor."""
+        from ..ops import paste_back
+
+        st = self.stage_seconds
+        k = len(plan["crops"])
+        t0 = time.perf_counter()
+        if k == 0:
+            out, roi, lms = frame, None, None
         else:
-            sel = sorted(sel, key=lambda i: int(ids[i]))  # stable order for the quality monitor
-            crops, affines = [], []
-            for i in sel:
-                c, a = self.swapper.crop(frame, smooth[i])
-                crops.append(c)
-                affines.append(a)
-            crops_a = np.stack(crops)
-            aff_a = np.stack([np.asarray(a, np.float32) for a in affines])
-            t4 = time.perf_counter()
-            st["crop"] += t4 - t3
-            swapped, masks = self._swap(crops_a)
-            t5 = time.perf_counter()
-            st["swap"] += t5 - t4
-            k = len(sel)
             m = np.broadcast_to(self.crop_mask, (k,) + self.crop_mask.shape)
             if masks is not None:
                 # the model's own mask (where it has one) limited by the box mask's feathered border
                 m = np.minimum(np.asarray(masks, np.float32), m)
-            out = paste_back(frame, np.ascontiguousarray(swapped), np.ascontiguousarray(m), aff_a,
-                             blend=self.blend, color=self.color)
-            st["paste"] += time.perf_counter() - t5
+            out = paste_back(frame, np.ascontiguousarray(swapped), np.ascontiguousarray(m),
+                             np.stack(plan["affines"]), blend=self.blend, color=self.color)
             self.faces_swapped += k
             self.frames_with_swap += 1
-            roi = _xywh_union(boxes[sel], frame.shape[1], frame.shape[0])
-            lms = smooth[sel]
-        tq = time.perf_counter()
+            roi = _xywh_union(plan["boxes"], frame.shape[1], frame.shape[0])
+            lms = plan["landmarks"]
+        t1 = time.perf_counter()
+        st["paste"] += t1 - t0
         if self.monitor is not None:
             self.monitor.update(out, source=frame, roi=roi, landmarks=lms)
-        st["quality"] += time.perf_counter() - tq
+        st["quality"] += time.perf_counter() - t1
         return out
-
-    def _swap(self, crops: np.ndarray) -> tuple[np.ndarray, Optional[np.ndarray]]:
-        # FaceSwapper.swap makes one run for all crops when the file's batch dim is open,
-        # else one run per crop
-        return self.swapper.swap(crops, self.latent)
 
 
 # ------------------------------------------------------------------------------- helpers
@@ -385,6 +408,7 @@ def swap_video(
     crf: Optional[float] = 18,
     preset: Optional[str] = "medium",
     queue_size: int = 8,
+    frame_batch: Optional[int] = None,
     pool: Any = None,
 ) -> SwapResult:
     """Swap the face of ``source`` into ``target`` (a video or an image) and write ``output``.
@@ -418,6 +442,9 @@ def swap_video(
             callable ``(done, total)`` called after each written frame.
         codec, crf, preset, queue_size: encoder settings and the streaming queues' size
             (see :func:`facefuse.video.process_video`).
+        frame_batch: frames whose crops go through the swap model in one run (only the
+            frames already decoded are batched, so the stream never waits). ``None``: 4 when
+            the model file's batch dimension is open (:attr:`FaceSwapper.batchable`), else 1.
         pool: an :class:`~facefuse.inference.InferencePool` to use (and keep open);
             otherwise one is made and closed at the end.
 
@@ -438,6 +465,9 @@ def swap_video(
                         ("detector_size", detector_size, 32), ("queue_size", queue_size, 1)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
             raise ValueError(f"swap_video: argument '{name}' must be an int >= {lo}, got {v!r}")
+    if frame_batch is not None and (isinstance(frame_batch, bool) or not isinstance(frame_batch, (int, np.integer))
+                                    or frame_batch < 1):
+        raise ValueError(f"swap_video: argument 'frame_batch' must be None or an int >= 1, got {frame_batch!r}")
     if not (isinstance(score_threshold, (int, float)) and 0.0 <= score_threshold <= 1.0):
         raise ValueError(f"swap_video: argument 'score_threshold' must be in [0, 1], got {score_threshold!r}")
     if not (isinstance(reference_distance, (int, float)) and 0.0 < reference_distance <= 2.0):
@@ -528,8 +558,10 @@ def swap_video(
             if on_progress is not None:
                 on_progress(1, 1)
         else:
-            frames = process_video(target_s, output_s, worker, queue_size=queue_size, on_progress=on_progress,
-                                   codec=codec, crf=crf, preset=preset)
+            batch = int(frame_batch) if frame_batch is not None else (4 if swp.batchable else 1)
+            frames = process_video(target_s, output_s, worker.process_batch if batch > 1 else worker,
+                                   queue_size=queue_size, on_progress=on_progress, codec=codec, crf=crf,
+                                   preset=preset, batch_size=batch)
         if bar is not None:
             bar.close()
         if quality_report is not None:
