@@ -10,10 +10,13 @@ from ._core import __version__
 from .ops import *  # noqa: F401,F403  (the public op API, listed in ops.__all__)
 from .ops import __all__ as _ops_all
 
-__all__ = ["ops", "reference", "__version__", "swap_video", *_ops_all]
+__all__ = ["ops", "reference", "__version__", "swap_video", "lipsync_video", *_ops_all]
 
 # Pipelines load lazily: `import facefuse` stays light (no PyAV / ONNX Runtime import).
-_LAZY = {"swap_video": ("facefuse.pipeline.swap", "swap_video")}
+_LAZY = {
+    "swap_video": ("facefuse.pipeline.swap", "swap_video"),
+    "lipsync_video": ("facefuse.lipsync.pipeline", "lipsync_video"),
+}
 
 
 def __getattr__(name: str):  # PEP 562

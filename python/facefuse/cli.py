@@ -4,6 +4,8 @@
     facefuse bench [--filter SUBSTR] [--repeat N] [--min-time S] [--quick] [--json PATH|-] [--list]
     facefuse swap -s FACE -t TARGET -o OUTPUT [options]     (facefuse swap --help)
     facefuse doctor [--models-dir DIR] [--check] [--json]
+    facefuse lipsync -v video.mp4 -a speech.wav -o out.mp4 [--model diff2lip.onnx] ...
+    facefuse export-diff2lip --checkpoint model.pt --source path/to/diff2lip [-o diff2lip.onnx]
 
 ``bench`` times every op and paste-back, facefuse's native core against the
 NumPy / OpenCV reference in the same run (cases: :mod:`facefuse.benchmarks`), and
@@ -96,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="models directory searched first (then $FACEFUSE_MODELS, ~/.facefuse/models)")
     d.add_argument("--check", action="store_true", help="also load each model file found and check its signature")
     d.add_argument("--json", action="store_true", help="print the report as JSON")
+    from .lipsync import cli as lipsync_cli
+
+    lipsync_cli.add_parsers(sub)
     return p
 
 
@@ -324,6 +329,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         return _swap(args)
     if args.command == "doctor":
         return _doctor(args)
+    from .lipsync import cli as lipsync_cli
+
+    if args.command in lipsync_cli.COMMANDS:
+        return lipsync_cli.run(args)
     parser.print_help(sys.stderr)
     return 2
 
