@@ -367,7 +367,7 @@ def test_process_video_batches_hand_lists(work, tmp_path) -> None:
         first = next(iter(r)).image.astype(int)
     assert np.abs(first - (255 - work["decoded"][0].astype(int))).mean() < 3
     with pytest.raises(TypeError, match="list of"):
-        process_video(work["clip"], tmp_path / "p.mp4", lambda im, i, t: im[:1], batch_size=2)
+        process_video(work["clip"], tmp_path / "p.mp4", lambda im, i, t: im[0], batch_size=2)  # not a list
     assert not (tmp_path / "p.mp4").exists()
     with pytest.raises(ValueError, match="'batch_size'"):
         process_video(work["clip"], tmp_path / "p.mp4", fn, batch_size=0)
