@@ -151,3 +151,15 @@ def test_progress_bar_text_and_throttle() -> None:
     b2.update(10)
     b2.close()
     assert quiet.getvalue() == ""
+
+
+def test_progress_bar_rate_and_eta() -> None:
+    bar = ProgressBar(100, enabled=False)
+    bar.update(0)
+    bar.done = 50
+    line = bar.text(now=bar._t0 + 2.0)  # 50 frames in 2 s
+    assert "50/100" in line and "25.0 fps" in line and "ETA 0:02" in line
+    unknown = ProgressBar(0, enabled=False)
+    unknown.update(0)
+    unknown.done = 30
+    assert "30 frames" in unknown.text(now=unknown._t0 + 1.0) and "ETA" not in unknown.text(now=unknown._t0 + 1.0)

@@ -42,6 +42,7 @@ class ProgressBar:
         self.width = int(width)
         self.done = 0
         self._t0: Optional[float] = None
+        self._d0 = 0
         self._last_draw = -float("inf")
         self._tty = self.enabled and bool(getattr(self.stream, "isatty", lambda: False)())
         self._drawn = False
@@ -51,7 +52,8 @@ class ProgressBar:
         """The current line (without the carriage return)."""
         now = time.perf_counter() if now is None else now
         elapsed = 0.0 if self._t0 is None else now - self._t0
-        fps = self.done / elapsed if elapsed > 0 else 0.0
+        # the rate since the first update (the first frame carries the pipeline's start-up)
+        fps = (self.done - self._d0) / elapsed if elapsed > 0 else 0.0
         parts = [self.label] if self.label else []
         if self.total:
             frac = min(1.0, self.done / self.total)
@@ -72,6 +74,7 @@ class ProgressBar:
         now = time.perf_counter()
         if self._t0 is None:
             self._t0 = now
+            self._d0 = int(done)
         self.done = int(done)
         if total is not None and total > 0:
             # an estimated total (no frame count in the container) may be passed
