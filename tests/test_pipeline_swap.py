@@ -371,3 +371,12 @@ def test_process_video_batches_hand_lists(work, tmp_path) -> None:
     assert not (tmp_path / "p.mp4").exists()
     with pytest.raises(ValueError, match="'batch_size'"):
         process_video(work["clip"], tmp_path / "p.mp4", fn, batch_size=0)
+
+
+def test_reference_frame_without_a_face_says_what_to_do(work, tmp_path) -> None:
+    tgt = tmp_path / "empty.png"
+    cv2.imwrite(str(tgt), background())
+    with pytest.raises(ValueError, match="no face found in the target image.*reference"):
+        ff.swap_video(work["face"], tgt, tmp_path / "o.png", models_dir=work["models"], **FAST)
+    res = ff.swap_video(work["face"], tgt, tmp_path / "o.png", models_dir=work["models"], faces="all", **FAST)
+    assert res.faces_swapped == 0 and (tmp_path / "o.png").exists()

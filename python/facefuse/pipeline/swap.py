@@ -339,10 +339,10 @@ def _frame_at(path: str, index: int) -> np.ndarray:
     raise ValueError(f"swap_video: argument 'reference_frame' is {index} but {path!r} has only {count} frame(s)")
 
 
-def _pick_face(detector: Any, image: np.ndarray, order: str, index: int, what: str) -> Any:
+def _pick_face(detector: Any, image: np.ndarray, order: str, index: int, what: str, hint: str = "") -> Any:
     faces = list(detector.detect(image))
     if not faces:
-        raise ValueError(f"swap_video: no face found in the {what}")
+        raise ValueError(f"swap_video: no face found in the {what}{hint}")
     ordered = _order(faces, order)
     if index >= len(ordered):
         raise ValueError(f"swap_video: argument 'face_index' is {index} but the {what} has {len(faces)} face(s)")
@@ -532,7 +532,10 @@ def swap_video(
                 ref_img, what = _read_image(target_s, "target"), "target image"
             else:
                 ref_img, what = _frame_at(target_s, int(reference_frame)), f"reference frame {int(reference_frame)}"
-            ref_face = _pick_face(det, ref_img, face_order, int(face_index), what)
+            hint = ("" if reference is not None else
+                    " (choose the frame that shows the reference face with reference_frame= / --reference-frame, "
+                    "or give reference= / --reference-image; faces='all' or 'index' need no reference)")
+            ref_face = _pick_face(det, ref_img, face_order, int(face_index), what, hint)
             _, ref_emb = rec.embed(ref_img, ref_face.landmarks5)
             ref_emb = np.asarray(ref_emb, np.float32).ravel()
 
