@@ -380,3 +380,13 @@ def test_reference_frame_without_a_face_says_what_to_do(work, tmp_path) -> None:
         ff.swap_video(work["face"], tgt, tmp_path / "o.png", models_dir=work["models"], **FAST)
     res = ff.swap_video(work["face"], tgt, tmp_path / "o.png", models_dir=work["models"], faces="all", **FAST)
     assert res.faces_swapped == 0 and (tmp_path / "o.png").exists()
+
+
+def test_frame_swapper_checks_its_arguments(frame_models) -> None:
+    from facefuse.pipeline import FrameSwapper
+
+    det, swp, latent = frame_models
+    with pytest.raises(ValueError, match="'faces'"):
+        FrameSwapper(det, swp, latent, faces="many")
+    with pytest.raises(ValueError, match="'recognizer'"):
+        FrameSwapper(det, swp, latent, faces="reference")

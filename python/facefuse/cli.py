@@ -115,7 +115,8 @@ def _add_swap_parser(sub: Any) -> None:
                     "$FACEFUSE_MODELS or ~/.facefuse/models (FaceFusion's model files).")
     s.add_argument("-s", "--source", required=True, metavar="FACE", help="image with the face to paste in")
     s.add_argument("-t", "--target", required=True, metavar="TARGET", help="video or image to swap into")
-    s.add_argument("-o", "--output", required=True, metavar="OUTPUT", help="output video (or image for an image target)")
+    s.add_argument("-o", "--output", required=True, metavar="OUTPUT",
+                   help="output video (or image for an image target)")
     s.add_argument("--models-dir", default=None, metavar="DIR", help="directory holding the .onnx model files")
     s.add_argument("--providers", default=None, metavar="LIST",
                    help="ONNX Runtime providers, e.g. 'cuda,cpu' (default: TensorRT > CUDA > CPU as available)")

@@ -130,6 +130,11 @@ class FrameSwapper:
     ) -> None:
         from ..ops import LandmarkSmoother
 
+        for name, v, choices in (("faces", faces, FACE_MODES), ("face_order", face_order, FACE_ORDERS),
+                                 ("blend", blend, BLENDS), ("color", color, COLORS)):
+            if v not in choices:
+                raise ValueError(f"FrameSwapper: argument '{name}' must be one of "
+                                 f"{', '.join(repr(c) for c in choices)}, got {v!r}")
         if faces == "reference" and (recognizer is None or reference_embedding is None):
             raise ValueError("FrameSwapper: faces='reference' needs 'recognizer' and 'reference_embedding'")
         self.detector = detector

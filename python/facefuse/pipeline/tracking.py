@@ -140,7 +140,8 @@ class FaceTracker:
             if lm is not None and free_d.size and free_t.size:
                 pb = pred[free_t]
                 size = np.sqrt(np.clip((pb[:, 2] - pb[:, 0]) * (pb[:, 3] - pb[:, 1]), 1.0, None))  # [Tf]
-                shift = (pred[free_t, :2] + pred[free_t, 2:]) / 2 - (self._boxes[free_t, :2] + self._boxes[free_t, 2:]) / 2
+                last = self._boxes[free_t]
+                shift = (pb[:, :2] + pb[:, 2:]) / 2 - (last[:, :2] + last[:, 2:]) / 2
                 plm = self._lms[free_t] + shift[:, None, :]  # landmarks moved with the predicted box
                 d = np.linalg.norm(lm[free_d][:, None] - plm[None], axis=-1).mean(-1) / size[None]  # [Nf, Tf]
                 ok = np.isfinite(d) & (d <= self.landmark_threshold)
