@@ -390,3 +390,24 @@ def test_frame_swapper_checks_its_arguments(frame_models) -> None:
         FrameSwapper(det, swp, latent, faces="many")
     with pytest.raises(ValueError, match="'recognizer'"):
         FrameSwapper(det, swp, latent, faces="reference")
+
+
+def test_own_pool_is_closed_even_on_error(work, tmp_path, monkeypatch) -> None:
+    closed: list = []
+    real = InferencePool.close
+
+    def close(self):
+        closed.append(len(self))
+        real(self)
+
+    monkeypatch.setattr(InferencePool, "close", close)
+    img = tmp_path / "t.png"
+    cv2.imwrite(str(img), clip_frame(5))
+    ff.swap_video(work["face"], img, tmp_path / "o.png", models_dir=work["models"], detector="yolo_face",
+                  progress=False)
+    assert closed == [3]  # detector, recogniser, swapper sessions released
+    with pytest.raises(VideoError):
+        bad = tmp_path / "bad.mp4"
+        bad.write_bytes(b"garbage" * 50)
+        ff.swap_video(work["face"], bad, tmp_path / "o.mp4", models_dir=work["models"], **FAST)
+    assert len(closed) == 2
