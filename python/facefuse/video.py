@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterator, NamedTuple, Optional, Union
 
 import numpy as np
 
+from ._files import publish
 import av
 
 __all__ = [
@@ -544,7 +545,7 @@ class VideoWriter:
             if self._ain is not None:
                 self._ain.close()
                 self._ain = None
-            os.replace(self._tmp, self.path)
+            publish(self._tmp, self.path)
             self._tmp = None
             self._done = True
         except BaseException:

@@ -20,6 +20,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
+from .._files import publish
 from .tracking import FaceTracker, SceneCutDetector
 
 __all__ = ["SwapResult", "FrameSwapper", "swap_video", "IMAGE_EXTENSIONS", "BLENDS", "COLORS", "FACE_MODES",
@@ -363,7 +364,7 @@ def _write_atomic(path: str, write: Callable[[str], None]) -> None:
     os.close(fd)
     try:
         write(tmp)
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         try:
             os.unlink(tmp)
