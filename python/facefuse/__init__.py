@@ -10,16 +10,25 @@ from ._core import __version__
 from .ops import *  # noqa: F401,F403  (the public op API, listed in ops.__all__)
 from .ops import __all__ as _ops_all
 
-__all__ = ["ops", "reference", "__version__", "lipsync_video", *_ops_all]
+__all__ = ["ops", "reference", "__version__", "swap_video", "lipsync_video", *_ops_all]
+
+# Pipelines load lazily: `import facefuse` stays light (no PyAV / ONNX Runtime import).
+_LAZY = {
+    "swap_video": ("facefuse.pipeline.swap", "swap_video"),
+    "lipsync_video": ("facefuse.lipsync.pipeline", "lipsync_video"),
+}
 
 
-def __getattr__(name: str):  # lazy: the pipelines pull in PyAV / ONNX Runtime only when used
-    if name == "lipsync_video":
-        from .lipsync.pipeline import lipsync_video
+def __getattr__(name: str):  # PEP 562
+    if name in _LAZY:
+        import importlib
 
-        return lipsync_video
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'facefuse' has no attribute {name!r}")
 
 
 def __dir__() -> list:
-    return sorted(set(globals()) | {"lipsync_video"})
+    return sorted(set(globals()) | set(_LAZY))

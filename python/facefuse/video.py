@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterator, NamedTuple, Optional, Union
 
 import numpy as np
 
+from ._files import publish
 import av
 
 __all__ = [
@@ -681,7 +682,7 @@ class VideoWriter:
             if self._ain is not None:
                 self._ain.close()
                 self._ain = None
-            os.replace(self._tmp, self.path)
+            publish(self._tmp, self.path)
             self._tmp = None
             self._done = True
         except BaseException:
@@ -744,6 +745,7 @@ def process_video(
     copy_audio: bool = True,
     auto_rotate: bool = True,
     join_timeout: float = 30.0,
+    batch_size: int = 1,
     start_frame: int = 0,
     stop_frame: Optional[int] = None,
     warmup_frames: int = 0,
@@ -758,6 +760,11 @@ def process_video(
     first one returned (it may differ from the input size). ``on_progress(done, total)``
     is called after each encoded frame (``total`` is ``VideoReader.frame_count``, possibly
     an estimate, 0 if unknown). The output is CFR at the source's average frame rate.
+
+    ``batch_size`` > 1: ``fn`` is called with LISTS ``(images, indices, timestamps)`` of up to
+    ``batch_size`` consecutive frames and returns a list of as many output frames (for models
+    that run several frames at once). A batch holds the frames already decoded: the
+    process stage waits for the first one only, so batching never stalls the stream.
 
     Frame range (for splitting a long video into chunks processed apart): only frames
     ``start_frame <= index < stop_frame`` (``None``: to the end) are written. ``fn`` is also
@@ -782,6 +789,8 @@ def process_video(
     first_frame = max(0, start_frame - warmup_frames)
     if isinstance(queue_size, bool) or not isinstance(queue_size, int) or queue_size < 1:
         raise ValueError(f"process_video: argument 'queue_size' must be an int >= 1, got {queue_size!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"process_video: argument 'batch_size' must be an int >= 1, got {batch_size!r}")
     if not callable(fn):
         raise TypeError(f"process_video: argument 'fn' must be callable, got {type(fn).__name__}")
     if os.path.abspath(os.fspath(src)) == os.path.abspath(os.fspath(dst)):
@@ -827,6 +836,13 @@ def process_video(
         except BaseException as e:  # noqa: BLE001 - forwarded to the caller
             fail(e)
 
+    def check(out: Any, index: int) -> None:
+        if not isinstance(out, np.ndarray) or out.dtype != np.uint8 or out.ndim != 3 or out.shape[2] != 3:
+            desc = (f"{out.dtype} array of shape {out.shape}" if isinstance(out, np.ndarray)
+                    else type(out).__name__)
+            raise TypeError(f"process_video: 'fn' must return an H x W x 3 uint8 BGR array, "
+                            f"got {desc} for frame {index}")
+
     def process_stage() -> None:
         try:
             while True:
@@ -836,15 +852,34 @@ def process_video(
                 if item is _END:
                     put(q_out, _END)
                     return
-                out = fn(item.image, item.index, item.timestamp)
-                if not isinstance(out, np.ndarray) or out.dtype != np.uint8 or out.ndim != 3 or out.shape[2] != 3:
-                    desc = (f"{out.dtype} array of shape {out.shape}" if isinstance(out, np.ndarray)
-                            else type(out).__name__)
-                    raise TypeError(f"process_video: 'fn' must return an H x W x 3 uint8 BGR array, "
-                                    f"got {desc} for frame {item.index}")
-                if item.index < start_frame:
-                    continue  # warm-up frame: fn has seen it, the output does not get it
-                if not put(q_out, (item.index, out, item.timestamp)):
+                if batch_size == 1:
+                    out = fn(item.image, item.index, item.timestamp)
+                    check(out, item.index)
+                    # a warm-up frame: fn has seen it, the output does not get it
+                    if item.index >= start_frame and not put(q_out, (item.index, out, item.timestamp)):
+                        return
+                    continue
+                batch, end = [item], False
+                while len(batch) < batch_size:  # only frames already decoded: never wait for more
+                    try:
+                        nxt = q_in.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is _END:
+                        end = True
+                        break
+                    batch.append(nxt)
+                outs = fn([b.image for b in batch], [b.index for b in batch], [b.timestamp for b in batch])
+                if not isinstance(outs, (list, tuple)) or len(outs) != len(batch):
+                    raise TypeError(f"process_video: with batch_size > 1 'fn' must return a list of "
+                                    f"{len(batch)} frames, got {type(outs).__name__}"
+                                    + (f" of {len(outs)}" if isinstance(outs, (list, tuple)) else ""))
+                for b, out in zip(batch, outs):
+                    check(out, b.index)
+                    if b.index >= start_frame and not put(q_out, (b.index, out, b.timestamp)):
+                        return
+                if end:
+                    put(q_out, _END)
                     return
         except BaseException as e:  # noqa: BLE001
             fail(e)

@@ -17,6 +17,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from .._files import publish
 from typing import Any, Dict, Union
 
 __all__ = ["DIFF2LIP_FLAGS", "export_diff2lip"]
@@ -147,7 +148,7 @@ def export_diff2lip(checkpoint: PathLike, source: PathLike, output: PathLike, *,
             ref = step(*example).float().numpy()
         if verify:
             _verify(tmp, example, ref, tol=5e-2 if fp16 else 1e-2)
-        os.replace(tmp, out)
+        publish(tmp, str(out))
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
