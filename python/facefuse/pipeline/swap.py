@@ -416,6 +416,10 @@ def swap_video(
     queue_size: int = 8,
     frame_batch: Optional[int] = None,
     pool: Any = None,
+    start_frame: int = 0,
+    stop_frame: Optional[int] = None,
+    warmup_frames: int = 0,
+    copy_audio: bool = True,
 ) -> SwapResult:
     """Swap the face of ``source`` into ``target`` (a video or an image) and write ``output``.
 
@@ -453,6 +457,11 @@ def swap_video(
             the model file's batch dimension is open (:attr:`FaceSwapper.batchable`), else 1.
         pool: an :class:`~facefuse.inference.InferencePool` to use (and keep open);
             otherwise one is made and closed at the end.
+        start_frame, stop_frame, warmup_frames, copy_audio: write only frames
+            ``start_frame <= i < stop_frame`` of a video target, after running the
+            ``warmup_frames`` before it without writing them (tracks and smoother warm), with
+            or without the target's audio: one chunk of a long video (``facefuse batch
+            --chunk-seconds``; see :func:`facefuse.video.process_video`).
 
     Returns:
         :class:`SwapResult`.
@@ -491,6 +500,8 @@ def swap_video(
     if not os.path.isdir(out_dir):
         raise FileNotFoundError(f"swap_video: argument 'output': directory does not exist: {out_dir!r}")
     image_target = is_image_path(target_s)
+    if image_target and (start_frame or stop_frame is not None or warmup_frames):
+        raise ValueError("swap_video: 'start_frame' / 'stop_frame' / 'warmup_frames' apply to a video target only")
     if image_target != is_image_path(output_s):
         kind = "an image" if image_target else "a video"
         raise ValueError(f"swap_video: argument 'output' must be {kind} like the target "
@@ -529,6 +540,8 @@ def swap_video(
         if not image_target:
             with VideoReader(target_s) as r:  # opening decodes frame 0: an unreadable file fails here
                 fps, total = r.fps, r.frame_count
+            if total:
+                total = max(0, (total if stop_frame is None else min(total, stop_frame)) - start_frame)
 
         ref_emb = None
         if faces == "reference":
@@ -570,7 +583,8 @@ def swap_video(
             batch = int(frame_batch) if frame_batch is not None else (4 if swp.batchable else 1)
             frames = process_video(target_s, output_s, worker.process_batch if batch > 1 else worker,
                                    queue_size=queue_size, on_progress=on_progress, codec=codec, crf=crf,
-                                   preset=preset, batch_size=batch)
+                                   preset=preset, batch_size=batch, copy_audio=copy_audio,
+                                   start_frame=start_frame, stop_frame=stop_frame, warmup_frames=warmup_frames)
         if bar is not None:
             bar.close()
         if quality_report is not None:
