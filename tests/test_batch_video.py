@@ -136,3 +136,20 @@ def test_join_rejects_wrong_frame_count_and_mismatched_codecs(clips, tmp_path):
         join_chunks([str(a), str(b)], str(tmp_path / "j.mp4"), fps=FPS)
     assert not (tmp_path / "j.mp4").exists()
     assert [p.name for p in tmp_path.iterdir() if ".tmp" in p.name] == []
+
+
+def test_range_with_batched_fn(clips, tmp_path):
+    """batch_size > 1: warm-up frames inside a batch are run and dropped like single ones."""
+    seen = []
+
+    def fn_batch(images, indices, timestamps):
+        seen.extend(indices)
+        return [255 - im for im in images]
+
+    n = process_video(clips["plain"], tmp_path / "b.mp4", fn_batch, batch_size=4, start_frame=22, stop_frame=41,
+                      warmup_frames=7, crf=0, preset="ultrafast")
+    process_video(clips["plain"], tmp_path / "s.mp4", lambda im, i, t: 255 - im, start_frame=22, stop_frame=41,
+                  crf=0, preset="ultrafast")
+    assert n == 19 and sorted(seen) == list(range(15, 41))
+    a, b = frames_of(tmp_path / "b.mp4"), frames_of(tmp_path / "s.mp4")
+    assert len(a) == len(b) == 19 and all(np.array_equal(x[2], y[2]) for x, y in zip(a, b))
