@@ -152,14 +152,15 @@ def main() -> int:
     ap.add_argument("--long-seconds", type=float, default=120.0)
     ap.add_argument("--chunk-seconds", type=float, default=30.0)
     ap.add_argument("--chunk-workers", type=int, default=2)
-    ap.add_argument("--size", default="1280x720")
+    ap.add_argument("--size", default=None, help="frame size WxH (default 1280x720; 160x96 with --quick)")
     ap.add_argument("--quick", action="store_true", help="tiny inputs (a smoke test, not a measurement)")
     ap.add_argument("--json", help="also write the results as JSON")
     a = ap.parse_args()
     if a.kind == "swap" and not a.source or a.kind == "lipsync" and not a.audio:
         ap.error(f"--kind {a.kind} needs {'--source' if a.kind == 'swap' else '--audio'}")
     if a.quick:
-        a.seconds, a.long_seconds, a.chunk_seconds, a.size = 0.4, 2.0, 0.5, "160x96"
+        a.seconds, a.long_seconds, a.chunk_seconds = 0.4, 2.0, 0.5
+    a.size = a.size or ("160x96" if a.quick else "1280x720")
     w, h = (int(v) for v in a.size.lower().split("x"))
     extra = ["--models-dir", a.models_dir] if a.models_dir else []
     results: Dict[str, Any] = {"kind": a.kind, "size": a.size, "cpu_count": os.cpu_count(), "a": [], "b": []}
