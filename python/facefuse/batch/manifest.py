@@ -16,6 +16,8 @@ import tempfile
 import time
 from typing import Any, Dict, Optional
 
+from .._files import publish
+
 __all__ = ["Manifest", "ManifestError"]
 
 VERSION = 1
@@ -106,7 +108,7 @@ class Manifest:
                 json.dump(self.data, f, indent=1, sort_keys=True)
                 f.flush()
                 os.fsync(f.fileno())
-            os.replace(tmp, self.path)
+            publish(tmp, self.path)
         except BaseException:
             try:
                 os.unlink(tmp)
