@@ -26,7 +26,9 @@ def test_readme_snippets_run(astronaut_bgr, monkeypatch, tmp_path) -> None:
     rng = np.random.default_rng(0)
     flipped = np.ascontiguousarray(astronaut_bgr[:, ::-1])
     images = {"target_frame.jpg": astronaut_bgr, "swapped_face.jpg": flipped}
-    monkeypatch.setattr(cv2, "imread", lambda path, *a: images[path].copy())
+    real_imread = cv2.imread
+    monkeypatch.setattr(cv2, "imread",
+                        lambda path, *a: images[path].copy() if path in images else real_imread(path, *a))
     monkeypatch.chdir(tmp_path)
 
     base = rng.uniform(100, 400, (68, 2)).astype(np.float32)
@@ -75,6 +77,20 @@ def test_readme_snippets_run(astronaut_bgr, monkeypatch, tmp_path) -> None:
                 c.mux(p)
     ns["video_path"] = str(clip)
 
+    # face swap / lip sync: stand-in models where the snippets look (~ = tmp_path), a source
+    # face and a target clip the stand-in detector finds a face in, a speech track
+    from facefuse.testing import write_models
+    from facefuse.testing.media import synth_speech, write_audio, write_clip
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for models in ("facefusion/.assets/models", ".facefuse/models"):
+        write_models(tmp_path / models, ["yolo_face", "arcface_w600k_r50", "inswapper_128", "diff2lip"])
+    source = np.full((160, 160, 3), 40, np.uint8)
+    source[30:130, 30:130] = 235
+    cv2.imwrite(str(tmp_path / "face.jpg"), source)
+    write_clip(tmp_path / "video.mp4", 1.0, size=(160, 120), square=64, audio=synth_speech(1.0), audio_rate=16000)
+    write_audio(tmp_path / "speech.wav", synth_speech(1.0), 16000)
+
     for block in _python_blocks():
         exec(compile(block, str(README), "exec"), ns)  # noqa: S102
 
@@ -88,3 +104,7 @@ def test_readme_snippets_run(astronaut_bgr, monkeypatch, tmp_path) -> None:
     assert (tmp_path / "out.mp4").stat().st_size > 0
     assert ns["out"].shape == astronaut_bgr.shape  # the blender's output, last
     assert not np.array_equal(ns["frame"], astronaut_bgr)  # pasted in place (out=frame)
+    assert ns["result"].frames == 25 and ns["result"].faces_swapped == 25
+    assert (tmp_path / "q.json").stat().st_size > 0
+    assert ns["r"].frames == 25 and ns["r"].frames_synced == 25
+    assert (tmp_path / "synced.mp4").stat().st_size > 0

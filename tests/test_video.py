@@ -500,3 +500,14 @@ def test_audio_stays_in_sync_when_video_starts_late(tmp_path):
         a = c.streams.audio[0]
         first = next(p for p in c.demux(a) if p.pts is not None)
         assert abs(float(first.pts * first.time_base)) < 0.05
+
+
+def test_output_permissions_follow_umask(tmp_path, video):
+    # the temporary file is created owner-only; the published output must not stay that way
+    old = os.umask(0o022)
+    try:
+        out = tmp_path / "perm.mp4"
+        process_video(video, out, lambda img, i, t: img)
+    finally:
+        os.umask(old)
+    assert (out.stat().st_mode & 0o777) == 0o644

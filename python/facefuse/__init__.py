@@ -14,4 +14,27 @@ from .backend import cuda_available, cuda_status
 from .ops import *  # noqa: F401,F403  (the public op API, listed in ops.__all__)
 from .ops import __all__ as _ops_all
 
-__all__ = ["ops", "reference", "__version__", "cuda_available", "cuda_status", *_ops_all]
+__all__ = [
+    "ops", "reference", "__version__", "cuda_available", "cuda_status", "swap_video", "lipsync_video", *_ops_all
+]
+
+# Pipelines load lazily: `import facefuse` stays light (no PyAV / ONNX Runtime import).
+_LAZY = {
+    "swap_video": ("facefuse.pipeline.swap", "swap_video"),
+    "lipsync_video": ("facefuse.lipsync.pipeline", "lipsync_video"),
+}
+
+
+def __getattr__(name: str):  # PEP 562
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'facefuse' has no attribute {name!r}")
+
+
+def __dir__() -> list:
+    return sorted(set(globals()) | set(_LAZY))

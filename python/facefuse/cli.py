@@ -2,10 +2,19 @@
 
     facefuse --version
     facefuse bench [--filter SUBSTR] [--repeat N] [--min-time S] [--quick] [--json PATH|-] [--list]
+    facefuse swap -s FACE -t TARGET -o OUTPUT [options]     (facefuse swap --help)
+    facefuse doctor [--models-dir DIR] [--check] [--json]
+    facefuse lipsync -v video.mp4 -a speech.wav -o out.mp4 [--model diff2lip.onnx] ...
+    facefuse export-diff2lip --checkpoint model.pt --source path/to/diff2lip [-o diff2lip.onnx]
 
 ``bench`` times every op and paste-back, facefuse's native core against the
 NumPy / OpenCV reference in the same run (cases: :mod:`facefuse.benchmarks`), and
 prints a table of medians and speed-ups; ``--json`` also writes them for machines.
+
+``swap`` runs :func:`facefuse.swap_video`; usage, model and video errors print one
+``facefuse swap: error: ...`` message and exit with status 2, Ctrl-C exits with 130
+(no partial output is left in either case). ``doctor`` reports versions, native
+backends, ONNX Runtime providers, the GPU, NVENC encoders and the model files found.
 """
 from __future__ import annotations
 
@@ -81,7 +90,65 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", metavar="PATH", default=None, help="also write the results as JSON to PATH ('-': stdout)")
     b.add_argument("--list", action="store_true", help="list the selected cases and exit")
     b.add_argument("--threads", type=int, default=None, metavar="N", help="native threads (default: all)")
+    _add_swap_parser(sub)
+    d = sub.add_parser("doctor", help="what this installation can run: versions, backends, providers, GPU, models",
+                       description="Report versions, native backends (_core, _cuda), ONNX Runtime providers, "
+                                   "the GPU, NVENC encoders and which known model files are found.")
+    d.add_argument("--models-dir", default=None, metavar="DIR",
+                   help="models directory searched first (then $FACEFUSE_MODELS, ~/.facefuse/models)")
+    d.add_argument("--check", action="store_true", help="also load each model file found and check its signature")
+    d.add_argument("--json", action="store_true", help="print the report as JSON")
+    from .lipsync import cli as lipsync_cli
+
+    lipsync_cli.add_parsers(sub)
+    from .batch.cli import add_parser as _add_batch_parser  # facefuse batch (facefuse/batch/cli.py)
+    _add_batch_parser(sub)
     return p
+
+
+def _add_swap_parser(sub: Any) -> None:
+    from .pipeline.swap import BLENDS, FACE_MODES, FACE_ORDERS
+
+    s = sub.add_parser(
+        "swap", help="swap a face into a video or image",
+        description="Swap the face of SOURCE into TARGET (video or image) and write OUTPUT: detection, tracking, "
+                    "landmark smoothing, swap, paste-back and a temporal-quality monitor, streamed frame by frame "
+                    "with the target's audio copied. Nothing is downloaded: models come from --models-dir, "
+                    "$FACEFUSE_MODELS or ~/.facefuse/models (FaceFusion's model files).")
+    s.add_argument("-s", "--source", required=True, metavar="FACE", help="image with the face to paste in")
+    s.add_argument("-t", "--target", required=True, metavar="TARGET", help="video or image to swap into")
+    s.add_argument("-o", "--output", required=True, metavar="OUTPUT",
+                   help="output video (or image for an image target)")
+    s.add_argument("--models-dir", default=None, metavar="DIR", help="directory holding the .onnx model files")
+    s.add_argument("--providers", default=None, metavar="LIST",
+                   help="ONNX Runtime providers, e.g. 'cuda,cpu' (default: TensorRT > CUDA > CPU as available)")
+    s.add_argument("--detector", default="yolo_face", help="yolo_face (default), scrfd or retinaface")
+    s.add_argument("--detector-size", type=int, default=640, metavar="N", help="detector input size (default 640)")
+    s.add_argument("--score-threshold", type=float, default=0.5, metavar="F", help="detector score threshold (0.5)")
+    s.add_argument("--swapper", default="inswapper_128",
+                   help="inswapper_128 (default), hyperswap_1a_256 / 1b / 1c, simswap_256")
+    s.add_argument("--blend", choices=BLENDS, default="laplacian", help="paste-back blend (default laplacian)")
+    s.add_argument("--color", choices=("lab", "none"), default="lab", help="colour matching (default lab)")
+    s.add_argument("--faces", choices=FACE_MODES, default="reference",
+                   help="reference: the face closest to the reference face (default); all; index: --face-index")
+    s.add_argument("--face-index", type=int, default=0, metavar="N",
+                   help="which face in --face-order for --faces index and for the reference face (default 0)")
+    s.add_argument("--face-order", choices=FACE_ORDERS, default="large-small", help="(default large-small)")
+    s.add_argument("--reference-frame", type=int, default=0, metavar="N",
+                   help="target frame holding the reference face (default 0)")
+    s.add_argument("--reference-image", default=None, metavar="PATH",
+                   help="take the reference face from this image instead of a target frame")
+    s.add_argument("--reference-distance", type=float, default=0.6, metavar="F",
+                   help="largest ArcFace distance (1 - cos) to the reference that is still swapped (0.6)")
+    s.add_argument("--no-smoothing", action="store_true", help="do not smooth the landmarks over time")
+    s.add_argument("--quality-report", default=None, metavar="JSON", help="write the temporal-quality report")
+    s.add_argument("--quality-plot", default=None, metavar="PNG", help="plot tPSNR over time with jitter frames")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.add_argument("--codec", default="libx264", help="video encoder (default libx264; h264_nvenc on NVIDIA)")
+    s.add_argument("--crf", type=float, default=18, help="quality, lower is better (default 18)")
+    s.add_argument("--preset", default="medium", help="encoder preset (default medium)")
+    s.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    s.add_argument("--debug", action="store_true", help="show the traceback of unexpected errors")
 
 
 def _fmt_ms(s: Optional[float]) -> str:
@@ -199,12 +266,78 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _swap(args: argparse.Namespace) -> int:
+    from .pipeline.swap import swap_video
+
+    def fail(msg: str) -> int:
+        print(f"facefuse swap: error: {msg}", file=sys.stderr)
+        return 2
+
+    try:
+        result = swap_video(
+            args.source, args.target, args.output, models_dir=args.models_dir, providers=args.providers,
+            detector=args.detector, detector_size=args.detector_size, score_threshold=args.score_threshold,
+            swapper=args.swapper, blend=args.blend, color=None if args.color == "none" else args.color,
+            faces=args.faces, face_index=args.face_index, face_order=args.face_order,
+            reference_frame=args.reference_frame, reference=args.reference_image,
+            reference_distance=args.reference_distance, smoothing=not args.no_smoothing,
+            quality_report=args.quality_report, quality_plot=args.quality_plot, progress=not args.no_progress,
+            codec=args.codec, crf=args.crf, preset=args.preset)
+    except KeyboardInterrupt:
+        print("\nfacefuse swap: interrupted; no output written", file=sys.stderr)
+        return 130
+    except (ValueError, TypeError, OSError) as e:  # ModelError, VideoError, missing files: the user's to fix
+        return fail(str(e).replace("swap_video: ", "", 1))
+    except Exception as e:  # noqa: BLE001 - anything else: say what it was, traceback on request
+        if args.debug:
+            raise
+        print(f"facefuse swap: unexpected error: {type(e).__name__}: {e} (run with --debug for the traceback)",
+              file=sys.stderr)
+        return 1
+    q = result.quality or {}
+    if args.json:
+        doc = {"output": result.output, "frames": result.frames, "fps": result.fps, "seconds": result.seconds,
+               "processing_fps": result.processing_fps, "faces_swapped": result.faces_swapped,
+               "frames_with_swap": result.frames_with_swap, "is_image": result.is_image,
+               "stage_seconds": result.stage_seconds, "quality": q}
+        sys.stdout.write(json.dumps(doc, indent=2, allow_nan=False, default=str) + "\n")
+    else:
+        jit = q.get("jitter", {})
+        tp = q.get("tpsnr_roi") or q.get("tpsnr")
+        qual = (f"; tPSNR mean {tp['mean']:.1f} dB" if tp else "") + (
+            f", jitter {jit.get('count', 0)} frame(s) ({jit.get('percent', 0.0):.1f}%)" if jit else "")
+        print(f"wrote {result.output}: {result.frames} frame(s), {result.faces_swapped} face(s) swapped in "
+              f"{result.frames_with_swap} frame(s), {result.seconds:.1f} s ({result.processing_fps:.1f} fps){qual}")
+    return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from .doctor import diagnose, format_report
+
+    d = diagnose(args.models_dir, check=args.check)
+    if args.json:
+        sys.stdout.write(json.dumps(d, indent=2, default=str) + "\n")
+    else:
+        print(format_report(d))
+    return 0
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """Run the ``facefuse`` command line; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "bench":
         return _bench(args)
+    if args.command == "swap":
+        return _swap(args)
+    if args.command == "doctor":
+        return _doctor(args)
+    from .lipsync import cli as lipsync_cli
+
+    if args.command in lipsync_cli.COMMANDS:
+        return lipsync_cli.run(args)
+    if args.command == "batch":
+        return args.func(args)
     parser.print_help(sys.stderr)
     return 2
 

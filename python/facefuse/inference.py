@@ -353,7 +353,7 @@ def _not_found(name: str, dirs: Sequence[Path], hint: Optional[str]) -> ModelNot
     return ModelNotFoundError(
         f"model file {name!r} not found; searched models directories: {searched} "
         f"(order: models_dir, ${ENV_MODELS}, {DEFAULT_MODELS_DIR}). "
-        f"{hint or FACEFUSION_HINT.format(env=ENV_MODELS)} facefuse never downloads models."
+        f"{(hint or FACEFUSION_HINT.format(env=ENV_MODELS)).rstrip('. ')}. facefuse never downloads models."
     )
 
 

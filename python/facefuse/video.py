@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterator, NamedTuple, Optional, Union
 
 import numpy as np
 
+from ._files import publish
 import av
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "VideoWriter",
     "read_image",
     "available_encoders",
+    "count_frames",
     "process_video",
 ]
 
@@ -113,12 +115,27 @@ class VideoReader:
     :class:`VideoError` at the end of iteration when far fewer frames decoded than the
     container announced (a truncated file). Opening decodes the first frame, so an
     unreadable file fails here rather than mid-pipeline.
+
+    ``start_frame``: the first frame to return (its ``index`` keeps counting from the start
+    of the video). The reader seeks to the keyframe before it and decodes forward, dropping
+    frames by presentation timestamp, so the frame returned as index ``k`` is the same one
+    a reader from the start returns as ``k`` (exact for any frame-rate mode: the timestamps
+    come from one scan of the packet index, see :func:`count_frames`). Files whose packets
+    carry no timestamps are decoded from the start and frames counted instead.
     """
 
-    def __init__(self, path: PathLike, *, auto_rotate: bool = True, strict: bool = True) -> None:
+    def __init__(self, path: PathLike, *, auto_rotate: bool = True, strict: bool = True,
+                 start_frame: int = 0) -> None:
         self.path = os.fspath(path)
         self.auto_rotate = bool(auto_rotate)
         self.strict = bool(strict)
+        if isinstance(start_frame, bool) or not isinstance(start_frame, (int, np.integer)) or start_frame < 0:
+            raise ValueError(f"VideoReader: argument 'start_frame' must be an int >= 0, got {start_frame!r}")
+        #: index of the first frame this reader returns
+        self.start_frame: int = int(start_frame)
+        self._seek_pts: Optional[int] = None
+        self._skip_count = 0
+        self._index: Optional[list] = None
         self._container = None
         self._decoded = 0
         self._started = False
@@ -161,6 +178,9 @@ class VideoReader:
         else:
             self.frame_count = 0  # unknown
         self.has_audio: bool = len(c.streams.audio) > 0
+        if self.start_frame:
+            self._position(s)
+            s = self._stream
         self._raw = self._raw_frames()
         try:
             self._first = next(self._raw)
@@ -180,7 +200,12 @@ class VideoReader:
                     rot = 0
         self.rotation: int = rot
         t0 = self._first.time
-        #: presentation time of the first frame (seconds); non-zero when the video starts late
+        if self._index is not None:
+            t0 = self._index[0] * s.time_base
+        elif self.start_frame:  # counted, not seeked: the first frame of the video is gone
+            t0 = max(0.0, float(t0 or 0.0) - self.start_frame / self.fps)
+        #: presentation time of the first frame of the video (seconds, also when ``start_frame``
+        #: skips it); non-zero when the video starts late
         self.start_time: float = float(t0) if t0 is not None else 0.0
         w, h = self._first.width, self._first.height
         if self.auto_rotate and rot in (90, 270):
@@ -188,21 +213,65 @@ class VideoReader:
         self.width: int = int(w)
         self.height: int = int(h)
 
-    def _raw_frames(self) -> Iterator[Any]:
+    def _position(self, s: Any) -> None:
+        """Prepare to start at ``self.start_frame``: seek by timestamp, or count frames."""
         try:
-            for packet in self._container.demux(self._stream):
-                for frame in packet.decode():
-                    self._decoded += 1
-                    yield frame
+            index = _frame_pts(self._container, s)
+        except _FFMPEG_ERRORS as e:
+            raise VideoError(f"VideoReader: scanning the packets of {self.path!r} failed: {e}") from e
+        if index is not None and self.start_frame >= len(index):
+            raise ValueError(f"VideoReader: argument 'start_frame' ({self.start_frame}) is past the last frame "
+                             f"of {self.path!r} ({len(index)} frames)")
+        if index is None:
+            # no timestamps to seek by: reopen, decode from the start and count frames
+            self._container.close()
+            self._container = av.open(self.path, "r", metadata_errors="ignore")
+            self._stream = self._container.streams.video[0]
+            self._stream.thread_type = "AUTO"
+            self._skip_count = self.start_frame
+            return
+        self._index = index
+        self._seek_pts = index[self.start_frame]
+        self._container.seek(self._seek_pts, stream=s, backward=True, any_frame=False)
+
+    def _raw_frames(self) -> Iterator[Any]:
+        target, skip, restarted = self._seek_pts, self._skip_count, False
+        try:
+            while True:
+                overshoot = False
+                for packet in self._container.demux(self._stream):
+                    for frame in packet.decode():
+                        if target is not None:
+                            if frame.pts is None:
+                                raise VideoError(f"VideoReader: cannot start {self.path!r} at frame "
+                                                 f"{self.start_frame}: decoded frames carry no timestamp")
+                            if frame.pts < target:
+                                continue
+                            if frame.pts > target and not restarted:
+                                overshoot = True  # the seek landed past the frame: start over
+                                break
+                            target = None
+                        elif skip:
+                            skip -= 1
+                            continue
+                        self._decoded += 1
+                        yield frame
+                    if overshoot:
+                        break
+                if not overshoot:
+                    break
+                restarted = True
+                self._container.seek(self._index[0], stream=self._stream, backward=True, any_frame=False)
         except _FFMPEG_ERRORS as e:
             raise VideoError(
                 f"VideoReader: decoding {self.path!r} failed after {self._decoded} frame(s): {e}"
             ) from e
         expected = self._header_frames
-        if self.strict and expected and self._decoded < expected - max(2, expected // 50):
+        got = self.start_frame + self._decoded
+        if self.strict and expected and got < expected - max(2, expected // 50):
             raise VideoError(
                 f"VideoReader: {self.path!r} is truncated or corrupt: the container announces "
-                f"{expected} frames but only {self._decoded} decoded"
+                f"{expected} frames but only {got} decoded"
             )
 
     def _convert(self, frame: Any, index: int) -> Frame:
@@ -224,8 +293,8 @@ class VideoReader:
 
     def _frames(self) -> Iterator[Frame]:
         first, self._first = self._first, None
-        yield self._convert(first, 0)
-        index = 1
+        yield self._convert(first, self.start_frame)
+        index = self.start_frame + 1
         for frame in self._raw:
             yield self._convert(frame, index)
             index += 1
@@ -266,6 +335,42 @@ class VideoReader:
         return (f"VideoReader({self.path!r}, {self.width}x{self.height}, fps={self.fps:.3f}, "
                 f"frames={self.frame_count}{'' if self.frame_count_exact else '~'}, "
                 f"rotation={self.rotation}, audio={self.has_audio})")
+
+
+def _frame_pts(container: Any, stream: Any) -> Optional[list]:
+    """Presentation timestamps (``stream.time_base`` units) of every frame of ``stream``, in
+    display order, from one demux pass (no decoding); None when a packet has no pts."""
+    pts = []
+    for packet in container.demux(stream):
+        if packet.pts is None:
+            if packet.dts is None and packet.size == 0:
+                continue  # the demuxer's end-of-stream flush packet
+            return None
+        if packet.is_discard:
+            continue  # decoded only to prime the decoder (edit lists): never shown
+        pts.append(int(packet.pts))
+    pts.sort()
+    return pts
+
+
+def count_frames(path: PathLike) -> int:
+    """The exact number of frames of the first video stream of ``path``, from its packet
+    index (a demux pass without decoding: fast, IO-bound). Falls back to decoding when the
+    packets carry no timestamps."""
+    p = os.fspath(path)
+    if not os.path.exists(p):
+        raise FileNotFoundError(f"count_frames: no such file: {p!r}")
+    try:
+        with av.open(p, "r", metadata_errors="ignore") as c:
+            if not c.streams.video:
+                raise VideoError(f"count_frames: {p!r} has no video stream")
+            index = _frame_pts(c, c.streams.video[0])
+    except _FFMPEG_ERRORS as e:
+        raise VideoError(f"count_frames: cannot read {p!r}: {e}") from e
+    if index is not None:
+        return len(index)
+    with VideoReader(p, strict=False) as r:
+        return 1 + sum(1 for _ in r._raw)  # the reader decoded frame 0 on opening
 
 
 def read_image(path: PathLike, *, auto_rotate: bool = True) -> np.ndarray:
@@ -330,6 +435,11 @@ class VideoWriter:
     Output goes to a temporary file in the destination directory that :meth:`close`
     renames over ``path``; an exception (or KeyboardInterrupt) inside ``with`` or a call
     to :meth:`abort` deletes it, leaving any existing ``path`` untouched.
+
+    ``video_template``: remux instead of encode. The video stream copies the codec
+    parameters of this input stream (``codec``, ``crf``, ``preset``, ``pix_fmt``,
+    ``options``, ``rotation`` are then unused) and takes already-encoded packets through
+    :meth:`write_packet` (how chunks encoded apart are joined without re-encoding).
     """
 
     def __init__(
@@ -348,8 +458,10 @@ class VideoWriter:
         pad_odd: bool = True,
         rotation: int = 0,
         audio_offset: float = 0.0,
+        video_template: Any = None,
     ) -> None:
         self.path = os.fspath(path)
+        self._template = video_template
         self.audio_offset = float(audio_offset)
         self._out = None
         self._ain = None
@@ -360,7 +472,10 @@ class VideoWriter:
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
                 raise ValueError(f"VideoWriter: argument '{name}' must be a positive int, got {v!r}")
         self.width, self.height = int(width), int(height)
-        _check_codec(codec)
+        if video_template is None:
+            _check_codec(codec)
+        else:
+            codec = video_template.codec_context.name
         self.codec = codec
         if rotation not in (0, 90, 180, 270):
             raise ValueError(f"VideoWriter: argument 'rotation' must be 0, 90, 180 or 270, got {rotation!r}")
@@ -403,11 +518,14 @@ class VideoWriter:
             except (_FFMPEG_ERRORS + (ValueError,)) as e:
                 raise VideoError(f"VideoWriter: cannot create {self.path!r} (extension {ext!r}): {e}") from e
             try:
-                st = self._out.add_stream(codec, rate=self.fps_fraction, options=opts)
-                st.width, st.height, st.pix_fmt = ew, eh, pix_fmt
-                st.thread_type = "AUTO"
-                if rotation:
-                    st.set_display_rotation(-rotation)
+                if video_template is not None:
+                    st = self._out.add_stream_from_template(video_template)
+                else:
+                    st = self._out.add_stream(codec, rate=self.fps_fraction, options=opts)
+                    st.width, st.height, st.pix_fmt = ew, eh, pix_fmt
+                    st.thread_type = "AUTO"
+                    if rotation:
+                        st.set_display_rotation(-rotation)
             except (_FFMPEG_ERRORS + (ValueError,)) as e:
                 raise VideoError(f"VideoWriter: cannot add a {codec!r} stream to {self.path!r}: {e}") from e
             self._vs = st
@@ -495,10 +613,29 @@ class VideoWriter:
             self._out.mux(p)
 
     # -- video -----------------------------------------------------------------------
+    def write_packet(self, packet: Any, frames: int = 1) -> None:
+        """Mux one already-encoded video packet (``video_template`` mode). Its pts/dts and
+        time_base must already place it in the output; ``frames``: how many frames it adds
+        (1 for one frame; 0 for a packet holding none), which paces the audio copy."""
+        if self._done or self._out is None:
+            raise VideoError(f"VideoWriter: {self.path!r} is already closed")
+        if self._template is None:
+            raise VideoError("VideoWriter.write_packet: this writer encodes frames (no 'video_template' given)")
+        packet.stream = self._vs
+        try:
+            self._out.mux(packet)
+        except _FFMPEG_ERRORS as e:
+            raise VideoError(f"VideoWriter: muxing a packet after frame {self.frames_written} into "
+                             f"{self.path!r} failed: {e}") from e
+        self.frames_written += int(frames)
+        self._mux_audio(self.frames_written / self.fps_fraction)
+
     def write(self, image: np.ndarray) -> None:
         """Encode one H x W x 3 uint8 BGR frame (W, H as given to the constructor)."""
         if self._done or self._out is None:
             raise VideoError(f"VideoWriter: {self.path!r} is already closed")
+        if self._template is not None:
+            raise VideoError("VideoWriter.write: this writer remuxes packets (use write_packet)")
         if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.shape != (self.height, self.width, 3):
             desc = (f"{image.dtype} array of shape {image.shape}" if isinstance(image, np.ndarray)
                     else type(image).__name__)
@@ -533,7 +670,8 @@ class VideoWriter:
             raise VideoError(f"VideoWriter: {self.path!r} was aborted")
         try:
             try:
-                self._out.mux(self._vs.encode(None))
+                if self._template is None:
+                    self._out.mux(self._vs.encode(None))
                 self._mux_audio(self.duration)
                 if self._transcode:
                     self._out.mux(self._aout.encode(None))
@@ -544,7 +682,7 @@ class VideoWriter:
             if self._ain is not None:
                 self._ain.close()
                 self._ain = None
-            os.replace(self._tmp, self.path)
+            publish(self._tmp, self.path)
             self._tmp = None
             self._done = True
         except BaseException:
@@ -607,6 +745,10 @@ def process_video(
     copy_audio: bool = True,
     auto_rotate: bool = True,
     join_timeout: float = 30.0,
+    batch_size: int = 1,
+    start_frame: int = 0,
+    stop_frame: Optional[int] = None,
+    warmup_frames: int = 0,
 ) -> int:
     """Decode ``src``, apply ``fn(frame_bgr, index, timestamp) -> frame_bgr`` to every
     frame and encode the result to ``dst`` with the source audio copied.
@@ -619,18 +761,42 @@ def process_video(
     is called after each encoded frame (``total`` is ``VideoReader.frame_count``, possibly
     an estimate, 0 if unknown). The output is CFR at the source's average frame rate.
 
+    ``batch_size`` > 1: ``fn`` is called with LISTS ``(images, indices, timestamps)`` of up to
+    ``batch_size`` consecutive frames and returns a list of as many output frames (for models
+    that run several frames at once). A batch holds the frames already decoded: the
+    process stage waits for the first one only, so batching never stalls the stream.
+
+    Frame range (for splitting a long video into chunks processed apart): only frames
+    ``start_frame <= index < stop_frame`` (``None``: to the end) are written. ``fn`` is also
+    called on the ``warmup_frames`` frames before ``start_frame`` (fewer at the start of the
+    video) and their results are dropped: a stateful ``fn`` (temporal smoother, face tracks)
+    then enters the range in the state a run over the whole video would have had there.
+    ``fn`` always gets the frame's index and timestamp in the whole video. The copied audio
+    starts at the first written frame. ``on_progress`` counts written frames of the range.
+
     Any exception (also KeyboardInterrupt) in a stage stops the others, is re-raised here
     with its original traceback, and leaves no output or temporary file. Returns the
     number of frames written.
     """
+    for name, v in (("start_frame", start_frame), ("warmup_frames", warmup_frames)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+            raise ValueError(f"process_video: argument '{name}' must be an int >= 0, got {v!r}")
+    if stop_frame is not None and (isinstance(stop_frame, bool) or not isinstance(stop_frame, (int, np.integer))
+                                   or stop_frame <= start_frame):
+        raise ValueError(f"process_video: argument 'stop_frame' must be None or an int > start_frame "
+                         f"({start_frame}), got {stop_frame!r}")
+    start_frame, warmup_frames = int(start_frame), int(warmup_frames)
+    first_frame = max(0, start_frame - warmup_frames)
     if isinstance(queue_size, bool) or not isinstance(queue_size, int) or queue_size < 1:
         raise ValueError(f"process_video: argument 'queue_size' must be an int >= 1, got {queue_size!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"process_video: argument 'batch_size' must be an int >= 1, got {batch_size!r}")
     if not callable(fn):
         raise TypeError(f"process_video: argument 'fn' must be callable, got {type(fn).__name__}")
     if os.path.abspath(os.fspath(src)) == os.path.abspath(os.fspath(dst)):
         raise ValueError("process_video: arguments 'src' and 'dst' name the same file")
 
-    reader = VideoReader(src, auto_rotate=auto_rotate)
+    reader = VideoReader(src, auto_rotate=auto_rotate, start_frame=first_frame)
     stop = threading.Event()
     errors: list = []
     lock = threading.Lock()
@@ -662,11 +828,20 @@ def process_video(
     def decode_stage() -> None:
         try:
             for fr in reader:
+                if stop_frame is not None and fr.index >= stop_frame:
+                    break
                 if not put(q_in, fr):
                     return
             put(q_in, _END)
         except BaseException as e:  # noqa: BLE001 - forwarded to the caller
             fail(e)
+
+    def check(out: Any, index: int) -> None:
+        if not isinstance(out, np.ndarray) or out.dtype != np.uint8 or out.ndim != 3 or out.shape[2] != 3:
+            desc = (f"{out.dtype} array of shape {out.shape}" if isinstance(out, np.ndarray)
+                    else type(out).__name__)
+            raise TypeError(f"process_video: 'fn' must return an H x W x 3 uint8 BGR array, "
+                            f"got {desc} for frame {index}")
 
     def process_stage() -> None:
         try:
@@ -677,13 +852,34 @@ def process_video(
                 if item is _END:
                     put(q_out, _END)
                     return
-                out = fn(item.image, item.index, item.timestamp)
-                if not isinstance(out, np.ndarray) or out.dtype != np.uint8 or out.ndim != 3 or out.shape[2] != 3:
-                    desc = (f"{out.dtype} array of shape {out.shape}" if isinstance(out, np.ndarray)
-                            else type(out).__name__)
-                    raise TypeError(f"process_video: 'fn' must return an H x W x 3 uint8 BGR array, "
-                                    f"got {desc} for frame {item.index}")
-                if not put(q_out, (item.index, out)):
+                if batch_size == 1:
+                    out = fn(item.image, item.index, item.timestamp)
+                    check(out, item.index)
+                    # a warm-up frame: fn has seen it, the output does not get it
+                    if item.index >= start_frame and not put(q_out, (item.index, out, item.timestamp)):
+                        return
+                    continue
+                batch, end = [item], False
+                while len(batch) < batch_size:  # only frames already decoded: never wait for more
+                    try:
+                        nxt = q_in.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is _END:
+                        end = True
+                        break
+                    batch.append(nxt)
+                outs = fn([b.image for b in batch], [b.index for b in batch], [b.timestamp for b in batch])
+                if not isinstance(outs, (list, tuple)) or len(outs) != len(batch):
+                    raise TypeError(f"process_video: with batch_size > 1 'fn' must return a list of "
+                                    f"{len(batch)} frames, got {type(outs).__name__}"
+                                    + (f" of {len(outs)}" if isinstance(outs, (list, tuple)) else ""))
+                for b, out in zip(batch, outs):
+                    check(out, b.index)
+                    if b.index >= start_frame and not put(q_out, (b.index, out, b.timestamp)):
+                        return
+                if end:
+                    put(q_out, _END)
                     return
         except BaseException as e:  # noqa: BLE001
             fail(e)
@@ -692,6 +888,8 @@ def process_video(
                threading.Thread(target=process_stage, name="facefuse-process", daemon=True)]
     writer: Optional[VideoWriter] = None
     total = reader.frame_count
+    if total:
+        total = max(0, (total if stop_frame is None else min(total, stop_frame)) - start_frame)
     done = 0
     try:
         for t in threads:
@@ -700,11 +898,13 @@ def process_video(
             item = get(q_out)
             if item is _STOPPED or item is _END:
                 break
-            _, out = item
+            _, out, timestamp = item
             if writer is None:
                 h, w = out.shape[:2]
+                # audio from the first written frame on (the video's start when no range is set)
+                audio_offset = reader.start_time if start_frame == 0 else timestamp
                 writer = VideoWriter(dst, reader.fps_fraction, w, h, codec=codec, crf=crf, preset=preset,
-                                     pix_fmt=pix_fmt, options=options, audio_offset=reader.start_time,
+                                     pix_fmt=pix_fmt, options=options, audio_offset=audio_offset,
                                      audio_from=src if (copy_audio and reader.has_audio) else None)
             writer.write(out)
             done += 1

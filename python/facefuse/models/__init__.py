@@ -5,6 +5,39 @@ file against the expected inputs / outputs on load (:func:`facefuse.inference.ch
 """
 from __future__ import annotations
 
+from .align import WARP_TEMPLATES, box_mask, estimate_affine, warp_face
+from .detector import DETECTOR_SPECS, FaceDetector, nms
 from .face import Face
+from .landmarker import (
+    FAN_68_5,
+    LANDMARKER_SPECS,
+    MEAN_FACE_68,
+    FaceLandmarker,
+    Landmarker68From5,
+    landmarks_5_to_68,
+    landmarks_68_to_5,
+)
+from .recognizer import RECOGNIZER_SPECS, FaceRecognizer
+from .swapper import SWAPPER_SPECS, FaceSwapper
 
-__all__ = ["Face"]
+__all__ = [
+    "Face",
+    "WARP_TEMPLATES",
+    "estimate_affine",
+    "warp_face",
+    "box_mask",
+    "DETECTOR_SPECS",
+    "FaceDetector",
+    "nms",
+    "LANDMARKER_SPECS",
+    "MEAN_FACE_68",
+    "FaceLandmarker",
+    "FAN_68_5",
+    "Landmarker68From5",
+    "landmarks_68_to_5",
+    "landmarks_5_to_68",
+    "RECOGNIZER_SPECS",
+    "FaceRecognizer",
+    "SWAPPER_SPECS",
+    "FaceSwapper",
+]

@@ -1,0 +1,219 @@
+"""``facefuse doctor``: what this installation can run (versions, backends, providers, GPU, models).
+
+:func:`diagnose` gathers everything into a JSON-ready dict; :func:`format_report` renders it.
+Each probe catches its own failure and reports why, so the doctor itself never fails.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+import shutil
+import subprocess
+from typing import Any, Optional
+
+__all__ = ["diagnose", "format_report", "MODEL_FAMILIES"]
+
+#: (family, module, specs dict name): the model modules whose spec dicts list the known files.
+MODEL_FAMILIES = (
+    ("detector", "facefuse.models.detector", "DETECTOR_SPECS"),
+    ("landmarker", "facefuse.models.landmarker", "LANDMARKER_SPECS"),
+    ("recognizer", "facefuse.models.recognizer", "RECOGNIZER_SPECS"),
+    ("swapper", "facefuse.models.swapper", "SWAPPER_SPECS"),
+    ("converter", "facefuse.models.swapper", "CONVERTER_SPECS"),
+)
+
+
+def _why(e: BaseException) -> str:
+    return f"{type(e).__name__}: {e}".strip()
+
+
+def _versions() -> dict[str, Optional[str]]:
+    out: dict[str, Optional[str]] = {"python": platform.python_version()}
+    for name, mod in (("facefuse", "facefuse"), ("numpy", "numpy"), ("opencv", "cv2"), ("av", "av"),
+                      ("onnxruntime", "onnxruntime"), ("onnx", "onnx")):
+        try:
+            out[name] = str(importlib.import_module(mod).__version__)
+        except Exception as e:  # noqa: BLE001 - a missing package is a finding
+            out[name] = None
+            out[f"{name}_error"] = _why(e)
+    try:
+        import av
+
+        v = av.library_versions.get("libavcodec")
+        out["ffmpeg_libavcodec"] = ".".join(str(x) for x in v) if v else None
+    except Exception:  # noqa: BLE001
+        pass
+    return out
+
+
+def _native() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    try:
+        from . import _core
+
+        out["core"] = {"available": True, "openmp": bool(getattr(_core, "openmp", False)),
+                       "threads": int(_core.max_threads())}
+    except Exception as e:  # noqa: BLE001
+        out["core"] = {"available": False, "reason": _why(e)}
+    try:
+        cuda = importlib.import_module("facefuse._cuda")
+        info: dict[str, Any] = {"available": True}
+        for attr in ("device_count", "devices", "runtime_version", "driver_version"):
+            fn = getattr(cuda, attr, None)
+            if callable(fn):
+                try:
+                    val = fn()
+                    info[attr] = val if isinstance(val, (int, float, str, bool, list)) else str(val)
+                except Exception as e:  # noqa: BLE001 - e.g. "no CUDA device"
+                    info[attr] = None
+                    info[f"{attr}_error"] = _why(e)
+        out["cuda"] = info
+    except Exception as e:  # noqa: BLE001
+        reason = _why(e)
+        if isinstance(e, ModuleNotFoundError):
+            reason = "facefuse._cuda is not built in this installation (built only where CMake finds a CUDA compiler)"
+        out["cuda"] = {"available": False, "reason": reason}
+    return out
+
+
+def _providers() -> dict[str, Any]:
+    try:
+        import onnxruntime as ort
+
+        from .inference import pick_providers
+
+        return {"available": list(ort.get_available_providers()), "picked": pick_providers(None),
+                "device": str(ort.get_device())}
+    except Exception as e:  # noqa: BLE001
+        return {"available": [], "picked": [], "error": _why(e)}
+
+
+def _gpu() -> dict[str, Any]:
+    exe = shutil.which("nvidia-smi")
+    out: dict[str, Any] = {"nvidia_smi": exe, "gpus": []}
+    if exe is None:
+        out["reason"] = "nvidia-smi not found (no NVIDIA driver on PATH)"
+        return out
+    try:
+        r = subprocess.run([exe, "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
+                           capture_output=True, text=True, timeout=15)
+        if r.returncode == 0:
+            out["gpus"] = [line.strip() for line in r.stdout.splitlines() if line.strip()]
+        else:
+            out["reason"] = (r.stderr or r.stdout).strip().splitlines()[0] if (r.stderr or r.stdout).strip() \
+                else f"nvidia-smi exited with {r.returncode}"
+    except Exception as e:  # noqa: BLE001
+        out["reason"] = _why(e)
+    return out
+
+
+def _encoders() -> dict[str, Any]:
+    try:
+        from .video import available_encoders
+
+        enc = available_encoders("video")
+        return {"nvenc": [e for e in enc if "nvenc" in e], "h264": [e for e in enc if "264" in e]}
+    except Exception as e:  # noqa: BLE001
+        return {"nvenc": [], "h264": [], "error": _why(e)}
+
+
+def _models(models_dir: Optional[str], check: bool) -> dict[str, Any]:
+    from .inference import InferencePool, ModelNotFoundError, _search_dirs, resolve_model
+
+    out: dict[str, Any] = {"searched": [str(d) for d in _search_dirs(models_dir)], "models": [], "errors": []}
+    pool = InferencePool(models_dir=models_dir, providers="cpu") if check else None
+    try:
+        for family, module, attr in MODEL_FAMILIES:
+            try:
+                specs = getattr(importlib.import_module(module), attr)
+            except Exception as e:  # noqa: BLE001 - a family not in this build
+                out["errors"].append(f"{family}: {module}.{attr} unavailable ({_why(e)})")
+                continue
+            for key, spec in specs.items():
+                row: dict[str, Any] = {"family": family, "model": key, "file": spec.file_name, "path": None}
+                try:
+                    row["path"] = str(resolve_model(spec.file_name, models_dir))
+                except ModelNotFoundError:
+                    pass
+                if check and row["path"] is not None:
+                    try:
+                        pool.get(row["path"], spec=spec)
+                        row["check"] = "ok"
+                    except Exception as e:  # noqa: BLE001
+                        row["check"] = str(e).splitlines()[0]
+                    pool.release(row["path"])
+                out["models"].append(row)
+    finally:
+        if pool is not None:
+            pool.close()
+    return out
+
+
+def diagnose(models_dir: Optional[str] = None, check: bool = False) -> dict[str, Any]:
+    """Everything ``facefuse doctor`` reports, as a JSON-ready dict.
+
+    ``check=True`` also loads every model file found (CPU provider) and checks its
+    inputs / outputs against the expected signature.
+    """
+    return {
+        "versions": _versions(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "native": _native(),
+        "onnxruntime": _providers(),
+        "gpu": _gpu(),
+        "encoders": _encoders(),
+        "models": _models(models_dir, check),
+    }
+
+
+def format_report(d: dict[str, Any]) -> str:
+    """A human-readable rendering of :func:`diagnose`'s dict."""
+    lines: list[str] = []
+    v = d["versions"]
+    lines.append("versions")
+    for k in ("facefuse", "python", "numpy", "opencv", "av", "onnxruntime", "onnx"):
+        val = v.get(k)
+        lines.append(f"  {k:<12} {val if val else 'not installed (' + v.get(k + '_error', '?') + ')'}")
+    if v.get("ffmpeg_libavcodec"):
+        lines.append(f"  {'libavcodec':<12} {v['ffmpeg_libavcodec']}")
+    lines.append(f"  {'platform':<12} {d['platform']}, {d['cpu_count']} logical CPUs")
+    n = d["native"]
+    lines.append("native backends")
+    c = n["core"]
+    lines.append(f"  {'_core':<12} " + (f"OpenMP {'on' if c['openmp'] else 'off'}, {c['threads']} threads"
+                                        if c["available"] else f"NOT AVAILABLE: {c['reason']}"))
+    cu = n["cuda"]
+    if cu["available"]:
+        extra = ", ".join(f"{k}={cu[k]}" for k in ("device_count", "runtime_version", "driver_version") if k in cu)
+        lines.append(f"  {'_cuda':<12} available" + (f" ({extra})" if extra else ""))
+    else:
+        lines.append(f"  {'_cuda':<12} not available: {cu['reason']}")
+    o = d["onnxruntime"]
+    lines.append("onnxruntime")
+    if o.get("error"):
+        lines.append(f"  error        {o['error']}")
+    lines.append(f"  {'available':<12} {', '.join(o['available']) or '-'}")
+    lines.append(f"  {'would use':<12} {', '.join(o['picked']) or '-'}")
+    g = d["gpu"]
+    lines.append("GPU")
+    if g["gpus"]:
+        for x in g["gpus"]:
+            lines.append(f"  {'nvidia-smi':<12} {x}")
+    else:
+        lines.append(f"  {'nvidia-smi':<12} {g.get('reason', 'no GPU listed')}")
+    e = d["encoders"]
+    lines.append(f"  {'NVENC':<12} {', '.join(e['nvenc']) if e['nvenc'] else 'none in this FFmpeg build'}")
+    m = d["models"]
+    found = sum(r["path"] is not None for r in m["models"])
+    lines.append(f"models ({found} of {len(m['models'])} known files found; searched: {', '.join(m['searched'])})")
+    for r in m["models"]:
+        mark = "found  " if r["path"] else "missing"
+        tail = r["path"] or ""
+        if "check" in r:
+            tail += f"  [{r['check']}]"
+        lines.append(f"  {mark} {r['family']:<10} {r['model']:<22} {r['file']:<32} {tail}".rstrip())
+    for err in m["errors"]:
+        lines.append(f"  note: {err}")
+    return "\n".join(lines)

@@ -1,0 +1,161 @@
+"""``facefuse lipsync`` and ``facefuse export-diff2lip`` (registered by :mod:`facefuse.cli`).
+
+    facefuse lipsync -v video.mp4 -a speech.wav -o out.mp4 [--model diff2lip.onnx] [--models-dir DIR]
+                     [--providers cuda,cpu] [--detector yolo_face] [--steps 25] [--batch-size N]
+                     [--reference gt|first] [--face-hide-percentage 0.5] [--blend laplacian|alpha]
+                     [--color lab|none] [--seed 7] [--quality-report q.json] [--quality-plot q.png]
+    facefuse export-diff2lip --checkpoint model.pt --source path/to/diff2lip -o diff2lip.onnx [--fp16]
+
+Importing this module is cheap (argparse only); the pipeline, PyAV and ONNX Runtime load when
+a command runs, torch only in ``export-diff2lip``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any, Optional, TextIO
+
+__all__ = ["COMMANDS", "add_parsers", "run"]
+
+COMMANDS = ("lipsync", "export-diff2lip")
+
+
+def add_parsers(sub: Any) -> None:
+    """Add the ``lipsync`` and ``export-diff2lip`` sub-commands to ``sub`` (an argparse subparsers)."""
+    p = sub.add_parser(
+        "lipsync",
+        help="lip-sync a video to a speech track with Diff2Lip (ONNX), streaming",
+        description="Redo the mouth of the face in VIDEO to match AUDIO with Diff2Lip's diffusion model "
+                    "(exported to ONNX with `facefuse export-diff2lip`). Frames stream from decode to encode; "
+                    "the output carries AUDIO, trimmed to the video; a shorter AUDIO cuts the video.",
+    )
+    p.add_argument("-v", "--video", required=True, help="the video whose mouth is redone")
+    p.add_argument("-a", "--audio", required=True, help="the driving speech (audio file or a video with sound)")
+    p.add_argument("-o", "--output", required=True, help="the output video (temp file renamed on success)")
+    p.add_argument("--model", default="diff2lip.onnx",
+                   help="the exported Diff2Lip denoiser: a path or a file name in --models-dir (default diff2lip.onnx)")
+    p.add_argument("--models-dir", default=None, help="directory with the model files (also $FACEFUSE_MODELS)")
+    p.add_argument("--providers", default=None, help="execution providers, e.g. 'cuda,cpu' (default: best available)")
+    p.add_argument("--detector", default="yolo_face", choices=("yolo_face", "scrfd", "retinaface"),
+                   help="face detector model (FaceFusion's files; default yolo_face)")
+    p.add_argument("--steps", type=int, default=25, help="DDIM steps (default 25, as Diff2Lip)")
+    p.add_argument("--spacing", default="ddim", choices=("ddim", "even"),
+                   help="timestep spacing: 'ddim' = Diff2Lip's ddimN stride (default), 'even' = sections")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="frames per model batch (default: from free GPU memory, 4 on CPU; halved on out-of-memory)")
+    p.add_argument("--reference", default="gt", choices=("gt", "first"),
+                   help="reference face: each frame itself (gt, default) or the first frame with a face")
+    p.add_argument("--face-hide-percentage", type=float, default=0.5,
+                   help="lower fraction of the face crop that is regenerated (default 0.5)")
+    p.add_argument("--blend", default="laplacian", choices=("laplacian", "alpha"), help="paste-back blend")
+    p.add_argument("--color", default="lab", choices=("lab", "none"), help="colour match of the generated mouth")
+    p.add_argument("--seed", type=int, default=7, help="seed of the shared initial noise (default 7, as Diff2Lip)")
+    p.add_argument("--crop-scale", type=float, default=1.0, help="square crop side / detected box side (default 1)")
+    p.add_argument("--quality-report", default=None, metavar="JSON", help="write a temporal-quality report")
+    p.add_argument("--quality-plot", default=None, metavar="PNG", help="write a temporal-quality plot")
+    p.add_argument("--crf", type=float, default=18, help="encoder quality (x264 CRF, default 18)")
+    p.add_argument("--preset", default="medium", help="encoder preset (default medium)")
+    p.add_argument("--codec", default="libx264", help="video encoder (default libx264; h264_nvenc on NVIDIA)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    e = sub.add_parser(
+        "export-diff2lip",
+        help="export Diff2Lip's checkpoint to the ONNX denoiser (needs torch + Diff2Lip's code)",
+        description="Export one denoising step of Diff2Lip's UNet to ONNX with inputs x, t, cond_img, mask, "
+                    "ref_img, indiv_mels and output [N, 6, 128, 128], for `facefuse lipsync`. Needs PyTorch and a "
+                    "checkout of https://github.com/soumik-kanad/diff2lip; only this command does.",
+    )
+    e.add_argument("--checkpoint", required=True, help="Diff2Lip's .pt checkpoint")
+    e.add_argument("--source", required=True, help="the Diff2Lip checkout (contains guided-diffusion/)")
+    e.add_argument("-o", "--output", default="diff2lip.onnx", help="the ONNX file to write (default diff2lip.onnx)")
+    e.add_argument("--fp16", action="store_true", help="run the UNet in float16 inside (I/O stays float32)")
+    e.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
+    e.add_argument("--no-verify", action="store_true", help="skip the ONNX Runtime vs torch check")
+
+
+class ProgressBar:
+    """``done / total`` frames with speed on one line (a tty) or every 10 % (a log)."""
+
+    def __init__(self, out: Optional[TextIO] = None, label: str = "lipsync") -> None:
+        self.out = sys.stderr if out is None else out  # looked up now: sys.stderr may be replaced
+        self.label = label
+        self.t0 = time.perf_counter()
+        self.tty = bool(getattr(out, "isatty", lambda: False)())
+        self._last_decile = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        dt = max(1e-9, time.perf_counter() - self.t0)
+        fps = done / dt
+        if total > 0:
+            frac = min(1.0, done / total)
+            bar = "#" * int(frac * 30)
+            text = f"{self.label} [{bar:<30}] {done}/{total} frames, {fps:.1f} fps"
+        else:
+            frac = 0.0
+            text = f"{self.label} {done} frames, {fps:.1f} fps"
+        if self.tty:
+            self.out.write("\r\033[K" + text)
+            self.out.flush()
+        else:
+            decile = int(frac * 10)
+            if decile > self._last_decile:
+                self._last_decile = decile
+                self.out.write(text + "\n")
+                self.out.flush()
+
+    def finish(self) -> None:
+        if self.tty:
+            self.out.write("\n")
+            self.out.flush()
+
+
+def _lipsync(args: argparse.Namespace) -> int:
+    import warnings
+
+    from .pipeline import lipsync_video
+
+    bar = None if args.no_progress else ProgressBar()
+    with warnings.catch_warnings():
+        # the pipeline's warnings (audio cut, frames without a face) go to the user as plain lines
+        warnings.simplefilter("ignore")
+        result = lipsync_video(
+            args.video, args.audio, args.output, model=args.model, models_dir=args.models_dir,
+            providers=args.providers, detector=args.detector, steps=args.steps, spacing=args.spacing,
+            batch_size=args.batch_size, reference=args.reference, face_hide_percentage=args.face_hide_percentage,
+            blend=args.blend, color=None if args.color == "none" else args.color, seed=args.seed,
+            crop_scale=args.crop_scale, quality_report=args.quality_report, quality_plot=args.quality_plot,
+            progress=bar, codec=args.codec, crf=args.crf, preset=args.preset)
+    if bar is not None:
+        bar.finish()
+    for note in result.warnings:
+        print(f"facefuse lipsync: warning: {note.split(': ', 1)[-1]}", file=sys.stderr)
+    print(f"facefuse lipsync: wrote {result.output}: {result.frames} frames ({result.frames_synced} lip-synced) "
+          f"at {result.fps:g} fps in {result.seconds:.1f} s", file=sys.stderr)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from .export import export_diff2lip
+
+    path = export_diff2lip(args.checkpoint, args.source, args.output, fp16=args.fp16, opset=args.opset,
+                           verify=not args.no_verify)
+    print(f"facefuse export-diff2lip: wrote {path}", file=sys.stderr)
+    return 0
+
+
+def run(args: argparse.Namespace, parser: Optional[argparse.ArgumentParser] = None) -> int:
+    """Run a command of :data:`COMMANDS`; returns the exit status (1 with a one-line message on
+    a user-facing error: missing file, bad value, wrong model, missing torch)."""
+    fn = _lipsync if args.command == "lipsync" else _export
+    try:
+        return fn(args)
+    except (FileNotFoundError, ValueError, TypeError, ImportError, RuntimeError) as e:
+        msg = str(e)
+        for prefix in ("lipsync_video: ", "export-diff2lip: "):  # the command is named already
+            msg = msg[len(prefix):] if msg.startswith(prefix) else msg
+        print(f"facefuse {args.command}: error: {msg}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"\nfacefuse {args.command}: interrupted; no output written", file=sys.stderr)
+        return 130

@@ -1,0 +1,296 @@
+"""Face detectors on ONNX Runtime with FaceFusion's model files and conventions.
+
+FaceFusion 3.x (facefusion/face_detector.py, face_helper.py):
+
+* the frame (BGR) is shrunk to fit ``size`` x ``size`` keeping its aspect ratio (only when it
+  is larger; ``cv2.resize`` bilinear, sizes truncated to int), pasted at the top-left of a
+  black ``size`` x ``size`` canvas, and fed channels-first as input ``input`` [1, 3, S, S];
+  detections are scaled back by (frame size / resized size) per axis;
+* ``yolo_face`` (``yoloface_8n.onnx``): input / 255; one output [1, 20, N] with rows
+  cx, cy, w, h, score, then 5 x (x, y, confidence) in input pixels;
+* ``scrfd`` (``scrfd_2.5g.onnx``) and ``retinaface`` (``retinaface_10g.onnx``): input
+  (x - 127.5) / 128; nine outputs by position: scores [A, 1] for strides 8, 16, 32, then box
+  distances [A, 4] (left, top, right, bottom), then keypoint offsets [A, 10], all in units
+  of the stride; anchors at (j * s, i * s) for the (S / s) x (S / s) grid, row-major, two
+  anchors per point;
+* keep scores >= ``score_threshold`` (FaceFusion's default 0.5), then non-maximum suppression
+  at IoU 0.4 (FaceFusion's value for a single model and angle).
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from ..inference import InferencePool, ModelError, ModelSpec
+from .face import Face
+
+__all__ = ["DETECTOR_SPECS", "FaceDetector", "nms", "check_frame"]
+
+_SOURCE = (
+    "{file} (FaceFusion's face detector model); FaceFusion users have it in "
+    "<facefusion>/.assets/models/ (downloaded there on first use)"
+)
+
+
+def _spec(name: str, file_name: str, spatial: Optional[int]) -> ModelSpec:
+    # FaceFusion feeds the input by name and reads outputs by position, so only the input is
+    # checked by name; the output layout is checked by position (check_output_shapes).
+    return ModelSpec(
+        name=name,
+        file_name=file_name,
+        inputs={"input": ((None, 3, spatial, spatial), np.float32)},
+        outputs={},
+        source=_SOURCE.format(file=file_name),
+    )
+
+
+#: Known detector models (keys are FaceFusion's ``--face-detector-model`` names).
+DETECTOR_SPECS: Dict[str, ModelSpec] = {
+    "yolo_face": _spec("yolo_face", "yoloface_8n.onnx", None),
+    "scrfd": _spec("scrfd", "scrfd_2.5g.onnx", None),
+    "retinaface": _spec("retinaface", "retinaface_10g.onnx", None),
+}
+
+_STRIDES = (8, 16, 32)
+_ANCHORS_PER_POINT = 2
+
+# Output layouts by position: (trailing dims, description). ``None`` matches any size.
+_OUTPUTS: Dict[str, List[Tuple[Tuple[Any, ...], str]]] = {
+    "yolo_face": [((None, 20, None), "detections [1, 20, N]")],
+    "scrfd": [((None, 1), f"scores_{s} [A, 1]") for s in _STRIDES]
+    + [((None, 4), f"boxes_{s} [A, 4]") for s in _STRIDES]
+    + [((None, 10), f"keypoints_{s} [A, 10]") for s in _STRIDES],
+}
+_OUTPUTS["retinaface"] = _OUTPUTS["scrfd"]
+
+
+def check_output_shapes(
+    session: Any, spec: ModelSpec, expected: Sequence[Tuple[Tuple[Any, ...], str]], path: Union[str, Path]
+) -> None:
+    """Check a session's outputs by position (count, trailing dims, float type).
+
+    Raises ModelError naming the file, what was expected and what was found.
+    """
+    found = list(session.get_outputs())
+    problems: List[str] = []
+    if len(found) < len(expected):
+        problems.append(f"{len(found)} outputs, expected {len(expected)}")
+    for i, ((dims, desc), out) in enumerate(zip(expected, found)):
+        shape = out.shape
+        if out.type != "tensor(float)":
+            problems.append(f"output {i} ({out.name}) has type {out.type}, expected float32 {desc}")
+        if shape is None:
+            continue
+        # A leading batch dim of 1 may be present or not (exporters differ).
+        cand = [list(shape)]
+        if len(shape) == len(dims) + 1:
+            cand.append(list(shape[1:]))
+        ok = any(
+            len(c) == len(dims) and all(e is None or not isinstance(f, int) or f == e for e, f in zip(dims, c)) for c in cand
+        )
+        if not ok:
+            problems.append(f"output {i} ({out.name}) has shape {list(shape)}, expected {desc}")
+    if problems:
+        listing = ", ".join(f"{o.name} {list(o.shape) if o.shape is not None else '?'}" for o in found)
+        raise ModelError(
+            f"model file {str(path)!r} does not match model {spec.name!r} ({spec.file_name}): "
+            f"{'; '.join(problems)}; found outputs: {listing}; expected outputs (by position): "
+            f"{', '.join(d for _, d in expected)}. Where to get the right file: {spec.hint()}"
+        )
+
+
+def check_frame(frame: Any, arg: str = "frame") -> np.ndarray:
+    """Validate an (H, W, 3) uint8 image; returns it (TypeError / ValueError naming ``arg``)."""
+    if not isinstance(frame, np.ndarray):
+        raise TypeError(f"argument '{arg}' must be a numpy array (H, W, 3) uint8 BGR, got {type(frame).__name__}")
+    if frame.dtype != np.uint8:
+        raise TypeError(f"argument '{arg}' must have dtype uint8, got {frame.dtype}")
+    if frame.ndim != 3 or frame.shape[2] != 3 or frame.shape[0] < 1 or frame.shape[1] < 1:
+        raise ValueError(f"argument '{arg}' must have shape (H, W, 3), got {frame.shape}")
+    return frame
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou: float = 0.4) -> np.ndarray:
+    """Greedy non-maximum suppression.
+
+    Parameters
+    ----------
+    boxes: (N, 4) x1, y1, x2, y2. scores: (N,). iou: a box is dropped when its IoU with a
+    kept, higher-scoring box exceeds this.
+
+    Returns
+    -------
+    (K,) int64 indices of the kept boxes, highest score first (ties: lower index first).
+    """
+    b = np.asarray(boxes, dtype=np.float64)
+    s = np.asarray(scores, dtype=np.float64)
+    if b.ndim != 2 or b.shape[1] != 4:
+        raise ValueError(f"argument 'boxes' must have shape (N, 4), got {b.shape}")
+    if s.shape != (b.shape[0],):
+        raise ValueError(f"argument 'scores' must have shape ({b.shape[0]},), got {s.shape}")
+    if not 0.0 <= float(iou) <= 1.0:
+        raise ValueError(f"argument 'iou' must be in [0, 1], got {iou}")
+    order = np.argsort(-s, kind="stable")
+    area = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+    keep: List[int] = []
+    # One pass per KEPT box, each vectorised over the remaining candidates.
+    while order.size:
+        i = int(order[0])
+        keep.append(i)
+        rest = order[1:]
+        w = np.clip(np.minimum(b[i, 2], b[rest, 2]) - np.maximum(b[i, 0], b[rest, 0]), 0, None)
+        h = np.clip(np.minimum(b[i, 3], b[rest, 3]) - np.maximum(b[i, 1], b[rest, 1]), 0, None)
+        inter = w * h
+        union = area[i] + area[rest] - inter
+        ious = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+        order = rest[ious <= iou]
+    return np.asarray(keep, dtype=np.int64)
+
+
+@lru_cache(maxsize=32)
+def _anchors(stride: int, rows: int, cols: int) -> np.ndarray:
+    """(rows * cols * 2, 2) float32 anchor points (x, y) = (j * s, i * s), row-major, 2 per point."""
+    ys, xs = np.mgrid[0:rows, 0:cols]
+    pts = np.stack([xs, ys], axis=-1).reshape(-1, 2).astype(np.float32) * stride
+    out = np.repeat(pts, _ANCHORS_PER_POINT, axis=0)
+    out.setflags(write=False)
+    return out
+
+
+class FaceDetector:
+    """Find faces in a BGR frame with one of FaceFusion's detector models.
+
+    Parameters
+    ----------
+    pool:
+        Where the session comes from (the file is found in its models dir and checked).
+    model:
+        ``"yolo_face"`` (``yoloface_8n.onnx``), ``"scrfd"`` (``scrfd_2.5g.onnx``) or
+        ``"retinaface"`` (``retinaface_10g.onnx``).
+    size:
+        Square detector input side (multiple of 32; FaceFusion's default 640). Must equal the
+        model's input size when the file fixes it.
+    score_threshold:
+        Minimum detection score in [0, 1] (FaceFusion's default 0.5).
+    iou_threshold:
+        NMS IoU threshold in [0, 1] (FaceFusion: 0.4).
+    """
+
+    def __init__(
+        self,
+        pool: InferencePool,
+        model: str = "yolo_face",
+        *,
+        size: int = 640,
+        score_threshold: float = 0.5,
+        iou_threshold: float = 0.4,
+    ) -> None:
+        if not isinstance(pool, InferencePool):
+            raise TypeError(f"argument 'pool' must be a facefuse.inference.InferencePool, got {type(pool).__name__}")
+        if model not in DETECTOR_SPECS:
+            raise ValueError(f"argument 'model' must be one of {sorted(DETECTOR_SPECS)}, got {model!r}")
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
+            raise TypeError(f"argument 'size' must be an int, got {type(size).__name__}")
+        if size < 32 or size % 32:
+            raise ValueError(f"argument 'size' must be a positive multiple of 32, got {size}")
+        for name, v in (("score_threshold", score_threshold), ("iou_threshold", iou_threshold)):
+            if not isinstance(v, (int, float, np.floating, np.integer)) or isinstance(v, bool):
+                raise TypeError(f"argument '{name}' must be a number, got {type(v).__name__}")
+            if not 0.0 <= float(v) <= 1.0:
+                raise ValueError(f"argument '{name}' must be in [0, 1], got {v}")
+        self.model = model
+        self.spec = DETECTOR_SPECS[model]
+        self.size = int(size)
+        self.score_threshold = float(score_threshold)
+        self.iou_threshold = float(iou_threshold)
+        self.session = pool.get(self.spec.file_name, spec=self.spec)
+        path = pool.resolve(self.spec.file_name)
+        check_output_shapes(self.session, self.spec, _OUTPUTS[model], path)
+        shape = self.session.get_inputs()[0].shape
+        fixed = [d for d in shape[2:] if isinstance(d, int) and d > 0]
+        if fixed and any(d != self.size for d in fixed):
+            raise ValueError(
+                f"argument 'size' is {self.size} but model file {str(path)!r} takes a fixed input "
+                f"of {shape[2]} x {shape[3]}; pass size={fixed[0]}"
+            )
+
+    # -- pre-processing -----------------------------------------------------------------------
+    def _prepare(self, frame: np.ndarray) -> Tuple[np.ndarray, float, float]:
+        """The [1, 3, S, S] float32 input and the (x, y) ratios frame / resized."""
+        import cv2
+
+        h, w = frame.shape[:2]
+        s = self.size
+        small = frame
+        if h > s or w > s:
+            scale = min(s / h, s / w)
+            nw, nh = max(1, int(w * scale)), max(1, int(h * scale))
+            small = cv2.resize(frame, (nw, nh))
+        canvas = np.zeros((s, s, 3), np.float32)
+        canvas[: small.shape[0], : small.shape[1]] = small
+        blob = canvas.transpose(2, 0, 1)[None]
+        if self.model == "yolo_face":
+            blob = blob / np.float32(255.0)
+        else:
+            blob = (blob - np.float32(127.5)) / np.float32(128.0)
+        return np.ascontiguousarray(blob, dtype=np.float32), w / small.shape[1], h / small.shape[0]
+
+    # -- decoding -----------------------------------------------------------------------------
+    def _decode_yolo(self, outs: List[np.ndarray]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        det = np.asarray(outs[0], dtype=np.float32).reshape(20, -1).T  # (N, 20)
+        scores = det[:, 4]
+        keep = scores > self.score_threshold  # FaceFusion: strictly greater for yolo_face
+        det = det[keep]
+        cx, cy, bw, bh = det[:, 0], det[:, 1], det[:, 2], det[:, 3]
+        boxes = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1)
+        kps = det[:, 5:20].reshape(-1, 5, 3)[:, :, :2]
+        return boxes, det[:, 4], kps
+
+    def _decode_anchors(self, outs: List[np.ndarray]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        boxes, scores, kps = [], [], []
+        for k, s in enumerate(_STRIDES):
+            n = self.size // s
+            sc = np.asarray(outs[k], dtype=np.float32).reshape(-1)
+            dist = np.asarray(outs[k + 3], dtype=np.float32).reshape(-1, 4)
+            off = np.asarray(outs[k + 6], dtype=np.float32).reshape(-1, 10)
+            anchors = _anchors(s, n, n)
+            if not (sc.shape[0] == dist.shape[0] == off.shape[0] == anchors.shape[0]):
+                raise ModelError(
+                    f"model {self.spec.file_name!r} returned {sc.shape[0]} anchors for stride {s}, "
+                    f"expected {anchors.shape[0]} for a {self.size} x {self.size} input"
+                )
+            keep = sc >= self.score_threshold
+            a = anchors[keep]
+            d = dist[keep] * s
+            boxes.append(np.concatenate([a - d[:, :2], a + d[:, 2:]], axis=1))
+            kps.append(off[keep].reshape(-1, 5, 2) * s + a[:, None, :])
+            scores.append(sc[keep])
+        return np.concatenate(boxes), np.concatenate(scores), np.concatenate(kps)
+
+    def detect(self, frame: np.ndarray) -> List[Face]:
+        """Faces in ``frame`` ((H, W, 3) uint8 BGR), highest score first.
+
+        Each :class:`Face` has ``box`` (4,) float32 x1, y1, x2, y2 and ``landmarks5`` (5, 2)
+        float32 in frame pixels, and ``score`` (float).
+        """
+        check_frame(frame)
+        blob, rx, ry = self._prepare(frame)
+        outs = self.session.run(None, {"input": blob})
+        if self.model == "yolo_face":
+            boxes, scores, kps = self._decode_yolo(outs)
+        else:
+            boxes, scores, kps = self._decode_anchors(outs)
+        if scores.size == 0:
+            return []
+        boxes = boxes * np.array([rx, ry, rx, ry], np.float32)
+        kps = kps * np.array([rx, ry], np.float32)
+        # FaceFusion sorts x1 <= x2, y1 <= y2 (normalize_bounding_box).
+        boxes = np.concatenate([np.minimum(boxes[:, :2], boxes[:, 2:]), np.maximum(boxes[:, :2], boxes[:, 2:])], axis=1)
+        keep = nms(boxes, scores, self.iou_threshold)
+        return [
+            Face(box=boxes[i].astype(np.float32), score=float(scores[i]), landmarks5=kps[i].astype(np.float32))
+            for i in keep
+        ]
