@@ -56,24 +56,21 @@ def _native() -> dict[str, Any]:
                        "threads": int(_core.max_threads())}
     except Exception as e:  # noqa: BLE001
         out["core"] = {"available": False, "reason": _why(e)}
+    # The CUDA backend: facefuse.backend says whether it can run and, if not, why
+    # (module not built / no driver / no device / CuPy missing).
     try:
-        cuda = importlib.import_module("facefuse._cuda")
-        info: dict[str, Any] = {"available": True}
-        for attr in ("device_count", "devices", "runtime_version", "driver_version"):
-            fn = getattr(cuda, attr, None)
-            if callable(fn):
-                try:
-                    val = fn()
-                    info[attr] = val if isinstance(val, (int, float, str, bool, list)) else str(val)
-                except Exception as e:  # noqa: BLE001 - e.g. "no CUDA device"
-                    info[attr] = None
-                    info[f"{attr}_error"] = _why(e)
-        out["cuda"] = info
+        from .backend import cuda_available, cuda_module, cuda_status
+
+        status = cuda_status()
+        if cuda_available():
+            mod = cuda_module()
+            count, _, _ = mod.device_info()
+            out["cuda"] = {"available": True, "status": status, "device_count": count,
+                           "runtime_version": mod.runtime_version_string(), "driver_version": mod.driver_version()}
+        else:
+            out["cuda"] = {"available": False, "reason": status.removeprefix("unavailable: ")}
     except Exception as e:  # noqa: BLE001
-        reason = _why(e)
-        if isinstance(e, ModuleNotFoundError):
-            reason = "facefuse._cuda is not built in this installation (built only where CMake finds a CUDA compiler)"
-        out["cuda"] = {"available": False, "reason": reason}
+        out["cuda"] = {"available": False, "reason": _why(e)}
     return out
 
 
