@@ -151,3 +151,23 @@ def test_doctor_lists_found_models(work, capsys) -> None:
     lines = [ln for ln in text.splitlines() if "inswapper_128.onnx" in ln and ln.strip().startswith("found")]
     assert lines and "[ok]" in lines[0]
     assert any(ln.strip().startswith("missing") and "yoloface_8n.onnx" in ln for ln in text.splitlines())
+
+
+def test_doctor_warns_when_two_onnxruntime_builds_are_installed(monkeypatch) -> None:
+    from importlib import metadata
+
+    from facefuse import doctor
+
+    versions = {"onnxruntime": "1.22.0", "onnxruntime-gpu": "1.22.0"}
+
+    def version(dist: str) -> str:
+        if dist in versions:
+            return versions[dist]
+        raise metadata.PackageNotFoundError(dist)
+
+    monkeypatch.setattr(metadata, "version", version)
+    warning = doctor._providers()["warning"]
+    assert "onnxruntime 1.22.0 and onnxruntime-gpu 1.22.0" in warning and "pip uninstall" in warning
+    assert "warning" in doctor.format_report(doctor.diagnose())
+    del versions["onnxruntime-gpu"]
+    assert "warning" not in doctor._providers()

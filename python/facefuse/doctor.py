@@ -74,16 +74,37 @@ def _native() -> dict[str, Any]:
     return out
 
 
+def _ort_clash() -> Optional[str]:
+    """Both the CPU and a GPU build of ONNX Runtime installed: they share one package directory,
+    so whichever was installed last wins and removing either breaks the other."""
+    from importlib import metadata
+
+    builds = []
+    for dist in ("onnxruntime", "onnxruntime-gpu", "onnxruntime-directml", "onnxruntime-openvino"):
+        try:
+            builds.append(f"{dist} {metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            pass
+    if len(builds) < 2:
+        return None
+    return (f"{' and '.join(builds)} are both installed and overwrite each other; keep one: "
+            f"pip uninstall -y onnxruntime onnxruntime-gpu, then reinstall the one you want")
+
+
 def _providers() -> dict[str, Any]:
+    clash = _ort_clash()
     try:
         import onnxruntime as ort
 
         from .inference import pick_providers
 
-        return {"available": list(ort.get_available_providers()), "picked": pick_providers(None),
-                "device": str(ort.get_device())}
+        out = {"available": list(ort.get_available_providers()), "picked": pick_providers(None),
+               "device": str(ort.get_device())}
     except Exception as e:  # noqa: BLE001
-        return {"available": [], "picked": [], "error": _why(e)}
+        out = {"available": [], "picked": [], "error": _why(e)}
+    if clash:
+        out["warning"] = clash
+    return out
 
 
 def _gpu() -> dict[str, Any]:
@@ -191,6 +212,8 @@ def format_report(d: dict[str, Any]) -> str:
     lines.append("onnxruntime")
     if o.get("error"):
         lines.append(f"  error        {o['error']}")
+    if o.get("warning"):
+        lines.append(f"  warning      {o['warning']}")
     lines.append(f"  {'available':<12} {', '.join(o['available']) or '-'}")
     lines.append(f"  {'would use':<12} {', '.join(o['picked']) or '-'}")
     g = d["gpu"]
