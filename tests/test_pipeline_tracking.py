@@ -163,3 +163,16 @@ def test_progress_bar_rate_and_eta() -> None:
     unknown.update(0)
     unknown.done = 30
     assert "30 frames" in unknown.text(now=unknown._t0 + 1.0) and "ETA" not in unknown.text(now=unknown._t0 + 1.0)
+
+
+def test_landmark_fallback_survives_a_frame_without_faces() -> None:
+    # A detector dropout (a frame with no face) must not wipe the tracks' last landmarks:
+    # the face then reappears shifted too far for the IoU test (IoU 0.25 < 0.3) but close
+    # by landmarks (0.6 face sizes <= 0.75), and keeps its id.
+    tr = FaceTracker()
+    a = square(100, 100, 100)
+    assert tr.update(a[None], lm5(a)[None]).tolist() == [0]
+    assert tr.update(np.zeros((0, 4)), None).tolist() == []
+    b = square(160, 100, 100)
+    assert box_iou(a[None], b[None])[0, 0] < tr.iou_threshold
+    assert tr.update(b[None], lm5(b)[None]).tolist() == [0]

@@ -171,6 +171,9 @@ class FaceTracker:
         ids[~matched] = new_ids
         if lm is not None:
             lms = np.concatenate([self._lms[alive], lm[~matched]])
+        elif self._lms is not None:
+            # a frame without landmarks (e.g. no face at all) keeps the tracks' last ones
+            lms = np.concatenate([self._lms[alive], np.full((k,) + self._lms.shape[1:], np.nan)])
         else:
             lms = None
         self._ids = np.concatenate([self._ids[alive], new_ids])
