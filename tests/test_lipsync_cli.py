@@ -96,12 +96,13 @@ def test_runtime_never_imports_torch() -> None:
 def test_progress_bar_log_mode() -> None:
     import io
 
-    from facefuse.lipsync.cli import ProgressBar
+    from facefuse.pipeline.progress import ProgressBar  # the bar `facefuse lipsync` uses
 
-    buf = io.StringIO()
-    bar = ProgressBar(buf)
+    buf = io.StringIO()  # not a terminal: one line per 10 % of the frames
+    bar = ProgressBar(label="lipsync", enabled=True, stream=buf, log_step=0.1)
     for i in range(1, 51):
         bar(i, 50)
+    bar.close()
     lines = buf.getvalue().splitlines()
     assert 5 <= len(lines) <= 11 and lines[-1].startswith("lipsync [") and "50/50 frames" in lines[-1]
     assert np.all(np.diff([int(l.split("] ")[1].split("/")[0]) for l in lines]) > 0)

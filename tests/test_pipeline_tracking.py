@@ -176,3 +176,15 @@ def test_landmark_fallback_survives_a_frame_without_faces() -> None:
     b = square(160, 100, 100)
     assert box_iou(a[None], b[None])[0, 0] < tr.iou_threshold
     assert tr.update(b[None], lm5(b)[None]).tolist() == [0]
+
+
+def test_progress_bar_log_step_off_a_terminal() -> None:
+    buf = io.StringIO()
+    bar = ProgressBar(200, label="x", enabled=True, stream=buf, min_interval=0.0, log_step=0.25)
+    for i in range(1, 201):
+        bar(i, 200)  # the instance is the (done, total) callback
+    bar.close()
+    lines = buf.getvalue().splitlines()
+    assert [l.split("] ")[1].split(" ")[0] for l in lines] == ["1/200", "50/200", "100/200", "150/200", "200/200"]
+    with pytest.raises(ValueError, match="log_step"):
+        ProgressBar(10, log_step=0)

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-from typing import Any, Optional, TextIO
+from typing import Any, Optional
 
 __all__ = ["COMMANDS", "add_parsers", "run"]
 
@@ -74,48 +73,14 @@ def add_parsers(sub: Any) -> None:
     e.add_argument("--no-verify", action="store_true", help="skip the ONNX Runtime vs torch check")
 
 
-class ProgressBar:
-    """``done / total`` frames with speed on one line (a tty) or every 10 % (a log)."""
-
-    def __init__(self, out: Optional[TextIO] = None, label: str = "lipsync") -> None:
-        self.out = sys.stderr if out is None else out  # looked up now: sys.stderr may be replaced
-        self.label = label
-        self.t0 = time.perf_counter()
-        self.tty = bool(getattr(out, "isatty", lambda: False)())
-        self._last_decile = -1
-
-    def __call__(self, done: int, total: int) -> None:
-        dt = max(1e-9, time.perf_counter() - self.t0)
-        fps = done / dt
-        if total > 0:
-            frac = min(1.0, done / total)
-            bar = "#" * int(frac * 30)
-            text = f"{self.label} [{bar:<30}] {done}/{total} frames, {fps:.1f} fps"
-        else:
-            frac = 0.0
-            text = f"{self.label} {done} frames, {fps:.1f} fps"
-        if self.tty:
-            self.out.write("\r\033[K" + text)
-            self.out.flush()
-        else:
-            decile = int(frac * 10)
-            if decile > self._last_decile:
-                self._last_decile = decile
-                self.out.write(text + "\n")
-                self.out.flush()
-
-    def finish(self) -> None:
-        if self.tty:
-            self.out.write("\n")
-            self.out.flush()
-
-
 def _lipsync(args: argparse.Namespace) -> int:
     import warnings
 
+    from ..pipeline.progress import ProgressBar
     from .pipeline import lipsync_video
 
-    bar = None if args.no_progress else ProgressBar()
+    # a bar on a terminal; in a log, one line per 10 % of the frames
+    bar = None if args.no_progress else ProgressBar(label="lipsync", enabled=True, log_step=0.1)
     with warnings.catch_warnings():
         # the pipeline's warnings (audio cut, frames without a face) go to the user as plain lines
         warnings.simplefilter("ignore")
@@ -125,9 +90,9 @@ def _lipsync(args: argparse.Namespace) -> int:
             batch_size=args.batch_size, reference=args.reference, face_hide_percentage=args.face_hide_percentage,
             blend=args.blend, color=None if args.color == "none" else args.color, seed=args.seed,
             crop_scale=args.crop_scale, quality_report=args.quality_report, quality_plot=args.quality_plot,
-            progress=bar, codec=args.codec, crf=args.crf, preset=args.preset)
+            progress=None if bar is None else bar.update, codec=args.codec, crf=args.crf, preset=args.preset)
     if bar is not None:
-        bar.finish()
+        bar.close()
     for note in result.warnings:
         print(f"facefuse lipsync: warning: {note.split(': ', 1)[-1]}", file=sys.stderr)
     print(f"facefuse lipsync: wrote {result.output}: {result.frames} frames ({result.frames_synced} lip-synced) "

@@ -19,16 +19,22 @@ def format_duration(seconds: float) -> str:
 
 
 class ProgressBar:
-    """``label [#######.....] 120/500 24.3 fps ETA 0:15`` rewritten in place.
+    """``label [#######.....] 120/500 frames 24.3 fps ETA 0:15`` rewritten in place.
 
     ``enabled=None`` draws only when ``stream`` is a terminal (a log file or a pipe gets
     nothing); ``True`` forces it (then, off a terminal, one line per redraw). Redraws
-    are throttled to one per ``min_interval`` seconds, plus the final one. ``total`` 0
-    means unknown (no bar, no ETA). fps is the average since the first update.
+    are throttled to one per ``min_interval`` seconds, plus the final one; off a terminal
+    with ``log_step`` (e.g. 0.1) and a known total, a line is written instead each time
+    another ``log_step`` of the total is done (a log gets ~1 / log_step lines). ``total`` 0
+    means unknown (no bar, no ETA). fps is the average since the first update. The
+    instance is also a ``(done, total)`` callable, the pipelines' progress callback.
     """
 
     def __init__(self, total: int = 0, *, label: str = "", enabled: Optional[bool] = None,
-                 stream: Optional[TextIO] = None, min_interval: float = 0.2, width: int = 24) -> None:
+                 stream: Optional[TextIO] = None, min_interval: float = 0.2, width: int = 24,
+                 log_step: Optional[float] = None) -> None:
+        if log_step is not None and not 0.0 < log_step <= 1.0:
+            raise ValueError(f"ProgressBar: argument 'log_step' must be None or in (0, 1], got {log_step!r}")
         self.stream = stream if stream is not None else sys.stderr
         if enabled is None:
             try:
@@ -47,6 +53,8 @@ class ProgressBar:
         self._tty = self.enabled and bool(getattr(self.stream, "isatty", lambda: False)())
         self._drawn = False
         self._drawn_done: Optional[int] = None
+        self.log_step = log_step
+        self._logged_step = -1  # the last log_step multiple written (log mode)
 
     def text(self, now: Optional[float] = None) -> str:
         """The current line (without the carriage return)."""
@@ -59,7 +67,7 @@ class ProgressBar:
             frac = min(1.0, self.done / self.total)
             fill = int(round(frac * self.width))
             parts.append("[" + "#" * fill + "." * (self.width - fill) + "]")
-            parts.append(f"{self.done}/{self.total}")
+            parts.append(f"{self.done}/{self.total} frames")
         else:
             parts.append(f"{self.done} frames")
         parts.append(f"{fps:.1f} fps")
@@ -79,8 +87,18 @@ class ProgressBar:
         if total is not None and total > 0:
             # an estimated total (no frame count in the container) may be passed
             self.total = max(int(total), self.done)
-        if self.enabled and (now - self._last_draw >= self.min_interval or (self.total and self.done >= self.total)):
+        if not self.enabled:
+            return
+        final = bool(self.total) and self.done >= self.total
+        if self.log_step is not None and not self._tty and self.total:
+            step = int(min(1.0, self.done / self.total) / self.log_step + 1e-9)
+            if step > self._logged_step:
+                self._logged_step = step
+                self._draw(now)
+        elif now - self._last_draw >= self.min_interval or final:
             self._draw(now)
+
+    __call__ = update
 
     def _draw(self, now: float) -> None:
         self._last_draw = now
