@@ -229,14 +229,16 @@ class FaceDetector:
             scale = min(s / h, s / w)
             nw, nh = max(1, int(w * scale)), max(1, int(h * scale))
             small = cv2.resize(frame, (nw, nh))
-        canvas = np.zeros((s, s, 3), np.float32)
-        canvas[: small.shape[0], : small.shape[1]] = small
-        blob = canvas.transpose(2, 0, 1)[None]
+        # built channels-first and normalised in place (the padding too, as FaceFusion
+        # does): one [1, 3, S, S] buffer per frame instead of four temporaries
+        blob = np.zeros((1, 3, s, s), np.float32)
+        blob[0, :, : small.shape[0], : small.shape[1]] = small.transpose(2, 0, 1)
         if self.model == "yolo_face":
-            blob = blob / np.float32(255.0)
+            np.divide(blob, np.float32(255.0), out=blob)
         else:
-            blob = (blob - np.float32(127.5)) / np.float32(128.0)
-        return np.ascontiguousarray(blob, dtype=np.float32), w / small.shape[1], h / small.shape[0]
+            np.subtract(blob, np.float32(127.5), out=blob)
+            np.divide(blob, np.float32(128.0), out=blob)
+        return blob, w / small.shape[1], h / small.shape[0]
 
     # -- decoding -----------------------------------------------------------------------------
     def _decode_yolo(self, outs: List[np.ndarray]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
