@@ -1,4 +1,4 @@
-"""Shared checks for the model families: positional output checks and emap extraction.
+"""Shared checks for the model families: frames, positional output checks, emap extraction.
 
 ``facefuse.inference.check_model`` checks tensors by name. FaceFusion reads some outputs
 (and, for older files, inputs) by position, so their names are not part of the contract;
@@ -81,6 +81,17 @@ def check_positional(
             f"  problems: {'; '.join(problems)}\n"
             f"  where to get the right file: {spec.hint()}"
         )
+
+
+def check_frame(frame: Any, arg: str = "frame") -> np.ndarray:
+    """Validate an (H, W, 3) uint8 image; returns it (TypeError / ValueError naming ``arg``)."""
+    if not isinstance(frame, np.ndarray):
+        raise TypeError(f"argument '{arg}' must be a numpy array (H, W, 3) uint8 BGR, got {type(frame).__name__}")
+    if frame.dtype != np.uint8:
+        raise TypeError(f"argument '{arg}' must have dtype uint8, got {frame.dtype}")
+    if frame.ndim != 3 or frame.shape[2] != 3 or frame.shape[0] < 1 or frame.shape[1] < 1:
+        raise ValueError(f"argument '{arg}' must have shape (H, W, 3), got {frame.shape}")
+    return frame
 
 
 _INIT_CACHE: Dict[Tuple[str, int, int], np.ndarray] = {}

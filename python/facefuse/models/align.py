@@ -14,6 +14,8 @@ from typing import Dict, Sequence, Tuple, Union
 import cv2
 import numpy as np
 
+from ._model_checks import check_frame
+
 __all__ = ["WARP_TEMPLATES", "estimate_affine", "warp_face", "box_mask"]
 
 
@@ -111,23 +113,13 @@ def estimate_affine(landmarks5: np.ndarray, template: str, size: Size) -> np.nda
     return matrix.astype(np.float32)
 
 
-def _frame(frame: np.ndarray) -> np.ndarray:
-    if not isinstance(frame, np.ndarray):
-        raise TypeError(f"argument 'frame' must be a numpy array (H, W, 3) uint8 BGR, got {type(frame).__name__}")
-    if frame.ndim != 3 or frame.shape[2] != 3 or frame.shape[0] < 1 or frame.shape[1] < 1:
-        raise ValueError(f"argument 'frame' must have shape (H, W, 3), got {frame.shape}")
-    if frame.dtype != np.uint8:
-        raise TypeError(f"argument 'frame' must be uint8, got {frame.dtype}")
-    return frame
-
-
 def warp_face(frame: np.ndarray, landmarks5: np.ndarray, template: str, size: Size) -> Tuple[np.ndarray, np.ndarray]:
     """Aligned crop of a face: ``(crop (h, w, 3) uint8, affine (2, 3) float32 frame->crop)``.
 
     Warps with ``INTER_AREA`` and ``BORDER_REPLICATE`` like FaceFusion, so crops near the
     frame edge repeat edge pixels instead of going black.
     """
-    frame = _frame(frame)
+    frame = check_frame(frame)
     w, h = _size(size)
     matrix = estimate_affine(landmarks5, template, (w, h))
     crop = cv2.warpAffine(frame, matrix, (w, h), borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_AREA)

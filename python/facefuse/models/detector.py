@@ -25,6 +25,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..inference import InferencePool, ModelError, ModelSpec
+from ._model_checks import check_frame
 from .face import Face
 
 __all__ = ["DETECTOR_SPECS", "FaceDetector", "nms", "check_frame"]
@@ -100,17 +101,6 @@ def check_output_shapes(
             f"{'; '.join(problems)}; found outputs: {listing}; expected outputs (by position): "
             f"{', '.join(d for _, d in expected)}. Where to get the right file: {spec.hint()}"
         )
-
-
-def check_frame(frame: Any, arg: str = "frame") -> np.ndarray:
-    """Validate an (H, W, 3) uint8 image; returns it (TypeError / ValueError naming ``arg``)."""
-    if not isinstance(frame, np.ndarray):
-        raise TypeError(f"argument '{arg}' must be a numpy array (H, W, 3) uint8 BGR, got {type(frame).__name__}")
-    if frame.dtype != np.uint8:
-        raise TypeError(f"argument '{arg}' must have dtype uint8, got {frame.dtype}")
-    if frame.ndim != 3 or frame.shape[2] != 3 or frame.shape[0] < 1 or frame.shape[1] < 1:
-        raise ValueError(f"argument '{arg}' must have shape (H, W, 3), got {frame.shape}")
-    return frame
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou: float = 0.4) -> np.ndarray:

@@ -18,8 +18,9 @@ from typing import Any, Dict, List, Tuple
 import numpy as np
 
 from ..inference import InferencePool, ModelError, ModelSpec
+from ._model_checks import check_frame
 from .align import WARP_TEMPLATES
-from .detector import check_frame, check_output_shapes
+from .detector import check_output_shapes
 
 __all__ = [
     "LANDMARKER_SPECS",
