@@ -153,6 +153,23 @@ def test_doctor_lists_found_models(work, capsys) -> None:
     assert any(ln.strip().startswith("missing") and "yoloface_8n.onnx" in ln for ln in text.splitlines())
 
 
+def test_doctor_check_loads_files_as_the_pipeline_does(tmp_path) -> None:
+    # arcface_simswap's input is read by position (no name in its spec): checking it by name
+    # alone reported every real file as wrong. A file whose input passes the by-name check
+    # but whose outputs are not a detector's (an ArcFace file named scrfd_2.5g.onnx) was "ok".
+    import shutil
+
+    from facefuse import doctor
+    from facefuse.testing.face_models import BUILDERS
+
+    BUILDERS["arcface_simswap"](tmp_path)
+    shutil.copy(BUILDERS["arcface_w600k_r50"](tmp_path), tmp_path / "scrfd_2.5g.onnx")
+    rows = {r["model"]: r for r in doctor.diagnose(str(tmp_path), check=True)["models"]["models"]}
+    assert rows["arcface_simswap"]["check"] == "ok"
+    assert rows["arcface_w600k_r50"]["check"] == "ok"
+    assert rows["scrfd"]["path"] and rows["scrfd"]["check"] != "ok" and "scrfd" in rows["scrfd"]["check"]
+
+
 def test_doctor_warns_when_two_onnxruntime_builds_are_installed(monkeypatch) -> None:
     from importlib import metadata
 

@@ -136,6 +136,25 @@ def _encoders() -> dict[str, Any]:
         return {"nvenc": [], "h264": [], "error": _why(e)}
 
 
+def _check_file(pool: Any, family: str, key: str, spec: Any, path: str) -> None:
+    """Load ``path`` the way the pipeline does, so every check it makes runs: the signature
+    by name (:func:`facefuse.inference.check_model`) and the tensors read by position."""
+    from .models import FaceDetector, FaceLandmarker, FaceRecognizer, FaceSwapper
+    from .models._model_checks import check_positional
+    from .models.recognizer import EMBEDDING_SIZE
+
+    if family == "detector":
+        FaceDetector(pool, key)
+    elif family == "landmarker":
+        FaceLandmarker(pool, key)
+    elif family == "recognizer":
+        FaceRecognizer(pool, key, file_name=path)
+    elif family == "swapper":
+        FaceSwapper(pool, key, file_name=path)
+    else:  # converter: no class of its own; FaceSwapper checks it like this when it loads it
+        check_positional(pool.get(path, spec=spec), spec, path, outputs=[(None, EMBEDDING_SIZE)])
+
+
 def _models(models_dir: Optional[str], check: bool) -> dict[str, Any]:
     from .inference import InferencePool, ModelNotFoundError, _search_dirs, resolve_model
 
@@ -156,7 +175,7 @@ def _models(models_dir: Optional[str], check: bool) -> dict[str, Any]:
                     pass
                 if check and row["path"] is not None:
                     try:
-                        pool.get(row["path"], spec=spec)
+                        _check_file(pool, family, key, spec, row["path"])
                         row["check"] = "ok"
                     except Exception as e:  # noqa: BLE001
                         row["check"] = str(e).splitlines()[0]
