@@ -241,6 +241,8 @@ def test_no_face_in_source(work, tmp_path) -> None:
     (dict(faces="one"), "'faces'"),
     (dict(face_index=-1), "'face_index'"),
     (dict(score_threshold=1.5), "'score_threshold'"),
+    (dict(detector="yolo"), "'detector'.*yolo_face"),
+    (dict(swapper="inswapper"), "'swapper'.*inswapper_128"),
 ])
 def test_bad_arguments_name_the_argument(work, tmp_path, kw, match) -> None:
     with pytest.raises(ValueError, match=match):
@@ -390,6 +392,10 @@ def test_frame_swapper_checks_its_arguments(frame_models) -> None:
         FrameSwapper(det, swp, latent, faces="many")
     with pytest.raises(ValueError, match="'recognizer'"):
         FrameSwapper(det, swp, latent, faces="reference")
+    with pytest.raises(ValueError, match="'face_index'"):  # -1 used to pick the last face silently
+        FrameSwapper(det, swp, latent, faces="index", face_index=-1)
+    with pytest.raises(ValueError, match="'latent'"):  # used to fail only at the first swap
+        FrameSwapper(det, swp, latent[:, :256], faces="all")
 
 
 def test_own_pool_is_closed_even_on_error(work, tmp_path, monkeypatch) -> None:

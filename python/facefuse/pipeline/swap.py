@@ -138,6 +138,11 @@ class FrameSwapper:
                                  f"{', '.join(repr(c) for c in choices)}, got {v!r}")
         if faces == "reference" and (recognizer is None or reference_embedding is None):
             raise ValueError("FrameSwapper: faces='reference' needs 'recognizer' and 'reference_embedding'")
+        if isinstance(face_index, bool) or not isinstance(face_index, (int, np.integer)) or face_index < 0:
+            raise ValueError(f"FrameSwapper: argument 'face_index' must be an int >= 0, got {face_index!r}")
+        if np.shape(latent) != (1, 512):
+            raise ValueError(f"FrameSwapper: argument 'latent' must have shape (1, 512) (swapper.source_latent), "
+                             f"got {np.shape(latent)}")
         self.detector = detector
         self.swapper = swapper
         self.recognizer = recognizer
@@ -471,7 +476,12 @@ def swap_video(
         or wrong model file; ``VideoError`` for an unreadable or truncated target),
         FileNotFoundError (missing source / target / model), KeyboardInterrupt.
     """
+    from ..models.detector import DETECTOR_SPECS
+    from ..models.swapper import SWAPPER_SPECS
+
     t_start = time.perf_counter()
+    _check_choice("detector", detector, tuple(DETECTOR_SPECS))
+    _check_choice("swapper", swapper, tuple(SWAPPER_SPECS))
     _check_choice("blend", blend, BLENDS)
     _check_choice("color", color, COLORS)
     _check_choice("faces", faces, FACE_MODES)
