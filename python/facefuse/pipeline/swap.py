@@ -547,6 +547,7 @@ def swap_video(
 
         fps = 0.0
         total = 1
+        target_img = _read_image(target_s, "target") if image_target else None  # read once
         if not image_target:
             with VideoReader(target_s) as r:  # opening decodes frame 0: an unreadable file fails here
                 fps, total = r.fps, r.frame_count
@@ -558,7 +559,7 @@ def swap_video(
             if reference is not None:
                 ref_img, what = _read_image(reference, "reference"), "reference image"
             elif image_target:
-                ref_img, what = _read_image(target_s, "target"), "target image"
+                ref_img, what = target_img, "target image"
             else:
                 ref_img, what = _frame_at(target_s, int(reference_frame)), f"reference frame {int(reference_frame)}"
             hint = ("" if reference is not None else
@@ -584,7 +585,7 @@ def swap_video(
             on_progress = None
 
         if image_target:
-            out = worker(_read_image(target_s, "target"), 0, None)
+            out = worker(target_img, 0, None)
             _write_image(output_s, out)
             frames = 1
             if on_progress is not None:
