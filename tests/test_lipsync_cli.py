@@ -43,6 +43,23 @@ def test_lipsync_command(media, tmp_path, capsys) -> None:
     assert (tmp_path / "q.json").is_file()
 
 
+def test_quality_plot_failure_leaves_no_partial_file(media, tmp_path, capsys, monkeypatch) -> None:
+    from facefuse.ops import QualityMonitor
+
+    def broken_plot(self, path, title=""):
+        with open(path, "w") as fh:
+            fh.write("half a PNG")
+        raise RuntimeError("plotting failed")
+
+    monkeypatch.setattr(QualityMonitor, "plot", broken_plot)
+    plot = tmp_path / "q.png"
+    rc = main(["lipsync", "-v", str(media / "v.mp4"), "-a", str(media / "a.wav"), "-o", str(tmp_path / "o.mp4"),
+               "--models-dir", str(media / "models"), "--providers", "cpu", "--steps", "1", "--spacing", "even",
+               "--preset", "ultrafast", "--no-progress", "--quality-plot", str(plot)])
+    assert rc == 1 and "plotting failed" in capsys.readouterr().err
+    assert not plot.exists() and not [p for p in os.listdir(tmp_path) if p.startswith(".q.png")]
+
+
 def test_lipsync_command_errors(media, tmp_path, capsys) -> None:
     base = ["lipsync", "-a", str(media / "a.wav"), "-o", str(tmp_path / "o.mp4"), "--models-dir", str(media / "models")]
     assert main(base + ["-v", str(tmp_path / "missing.mp4")]) == 1

@@ -13,14 +13,13 @@ success); image targets produce an image.
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from .._files import publish
+from .._files import write_atomic
 from .tracking import FaceTracker, SceneCutDetector
 
 __all__ = ["SwapResult", "FrameSwapper", "swap_video", "IMAGE_EXTENSIONS", "BLENDS", "COLORS", "FACE_MODES",
@@ -360,24 +359,6 @@ def _pick_face(detector: Any, image: np.ndarray, order: str, index: int, what: s
     return faces[ordered[index]]
 
 
-def _write_atomic(path: str, write: Callable[[str], None]) -> None:
-    """``write(tmp)`` to a temporary file beside ``path`` (same extension), then rename it."""
-    directory = os.path.dirname(os.path.abspath(path))
-    base = os.path.basename(path)
-    ext = os.path.splitext(base)[1]
-    fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=f".tmp{ext}", dir=directory)
-    os.close(fd)
-    try:
-        write(tmp)
-        publish(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
 def _write_image(path: str, image: np.ndarray) -> None:
     import cv2
 
@@ -387,7 +368,7 @@ def _write_image(path: str, image: np.ndarray) -> None:
         if not cv2.imwrite(tmp, image):
             raise VideoError(f"swap_video: cannot write the image {path!r} (extension not supported?)")
 
-    _write_atomic(path, write)
+    write_atomic(path, write)
 
 
 # ------------------------------------------------------------------------------- API
@@ -599,9 +580,9 @@ def swap_video(
         if bar is not None:
             bar.close()
         if quality_report is not None:
-            _write_atomic(os.fspath(quality_report), monitor.to_json)
+            write_atomic(os.fspath(quality_report), monitor.to_json)
         if quality_plot is not None:
-            _write_atomic(os.fspath(quality_plot), monitor.plot)
+            write_atomic(os.fspath(quality_plot), monitor.plot)
         return SwapResult(output=output_s, frames=int(frames), fps=float(fps),
                           seconds=time.perf_counter() - t_start, faces_swapped=worker.faces_swapped,
                           frames_with_swap=worker.frames_with_swap, is_image=image_target,
