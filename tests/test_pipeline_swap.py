@@ -417,3 +417,14 @@ def test_own_pool_is_closed_even_on_error(work, tmp_path, monkeypatch) -> None:
         bad.write_bytes(b"garbage" * 50)
         ff.swap_video(work["face"], bad, tmp_path / "o.mp4", models_dir=work["models"], **FAST)
     assert len(closed) == 2
+
+
+def test_warmup_frames_are_tracked_but_not_swapped_or_reported(work, tmp_path) -> None:
+    # warm-up frames (before start_frame) only bring tracks and smoother to their state; their
+    # output is dropped, so they must not be swapped, counted or put in the quality report
+    out = tmp_path / "chunk.mp4"
+    res = ff.swap_video(work["face"], work["clip"], out, models_dir=work["models"], faces="all",
+                        start_frame=6, stop_frame=10, warmup_frames=6, **FAST)
+    assert res.frames == 4
+    assert 0 < res.frames_with_swap <= 4
+    assert res.quality["count"] == 4

@@ -105,7 +105,10 @@ class FrameSwapper:
     and ``batchable`` (:class:`facefuse.models.swapper.FaceSwapper`); ``latent`` is the
     source identity ``(1, 512)`` float32 (``swapper.source_latent``). ``recognizer``
     (``embed(frame, landmarks5)``) and ``reference_embedding`` (normed (512,)) are
-    needed for ``faces="reference"``.
+    needed for ``faces="reference"``. Frames with ``index < start_frame`` are warm-up
+    (:func:`facefuse.video.process_video`'s ``warmup_frames``, whose output is dropped):
+    they are detected, tracked, smoothed and selected (that state carries on) but not
+    swapped, pasted, counted or given to the quality monitor; they come back unchanged.
     """
 
     def __init__(
@@ -127,6 +130,7 @@ class FrameSwapper:
         fps: float = 25.0,
         monitor: Any = None,
         max_age: int = 10,
+        start_frame: int = 0,
     ) -> None:
         from ..ops import LandmarkSmoother
 
@@ -139,6 +143,8 @@ class FrameSwapper:
             raise ValueError("FrameSwapper: faces='reference' needs 'recognizer' and 'reference_embedding'")
         if isinstance(face_index, bool) or not isinstance(face_index, (int, np.integer)) or face_index < 0:
             raise ValueError(f"FrameSwapper: argument 'face_index' must be an int >= 0, got {face_index!r}")
+        if isinstance(start_frame, bool) or not isinstance(start_frame, (int, np.integer)) or start_frame < 0:
+            raise ValueError(f"FrameSwapper: argument 'start_frame' must be an int >= 0, got {start_frame!r}")
         if np.shape(latent) != (1, 512):
             raise ValueError(f"FrameSwapper: argument 'latent' must have shape (1, 512) (swapper.source_latent), "
                              f"got {np.shape(latent)}")
@@ -155,6 +161,7 @@ class FrameSwapper:
         self.blend = blend
         self.color = color
         self.monitor = monitor
+        self.start_frame = int(start_frame)
         self.tracker = FaceTracker(max_age=max_age)
         self.cuts = SceneCutDetector()
         # freq: the smoother's rate when no timestamps are given (image targets)
@@ -273,6 +280,8 @@ class FrameSwapper:
         sel = sorted(sel, key=lambda i: int(ids[i]))  # a stable order for the quality monitor
         t3 = time.perf_counter()
         st["select"] += t3 - t2
+        if index < self.start_frame:  # warm-up: the state above is all it is for
+            return {"warmup": True, "crops": []}
         crops, affines = [], []
         for i in sel:
             c, a = self.swapper.crop(frame, smooth[i])
@@ -287,6 +296,8 @@ class FrameSwapper:
         """Paste one frame's swapped crops back and feed the quality monitor."""
         from ..ops import paste_back
 
+        if plan.get("warmup"):
+            return frame  # dropped by process_video
         st = self.stage_seconds
         k = len(plan["crops"])
         t0 = time.perf_counter()
@@ -555,7 +566,8 @@ def swap_video(
                               face_order=face_order, reference_embedding=ref_emb,
                               reference_distance=float(reference_distance),
                               recheck_every=max(1, int(round(fps))) if fps else 25,
-                              blend=blend, color=color, smoothing=smoothing, fps=fps or 25.0, monitor=monitor)
+                              blend=blend, color=color, smoothing=smoothing, fps=fps or 25.0, monitor=monitor,
+                              start_frame=start_frame)
 
         if callable(progress) and not isinstance(progress, bool):
             on_progress = progress
