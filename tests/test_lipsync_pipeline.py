@@ -222,6 +222,33 @@ def test_streaming_keeps_few_frames_alive(media, tmp_path) -> None:
     assert max(lag) <= 3 * 4 + 2  # queue (batch) + the batch being built + one in flight
 
 
+def test_mel_feed_from_a_late_frame_holds_few_rows(tmp_path) -> None:
+    # a chunk of a long video starts at frame start_frame: the feed decodes the audio up to
+    # there but must not keep (and re-copy) every mel row before the chunk's first window
+    speech = synth_speech(40.0, seed=3)
+    write_audio(tmp_path / "long.wav", speech, 16000)
+    feed = P._MelFeed(tmp_path / "long.wav", 25.0)
+    held = []
+    push = feed._stream.push
+
+    def watch(chunk):
+        held.append(feed._rows.shape[0])
+        return push(chunk)
+
+    feed._stream.push = watch  # type: ignore[method-assign]
+    try:
+        k = 30 * 25  # 30 s in
+        w = feed.window(k)
+        whole = load_audio(tmp_path / "long.wav")
+        from facefuse.lipsync.audio import mel_window, melspectrogram
+
+        np.testing.assert_allclose(w, mel_window(melspectrogram(whole), k, 25.0), atol=1e-4)
+        # 0.5 s audio chunks: 40 new mel rows each; the window's 16 rows and one chunk suffice
+        assert max(held) <= 16 + 2 * 40
+    finally:
+        feed.close()
+
+
 def test_quality_outputs(media, tmp_path) -> None:
     import json
 

@@ -125,14 +125,20 @@ class _MelFeed:
                 self.samples += chunk.shape[0]
                 new = self._stream.push(chunk)
             self._rows = np.concatenate([self._rows, new])
+            # drop the rows before the window while reading: a chunk that starts late in a long
+            # video (start_frame) would otherwise hold, and re-copy, every row up to its start
+            self._drop_before(start)
         if self.ended and k / self.fps >= self.seconds:
             return None
         w = mel_window(self._rows, k, self.fps, offset=self._offset)
-        drop = start - self._offset
+        self._drop_before(start)
+        return w
+
+    def _drop_before(self, step: int) -> None:
+        drop = min(step - self._offset, self._rows.shape[0])
         if drop > 0:
             self._rows = self._rows[drop:]
-            self._offset = start
-        return w
+            self._offset += drop
 
     def close(self) -> None:
         self._chunks.close()
