@@ -155,20 +155,6 @@ def _check_path(fn: str, name: str, p: Any) -> str:
     return s
 
 
-def _probe_audio_seconds(path: str) -> Optional[float]:
-    """The audio stream's duration from the container header (no decoding), or None."""
-    try:
-        import av
-
-        with av.open(path, "r", metadata_errors="ignore") as c:
-            s = c.streams.audio[0]
-            if s.duration is not None and s.time_base is not None and s.duration > 0:
-                return float(s.duration * s.time_base)
-            return c.duration / 1e6 if c.duration else None
-    except Exception:  # a bad file fails properly when it is decoded
-        return None
-
-
 def _free_gpu_mib() -> Optional[int]:
     try:
         out = subprocess.run(["nvidia-smi", "--query-gpu=memory.free", "--format=csv,noheader,nounits"],
@@ -330,7 +316,7 @@ def lipsync_video(
 
     from .. import ops
     from ..inference import InferencePool
-    from ..video import VideoReader, VideoWriter
+    from ..video import VideoReader, VideoWriter, audio_duration
 
     own_pool = pool is None
     if own_pool:
@@ -353,7 +339,7 @@ def lipsync_video(
         fps = reader.fps
         feed = _MelFeed(audio_s, fps)
         total_est = reader.frame_count
-        audio_est = _probe_audio_seconds(audio_s)
+        audio_est = audio_duration(audio_s)
         if audio_est is not None and total_est > 0:  # the progress total, when the audio cuts the video
             total_est = min(total_est, max(1, math.ceil(audio_est * fps)))
         if total_est > 0:
