@@ -181,6 +181,26 @@ def test_out_of_memory_shrinks_the_batch(media, tmp_path, monkeypatch) -> None:
     assert sizes[:3] == [8, 4, 2] and max(sizes[3:]) <= 2
 
 
+def test_free_gpu_memory_of_the_visible_gpu(monkeypatch) -> None:
+    # nvidia-smi lists every GPU whatever CUDA_VISIBLE_DEVICES says; a batch worker that sees
+    # only GPU 1 must size its batch by GPU 1's free memory, not GPU 0's
+    free = {"0": 500, "1": 70000}
+
+    class Done:
+        def __init__(self, stdout):
+            self.stdout = stdout
+
+    def fake_run(cmd, **kw):
+        ids = [a.split("=", 1)[1] for a in cmd if a.startswith("--id=")]
+        return Done("".join(f"{free[i]}\n" for i in (ids or list(free))))
+
+    monkeypatch.setattr(P.subprocess, "run", fake_run)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert P._free_gpu_mib() == 500
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    assert P._free_gpu_mib() == 70000
+
+
 @pytest.mark.parametrize("reference", ["gt", "first"])
 def test_reference(media, tmp_path, monkeypatch, reference: str) -> None:
     real = P.lipsync_batch

@@ -156,9 +156,15 @@ def _check_path(fn: str, name: str, p: Any) -> str:
 
 
 def _free_gpu_mib() -> Optional[int]:
+    """Free MiB of the GPU the session gets as device 0."""
+    cmd = ["nvidia-smi", "--query-gpu=memory.free", "--format=csv,noheader,nounits"]
+    # nvidia-smi ignores CUDA_VISIBLE_DEVICES and lists every GPU: ask for the first visible one
+    # (a `facefuse batch` worker on GPU 1 must not size its batch by GPU 0's free memory)
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip()
+    if visible:
+        cmd.append(f"--id={visible}")
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=memory.free", "--format=csv,noheader,nounits"],
-                             capture_output=True, text=True, timeout=5, check=True).stdout
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=5, check=True).stdout
         return int(out.split()[0])
     except Exception:  # no driver / tool: the caller falls back to a fixed size
         return None
