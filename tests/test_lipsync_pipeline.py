@@ -98,6 +98,7 @@ def test_longer_audio_is_trimmed_to_the_video(media, tmp_path) -> None:
         warnings.simplefilter("error")  # nothing to warn about
         r = _run(media, out, audio="long.m4a")
     assert not r.cut and r.frames == 50 and r.video_frames == 50
+    assert r.audio_seconds == pytest.approx(3.0, abs=0.05)  # the driving audio, not the part decoded
     frames, _ = _frames(out)
     assert len(frames) == 50
     assert abs(load_audio(out).shape[0] - 32000) <= 2048

@@ -56,7 +56,7 @@ class LipsyncResult:
     frames_synced: int  # of which had a face and got a generated mouth
     video_frames: int  # frames the video has (as far as it was read: more than ``frames`` when cut)
     cut: bool  # the video was cut to the (shorter) audio
-    audio_seconds: float
+    audio_seconds: float  # the driving audio's length (decoded when it cut the video, else from its header)
     fps: float
     batch_size: int  # final batch size (smaller than asked after an out-of-memory)
     seconds: float  # wall time
@@ -486,6 +486,9 @@ def lipsync_video(
             notes.append(msg)
             warnings.warn(msg, UserWarning, stacklevel=2)
         writer.close()
+        # the feed stops decoding once the last frame's window is in: unless the audio ran out
+        # first, what it read is not the audio's length
+        audio_seconds = feed.seconds if feed.ended or audio_est is None else max(audio_est, feed.seconds)
         summary = None
         if monitor is not None:
             summary = monitor.summary()
@@ -494,7 +497,7 @@ def lipsync_video(
             if quality_plot is not None:
                 monitor.plot(quality_plot)
         return LipsyncResult(output=out_s, frames=done, frames_synced=synced, video_frames=video_frames,
-                             cut=bool(state["cut"]), audio_seconds=feed.seconds, fps=fps, batch_size=bs,
+                             cut=bool(state["cut"]), audio_seconds=audio_seconds, fps=fps, batch_size=bs,
                              seconds=time.perf_counter() - t_start, quality=summary, warnings=notes)
     except BaseException:
         if writer is not None:
