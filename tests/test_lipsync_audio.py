@@ -185,6 +185,8 @@ def test_mel_window_and_count() -> None:
         for rows in (0, 15, 16, 17, 100, 161):
             c = A.num_mel_windows(rows, fps)
             assert c == sum(1 for k in range(400) if A.mel_window_start(k, fps) + 16 <= rows)
+    with pytest.raises(ValueError, match="'n_mel'"):
+        A.num_mel_windows(-5)
     with pytest.raises(ValueError, match="fps"):
         A.mel_window_start(3, 0)
     with pytest.raises(ValueError, match="'k'"):

@@ -146,6 +146,20 @@ def test_soft_paste_mask() -> None:
     np.testing.assert_allclose(a[0, 0], 128 / 80)  # the longer side fills the crop
 
 
+@pytest.mark.parametrize("call, arg", [
+    (lambda: P.paste_mask(128, 1.5), "face_hide_percentage"),
+    (lambda: P.paste_mask(128, 0.5, feather=0.6), "feather"),
+    (lambda: P.paste_mask(0), "size"),
+    (lambda: P.square_crop_affine(np.array([10, 20, 50]), 128), "box"),
+    (lambda: P.square_crop_affine(np.array([10, 20, np.nan, 100]), 128), "box"),
+    (lambda: P.square_crop_affine(np.array([10, 20, 50, 100]), 0), "size"),
+    (lambda: P.square_crop_affine(np.array([10, 20, 50, 100]), 128, scale=-1.0), "scale"),
+])
+def test_geometry_helpers_name_a_bad_argument(call, arg) -> None:
+    with pytest.raises(ValueError, match=f"'{arg}'"):
+        call()
+
+
 def test_frames_without_face_pass_through(media, tmp_path) -> None:
     d, _ = media
     out = tmp_path / "out.mp4"

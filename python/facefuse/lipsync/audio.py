@@ -371,6 +371,8 @@ def mel_window(mel: np.ndarray, k: int, fps: float = 25.0, *, offset: int = 0) -
 def num_mel_windows(n_mel: int, fps: float = 25.0) -> int:
     """How many output frames a spectrogram of ``n_mel`` rows drives (frames whose whole
     window fits; Diff2Lip stops at the first window that would be short)."""
+    if isinstance(n_mel, bool) or not isinstance(n_mel, (int, np.integer)) or n_mel < 0:
+        raise ValueError(f"num_mel_windows: argument 'n_mel' must be an int >= 0 (mel rows), got {n_mel!r}")
     f = _check_fps("num_mel_windows", fps)
     if n_mel < MEL_WINDOW:
         return 0

@@ -69,7 +69,14 @@ class LipsyncResult:
 def square_crop_affine(box: np.ndarray, size: int = MODEL_SIZE, scale: float = 1.0) -> np.ndarray:
     """2 x 3 float32 frame -> crop matrix of the square of side ``scale * max(w, h)`` centred
     on ``box`` (x1, y1, x2, y2), scaled to ``size`` x ``size``."""
-    x1, y1, x2, y2 = (float(v) for v in box)
+    b = np.asarray(box, dtype=np.float64)
+    if b.shape != (4,) or not np.isfinite(b).all():
+        raise ValueError(f"square_crop_affine: argument 'box' must be 4 finite numbers (x1, y1, x2, y2), got {box!r}")
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+        raise ValueError(f"square_crop_affine: argument 'size' must be an int >= 1, got {size!r}")
+    if not isinstance(scale, (int, float)) or not 0 < scale < math.inf:
+        raise ValueError(f"square_crop_affine: argument 'scale' must be a positive number, got {scale!r}")
+    x1, y1, x2, y2 = (float(v) for v in b)
     side = max(x2 - x1, y2 - y1, 1.0) * float(scale)
     cx, cy = (x1 + x2) / 2.0, (y1 + y2) / 2.0
     s = size / side
@@ -82,6 +89,14 @@ def paste_mask(size: int = MODEL_SIZE, face_hide_percentage: float = 0.5, feathe
     rectangle inset by ``feather * size``), so neither the square's edge nor the line where
     the generated part starts shows in the frame. 0 above the generated part."""
     import cv2
+
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 2:
+        raise ValueError(f"paste_mask: argument 'size' must be an int >= 2, got {size!r}")
+    if isinstance(face_hide_percentage, bool) or not isinstance(face_hide_percentage, (int, float)) \
+            or not 0.0 < face_hide_percentage < 1.0:
+        raise ValueError(f"paste_mask: argument 'face_hide_percentage' must be in (0, 1), got {face_hide_percentage!r}")
+    if isinstance(feather, bool) or not isinstance(feather, (int, float)) or not 0.0 <= feather < 0.5:
+        raise ValueError(f"paste_mask: argument 'feather' must be in [0, 0.5), got {feather!r}")
 
     f = max(1, int(round(feather * size)))
     r0 = int(size * (1 - face_hide_percentage))
