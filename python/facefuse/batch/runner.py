@@ -231,6 +231,8 @@ def _plan(job: Job, manifest: Manifest, *, force: bool, chunk_seconds: Optional[
                 run.audio_offset = start_time if kind.audio_at_video_start else 0.0
     base = {"name": job.name, "kind": job.kind, "output": job.output, "index": job.index, "error": None}
     if ranges is None:
+        # chunks an earlier, interrupted chunked run of this job left for a resume: unused now
+        discard_chunks(chunk_dir(job.output, key))
         uid = f"{key}:all"
         run.units[uid] = Unit(uid, key, job.kind, inputs, job.output, dict(job.options))
         run.remaining.add(uid)
