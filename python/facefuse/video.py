@@ -358,13 +358,15 @@ def count_frames(path: PathLike) -> int:
     """The exact number of frames of the first video stream of ``path``, from its packet
     index (a demux pass without decoding: fast, IO-bound). Falls back to decoding when the
     packets carry no timestamps."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"count_frames: argument 'path' must be a path, got {type(path).__name__}")
     p = os.fspath(path)
     if not os.path.exists(p):
-        raise FileNotFoundError(f"count_frames: no such file: {p!r}")
+        raise FileNotFoundError(f"count_frames: argument 'path': no such file: {p!r}")
     try:
         with av.open(p, "r", metadata_errors="ignore") as c:
             if not c.streams.video:
-                raise VideoError(f"count_frames: {p!r} has no video stream")
+                raise VideoError(f"count_frames: argument 'path': {p!r} has no video stream")
             index = _frame_pts(c, c.streams.video[0])
     except _FFMPEG_ERRORS as e:
         raise VideoError(f"count_frames: cannot read {p!r}: {e}") from e
