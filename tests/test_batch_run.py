@@ -94,6 +94,22 @@ def test_chunked_job_equals_one_piece_job(clips, tmp_path):
     assert temp_leftovers(tmp_path) == []  # chunk directory removed after the join
 
 
+def test_one_piece_run_removes_the_chunks_of_an_earlier_chunked_run(clips, tmp_path):
+    # an interrupted --chunk-seconds run leaves its finished chunks for a resume; running the
+    # same job again in one piece must not leave that hidden directory behind for good
+    from facefuse.batch.chunks import chunk_dir
+    from facefuse.batch.jobs import load_jobs
+
+    jf = write_jsonl(tmp_path / "jobs.jsonl", [smooth_job(clips[0], tmp_path / "o.mp4")])
+    (job,) = load_jobs(jf)
+    cdir = Path(chunk_dir(job.output, job.key))
+    cdir.mkdir()
+    (cdir / "chunk_0000.mp4").write_bytes(b"an earlier run's chunk")
+    rep = run_batch(jf, progress=None)
+    assert _status(rep) == ["done"] and rep.outcomes[0].frames == 30
+    assert not cdir.exists() and temp_leftovers(tmp_path) == []
+
+
 def test_job_models_dir_selects_its_own_warm_pool(clips, tmp_path):
     rec = tmp_path / "pools.txt"
     jobs = [smooth_job(clips[0], tmp_path / f"o{i}.mp4", record_to=str(rec),

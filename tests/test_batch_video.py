@@ -35,8 +35,10 @@ def test_reader_start_frame_errors(clips):
         VideoReader(clips["plain"], start_frame=60)
     with pytest.raises(ValueError, match="start_frame"):
         VideoReader(clips["plain"], start_frame=-1)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match="'path'"):
         count_frames(clips["plain"].parent / "missing.mp4")
+    with pytest.raises(TypeError, match="'path'"):
+        count_frames(None)  # type: ignore[arg-type]
 
 
 def test_process_video_range_and_warmup_calls(clips, tmp_path):

@@ -116,6 +116,20 @@ def test_decode_video_audio_track(tmp_path) -> None:
     assert abs(a.shape[0] - 16000) < 2048 and np.abs(a).max() > 0.3
 
 
+def test_decode_checks_its_arguments_when_called(tmp_path) -> None:
+    # not only once iterated: the caller (e.g. lipsync_video's audio feed, set up before its
+    # worker thread) gets the error where it passes the argument
+    with pytest.raises(FileNotFoundError, match="path"):
+        A.decode_audio(tmp_path / "missing.wav")
+    write_audio(tmp_path / "s.wav", synth_speech(0.1), 16000)
+    with pytest.raises(ValueError, match="chunk_samples"):
+        A.decode_audio(tmp_path / "s.wav", chunk_samples=0)
+    with pytest.raises(ValueError, match="sample_rate"):
+        A.decode_audio(tmp_path / "s.wav", sample_rate=-1)
+    with pytest.raises(TypeError, match="path"):
+        A.decode_audio(1234)  # type: ignore[arg-type]
+
+
 def test_decode_errors(tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match="path"):
         A.load_audio(tmp_path / "missing.wav")
@@ -171,6 +185,8 @@ def test_mel_window_and_count() -> None:
         for rows in (0, 15, 16, 17, 100, 161):
             c = A.num_mel_windows(rows, fps)
             assert c == sum(1 for k in range(400) if A.mel_window_start(k, fps) + 16 <= rows)
+    with pytest.raises(ValueError, match="'n_mel'"):
+        A.num_mel_windows(-5)
     with pytest.raises(ValueError, match="fps"):
         A.mel_window_start(3, 0)
     with pytest.raises(ValueError, match="'k'"):

@@ -98,6 +98,7 @@ def test_longer_audio_is_trimmed_to_the_video(media, tmp_path) -> None:
         warnings.simplefilter("error")  # nothing to warn about
         r = _run(media, out, audio="long.m4a")
     assert not r.cut and r.frames == 50 and r.video_frames == 50
+    assert r.audio_seconds == pytest.approx(3.0, abs=0.05)  # the driving audio, not the part decoded
     frames, _ = _frames(out)
     assert len(frames) == 50
     assert abs(load_audio(out).shape[0] - 32000) <= 2048
@@ -145,6 +146,20 @@ def test_soft_paste_mask() -> None:
     np.testing.assert_allclose(a[0, 0], 128 / 80)  # the longer side fills the crop
 
 
+@pytest.mark.parametrize("call, arg", [
+    (lambda: P.paste_mask(128, 1.5), "face_hide_percentage"),
+    (lambda: P.paste_mask(128, 0.5, feather=0.6), "feather"),
+    (lambda: P.paste_mask(0), "size"),
+    (lambda: P.square_crop_affine(np.array([10, 20, 50]), 128), "box"),
+    (lambda: P.square_crop_affine(np.array([10, 20, np.nan, 100]), 128), "box"),
+    (lambda: P.square_crop_affine(np.array([10, 20, 50, 100]), 0), "size"),
+    (lambda: P.square_crop_affine(np.array([10, 20, 50, 100]), 128, scale=-1.0), "scale"),
+])
+def test_geometry_helpers_name_a_bad_argument(call, arg) -> None:
+    with pytest.raises(ValueError, match=f"'{arg}'"):
+        call()
+
+
 def test_frames_without_face_pass_through(media, tmp_path) -> None:
     d, _ = media
     out = tmp_path / "out.mp4"
@@ -179,6 +194,26 @@ def test_out_of_memory_shrinks_the_batch(media, tmp_path, monkeypatch) -> None:
         "out of memory at batch size 8; continuing with 4", "out of memory at batch size 4; continuing with 2"]
     assert r.batch_size == 2 and r.frames == 25 and r.frames_synced == 25
     assert sizes[:3] == [8, 4, 2] and max(sizes[3:]) <= 2
+
+
+def test_free_gpu_memory_of_the_visible_gpu(monkeypatch) -> None:
+    # nvidia-smi lists every GPU whatever CUDA_VISIBLE_DEVICES says; a batch worker that sees
+    # only GPU 1 must size its batch by GPU 1's free memory, not GPU 0's
+    free = {"0": 500, "1": 70000}
+
+    class Done:
+        def __init__(self, stdout):
+            self.stdout = stdout
+
+    def fake_run(cmd, **kw):
+        ids = [a.split("=", 1)[1] for a in cmd if a.startswith("--id=")]
+        return Done("".join(f"{free[i]}\n" for i in (ids or list(free))))
+
+    monkeypatch.setattr(P.subprocess, "run", fake_run)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert P._free_gpu_mib() == 500
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    assert P._free_gpu_mib() == 70000
 
 
 @pytest.mark.parametrize("reference", ["gt", "first"])
@@ -220,6 +255,33 @@ def test_streaming_keeps_few_frames_alive(media, tmp_path) -> None:
     r = _run(media, tmp_path / "o.mp4", audio="long.m4a", detector=det, batch_size=4, progress=progress)
     assert written[0] == r.frames == 50
     assert max(lag) <= 3 * 4 + 2  # queue (batch) + the batch being built + one in flight
+
+
+def test_mel_feed_from_a_late_frame_holds_few_rows(tmp_path) -> None:
+    # a chunk of a long video starts at frame start_frame: the feed decodes the audio up to
+    # there but must not keep (and re-copy) every mel row before the chunk's first window
+    speech = synth_speech(40.0, seed=3)
+    write_audio(tmp_path / "long.wav", speech, 16000)
+    feed = P._MelFeed(tmp_path / "long.wav", 25.0)
+    held = []
+    push = feed._stream.push
+
+    def watch(chunk):
+        held.append(feed._rows.shape[0])
+        return push(chunk)
+
+    feed._stream.push = watch  # type: ignore[method-assign]
+    try:
+        k = 30 * 25  # 30 s in
+        w = feed.window(k)
+        whole = load_audio(tmp_path / "long.wav")
+        from facefuse.lipsync.audio import mel_window, melspectrogram
+
+        np.testing.assert_allclose(w, mel_window(melspectrogram(whole), k, 25.0), atol=1e-4)
+        # 0.5 s audio chunks: 40 new mel rows each; the window's 16 rows and one chunk suffice
+        assert max(held) <= 16 + 2 * 40
+    finally:
+        feed.close()
 
 
 def test_quality_outputs(media, tmp_path) -> None:

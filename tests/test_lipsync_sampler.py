@@ -171,6 +171,16 @@ def test_lipsync_batch_composite(models, rng, fhp: float, row: int) -> None:
                                atol=2e-5)
 
 
+def test_lipsync_batch_names_a_bad_argument(models, rng) -> None:
+    with InferencePool(models_dir=models, providers="cpu") as pool:
+        den = Diff2LipDenoiser(pool)
+        crops, refs, mels = _inputs(2, rng)
+        with pytest.raises(ValueError, match="'noise'"):  # a per-frame noise batch, not one shared image
+            lipsync_batch(den, DDIMSampler(3), crops, refs, mels, np.stack([initial_noise(0)] * 2))
+        with pytest.raises(ValueError, match="'crops'"):
+            lipsync_batch(den, DDIMSampler(3), crops[0], refs, mels, initial_noise(0))
+
+
 def test_fixed_batch_model_runs_any_batch(models, rng) -> None:
     with InferencePool(models_dir=models, providers="cpu") as pool:
         den = Diff2LipDenoiser(pool, "fixed2.onnx")

@@ -15,6 +15,7 @@ from facefuse.video import (  # noqa: E402
     VideoError,
     VideoReader,
     VideoWriter,
+    audio_duration,
     available_encoders,
     process_video,
     read_image,
@@ -511,3 +512,17 @@ def test_output_permissions_follow_umask(tmp_path, video):
     finally:
         os.umask(old)
     assert (out.stat().st_mode & 0o777) == 0o644
+
+
+def test_audio_duration(tmp_path) -> None:
+    from facefuse.testing.media import synth_speech, write_audio
+
+    write_audio(tmp_path / "s.wav", synth_speech(1.3), 16000)
+    assert audio_duration(tmp_path / "s.wav") == pytest.approx(1.3, abs=1e-3)
+    make_video(tmp_path / "v.mp4", seconds=2)
+    assert audio_duration(tmp_path / "v.mp4") == pytest.approx(2.0, abs=0.1)  # a video's audio track
+    make_video(tmp_path / "mute.mp4", seconds=1, audio=False)
+    assert audio_duration(tmp_path / "mute.mp4") is None  # no audio: not the video's length
+    (tmp_path / "junk.wav").write_bytes(b"not audio" * 20)
+    assert audio_duration(tmp_path / "junk.wav") is None
+    assert audio_duration(tmp_path / "missing.wav") is None

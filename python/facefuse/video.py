@@ -34,6 +34,7 @@ __all__ = [
     "read_image",
     "available_encoders",
     "count_frames",
+    "audio_duration",
     "process_video",
 ]
 
@@ -357,13 +358,15 @@ def count_frames(path: PathLike) -> int:
     """The exact number of frames of the first video stream of ``path``, from its packet
     index (a demux pass without decoding: fast, IO-bound). Falls back to decoding when the
     packets carry no timestamps."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"count_frames: argument 'path' must be a path, got {type(path).__name__}")
     p = os.fspath(path)
     if not os.path.exists(p):
-        raise FileNotFoundError(f"count_frames: no such file: {p!r}")
+        raise FileNotFoundError(f"count_frames: argument 'path': no such file: {p!r}")
     try:
         with av.open(p, "r", metadata_errors="ignore") as c:
             if not c.streams.video:
-                raise VideoError(f"count_frames: {p!r} has no video stream")
+                raise VideoError(f"count_frames: argument 'path': {p!r} has no video stream")
             index = _frame_pts(c, c.streams.video[0])
     except _FFMPEG_ERRORS as e:
         raise VideoError(f"count_frames: cannot read {p!r}: {e}") from e
@@ -371,6 +374,22 @@ def count_frames(path: PathLike) -> int:
         return len(index)
     with VideoReader(p, strict=False) as r:
         return 1 + sum(1 for _ in r._raw)  # the reader decoded frame 0 on opening
+
+
+def audio_duration(path: PathLike) -> Optional[float]:
+    """Seconds of the first audio stream of ``path`` as its container announces them (no
+    decoding). None when the file has no audio stream, announces no positive duration, or
+    cannot be opened (for estimates: decoding the file reports what is wrong with it)."""
+    try:
+        with av.open(os.fspath(path), "r", metadata_errors="ignore") as c:
+            if not c.streams.audio:
+                return None
+            s = c.streams.audio[0]
+            if s.duration is not None and s.time_base is not None and s.duration > 0:
+                return float(s.duration * s.time_base)
+            return c.duration / 1e6 if c.duration and c.duration > 0 else None  # av.time_base units
+    except _FFMPEG_ERRORS + (OSError,):
+        return None
 
 
 def read_image(path: PathLike, *, auto_rotate: bool = True) -> np.ndarray:

@@ -193,7 +193,7 @@ class _Run:
 
 
 def _plan(job: Job, manifest: Manifest, *, force: bool, chunk_seconds: Optional[float], warmup: int) -> _Run:
-    from ..video import VideoReader, count_frames
+    from ..video import VideoReader, audio_duration, count_frames
 
     key = job.key
     run = _Run(job, JobOutcome(job))
@@ -220,7 +220,7 @@ def _plan(job: Job, manifest: Manifest, *, force: bool, chunk_seconds: Optional[
             total = count_frames(video)
             if kind.audio_input != kind.video_input:
                 # a separate driving audio (lip sync) cuts the video where it ends: plan that far
-                audio_s = _audio_seconds(job.inputs[kind.audio_input])
+                audio_s = audio_duration(job.inputs[kind.audio_input])
                 if audio_s is not None:
                     total = max(1, min(total, math.ceil(audio_s * fps)))
             ranges = plan_chunks(total, max(1, int(round(seconds * fps))))
@@ -231,6 +231,8 @@ def _plan(job: Job, manifest: Manifest, *, force: bool, chunk_seconds: Optional[
                 run.audio_offset = start_time if kind.audio_at_video_start else 0.0
     base = {"name": job.name, "kind": job.kind, "output": job.output, "index": job.index, "error": None}
     if ranges is None:
+        # chunks an earlier, interrupted chunked run of this job left for a resume: unused now
+        discard_chunks(chunk_dir(job.output, key))
         uid = f"{key}:all"
         run.units[uid] = Unit(uid, key, job.kind, inputs, job.output, dict(job.options))
         run.remaining.add(uid)
@@ -261,22 +263,6 @@ def _plan(job: Job, manifest: Manifest, *, force: bool, chunk_seconds: Optional[
     run.outcome.chunks = len(ranges)
     manifest.update(key, status="pending", plan=plan_doc, chunks=chunks, **base)
     return run
-
-
-def _audio_seconds(path: str) -> Optional[float]:
-    """Duration of the first audio stream of ``path`` (None when unknown)."""
-    import av
-
-    try:
-        with av.open(path, "r", metadata_errors="ignore") as c:
-            if not c.streams.audio:
-                return None
-            s = c.streams.audio[0]
-            if s.duration is not None and s.time_base is not None:
-                return float(s.duration * s.time_base)
-            return c.duration / 1e6 if c.duration else None
-    except (av.FFmpegError, OSError):
-        return None
 
 
 def _merge_quality(stats: Sequence[dict]) -> tuple:

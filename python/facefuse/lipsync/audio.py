@@ -81,14 +81,13 @@ def decode_audio(path: PathLike, *, sample_rate: int = SAMPLE_RATE,
     ``librosa.load(mono=True)``). Memory stays at one chunk whatever the file's length.
 
     Raises:
-        FileNotFoundError: ``path`` does not exist.
-        ValueError: ``path`` cannot be opened, has no audio stream, or decoding fails
-            (``facefuse.video.VideoError``, a ValueError, naming the file).
+        FileNotFoundError, ValueError, TypeError: at the call: ``path`` does not exist, a bad
+            ``sample_rate`` / ``chunk_samples``, ``path`` not a path.
+        ValueError: while iterating: ``path`` cannot be opened, has no audio stream, or decoding
+            fails (``facefuse.video.VideoError``, a ValueError, naming the file).
     """
-    import av
-
-    from ..video import VideoError
-
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"decode_audio: argument 'path' must be a path, got {type(path).__name__}")
     src = os.fspath(path)
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate <= 0:
         raise ValueError(f"decode_audio: argument 'sample_rate' must be a positive int, got {sample_rate!r}")
@@ -96,6 +95,15 @@ def decode_audio(path: PathLike, *, sample_rate: int = SAMPLE_RATE,
         raise ValueError(f"decode_audio: argument 'chunk_samples' must be a positive int, got {chunk_samples!r}")
     if not os.path.exists(src):
         raise FileNotFoundError(f"decode_audio: argument 'path': no such file: {src!r}")
+    # checked above, when called; the decoding below runs as the chunks are asked for
+    return _decode_chunks(src, sample_rate, chunk_samples)
+
+
+def _decode_chunks(src: str, sample_rate: int, chunk_samples: int) -> Iterator[np.ndarray]:
+    import av
+
+    from ..video import VideoError
+
     errors = (av.FFmpegError, EOFError, UnicodeDecodeError)
     try:
         container = av.open(src, "r", metadata_errors="ignore")
@@ -363,6 +371,8 @@ def mel_window(mel: np.ndarray, k: int, fps: float = 25.0, *, offset: int = 0) -
 def num_mel_windows(n_mel: int, fps: float = 25.0) -> int:
     """How many output frames a spectrogram of ``n_mel`` rows drives (frames whose whole
     window fits; Diff2Lip stops at the first window that would be short)."""
+    if isinstance(n_mel, bool) or not isinstance(n_mel, (int, np.integer)) or n_mel < 0:
+        raise ValueError(f"num_mel_windows: argument 'n_mel' must be an int >= 0 (mel rows), got {n_mel!r}")
     f = _check_fps("num_mel_windows", fps)
     if n_mel < MEL_WINDOW:
         return 0

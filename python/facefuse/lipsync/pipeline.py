@@ -57,7 +57,7 @@ class LipsyncResult:
     frames_synced: int  # of which had a face and got a generated mouth
     video_frames: int  # frames the video has (as far as it was read: more than ``frames`` when cut)
     cut: bool  # the video was cut to the (shorter) audio
-    audio_seconds: float
+    audio_seconds: float  # the driving audio's length (decoded when it cut the video, else from its header)
     fps: float
     batch_size: int  # final batch size (smaller than asked after an out-of-memory)
     seconds: float  # wall time
@@ -70,7 +70,14 @@ class LipsyncResult:
 def square_crop_affine(box: np.ndarray, size: int = MODEL_SIZE, scale: float = 1.0) -> np.ndarray:
     """2 x 3 float32 frame -> crop matrix of the square of side ``scale * max(w, h)`` centred
     on ``box`` (x1, y1, x2, y2), scaled to ``size`` x ``size``."""
-    x1, y1, x2, y2 = (float(v) for v in box)
+    b = np.asarray(box, dtype=np.float64)
+    if b.shape != (4,) or not np.isfinite(b).all():
+        raise ValueError(f"square_crop_affine: argument 'box' must be 4 finite numbers (x1, y1, x2, y2), got {box!r}")
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+        raise ValueError(f"square_crop_affine: argument 'size' must be an int >= 1, got {size!r}")
+    if not isinstance(scale, (int, float)) or not 0 < scale < math.inf:
+        raise ValueError(f"square_crop_affine: argument 'scale' must be a positive number, got {scale!r}")
+    x1, y1, x2, y2 = (float(v) for v in b)
     side = max(x2 - x1, y2 - y1, 1.0) * float(scale)
     cx, cy = (x1 + x2) / 2.0, (y1 + y2) / 2.0
     s = size / side
@@ -83,6 +90,14 @@ def paste_mask(size: int = MODEL_SIZE, face_hide_percentage: float = 0.5, feathe
     rectangle inset by ``feather * size``), so neither the square's edge nor the line where
     the generated part starts shows in the frame. 0 above the generated part."""
     import cv2
+
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 2:
+        raise ValueError(f"paste_mask: argument 'size' must be an int >= 2, got {size!r}")
+    if isinstance(face_hide_percentage, bool) or not isinstance(face_hide_percentage, (int, float)) \
+            or not 0.0 < face_hide_percentage < 1.0:
+        raise ValueError(f"paste_mask: argument 'face_hide_percentage' must be in (0, 1), got {face_hide_percentage!r}")
+    if isinstance(feather, bool) or not isinstance(feather, (int, float)) or not 0.0 <= feather < 0.5:
+        raise ValueError(f"paste_mask: argument 'feather' must be in [0, 0.5), got {feather!r}")
 
     f = max(1, int(round(feather * size)))
     r0 = int(size * (1 - face_hide_percentage))
@@ -126,14 +141,20 @@ class _MelFeed:
                 self.samples += chunk.shape[0]
                 new = self._stream.push(chunk)
             self._rows = np.concatenate([self._rows, new])
+            # drop the rows before the window while reading: a chunk that starts late in a long
+            # video (start_frame) would otherwise hold, and re-copy, every row up to its start
+            self._drop_before(start)
         if self.ended and k / self.fps >= self.seconds:
             return None
         w = mel_window(self._rows, k, self.fps, offset=self._offset)
-        drop = start - self._offset
+        self._drop_before(start)
+        return w
+
+    def _drop_before(self, step: int) -> None:
+        drop = min(step - self._offset, self._rows.shape[0])
         if drop > 0:
             self._rows = self._rows[drop:]
-            self._offset = start
-        return w
+            self._offset += drop
 
     def close(self) -> None:
         self._chunks.close()
@@ -150,24 +171,16 @@ def _check_path(fn: str, name: str, p: Any) -> str:
     return s
 
 
-def _probe_audio_seconds(path: str) -> Optional[float]:
-    """The audio stream's duration from the container header (no decoding), or None."""
-    try:
-        import av
-
-        with av.open(path, "r", metadata_errors="ignore") as c:
-            s = c.streams.audio[0]
-            if s.duration is not None and s.time_base is not None and s.duration > 0:
-                return float(s.duration * s.time_base)
-            return c.duration / 1e6 if c.duration else None
-    except Exception:  # a bad file fails properly when it is decoded
-        return None
-
-
 def _free_gpu_mib() -> Optional[int]:
+    """Free MiB of the GPU the session gets as device 0."""
+    cmd = ["nvidia-smi", "--query-gpu=memory.free", "--format=csv,noheader,nounits"]
+    # nvidia-smi ignores CUDA_VISIBLE_DEVICES and lists every GPU: ask for the first visible one
+    # (a `facefuse batch` worker on GPU 1 must not size its batch by GPU 0's free memory)
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip()
+    if visible:
+        cmd.append(f"--id={visible}")
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=memory.free", "--format=csv,noheader,nounits"],
-                             capture_output=True, text=True, timeout=5, check=True).stdout
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=5, check=True).stdout
         return int(out.split()[0])
     except Exception:  # no driver / tool: the caller falls back to a fixed size
         return None
@@ -325,7 +338,7 @@ def lipsync_video(
 
     from .. import ops
     from ..inference import InferencePool
-    from ..video import VideoReader, VideoWriter
+    from ..video import VideoReader, VideoWriter, audio_duration
 
     own_pool = pool is None
     if own_pool:
@@ -348,7 +361,7 @@ def lipsync_video(
         fps = reader.fps
         feed = _MelFeed(audio_s, fps)
         total_est = reader.frame_count
-        audio_est = _probe_audio_seconds(audio_s)
+        audio_est = audio_duration(audio_s)
         if audio_est is not None and total_est > 0:  # the progress total, when the audio cuts the video
             total_est = min(total_est, max(1, math.ceil(audio_est * fps)))
         if total_est > 0:
@@ -489,6 +502,9 @@ def lipsync_video(
             notes.append(msg)
             warnings.warn(msg, UserWarning, stacklevel=2)
         writer.close()
+        # the feed stops decoding once the last frame's window is in: unless the audio ran out
+        # first, what it read is not the audio's length
+        audio_seconds = feed.seconds if feed.ended or audio_est is None else max(audio_est, feed.seconds)
         summary = None
         if monitor is not None:
             summary = monitor.summary()
@@ -498,7 +514,7 @@ def lipsync_video(
             if quality_plot is not None:
                 write_atomic(os.fspath(quality_plot), monitor.plot)
         return LipsyncResult(output=out_s, frames=done, frames_synced=synced, video_frames=video_frames,
-                             cut=bool(state["cut"]), audio_seconds=feed.seconds, fps=fps, batch_size=bs,
+                             cut=bool(state["cut"]), audio_seconds=audio_seconds, fps=fps, batch_size=bs,
                              seconds=time.perf_counter() - t_start, quality=summary, warnings=notes)
     except BaseException:
         if writer is not None:

@@ -216,6 +216,13 @@ def lipsync_batch(denoiser: "object", sampler: DDIMSampler, crops: np.ndarray, r
     Returns:
         float32 ``[N, 3, 128, 128]`` in [-1, 1]: ``sample * mask + (1 - mask) * crop``.
     """
+    if not isinstance(crops, np.ndarray) or crops.ndim != 4 or crops.shape[1] != 3:
+        desc = f"shape {list(crops.shape)}" if isinstance(crops, np.ndarray) else type(crops).__name__
+        raise ValueError(f"lipsync_batch: argument 'crops' must be a [N, 3, H, W] array, got {desc}")
+    if not isinstance(noise, np.ndarray) or noise.shape != crops.shape[1:]:
+        desc = f"shape {list(noise.shape)}" if isinstance(noise, np.ndarray) else type(noise).__name__
+        raise ValueError(f"lipsync_batch: argument 'noise' must have the crops' shape {list(crops.shape[1:])} "
+                         f"(one image shared by all frames), got {desc}")
     n, _, h, w = crops.shape
     mask = hide_mask(h, face_hide_percentage)
     noise_b = np.broadcast_to(noise[None], crops.shape)
