@@ -248,15 +248,23 @@ template <typename T>
 void image_stats(const DevTables& t, const T* img, const float* mask, int items, std::int64_t px, Stats* stats,
                  double* partial, cudaStream_t stream) {
   const int nblk = stat_blocks(px);
-  const dim3 grid(nblk, items);
-  stats_partial_kernel<false, T><<<grid, kStatThreads, 0, stream>>>(t.lut, img, mask, px, stats, partial);
-  FF_CUDA_LAUNCH_CHECK();
-  stats_finish_kernel<false><<<items, kStatThreads, 0, stream>>>(partial, nblk, stats);
-  FF_CUDA_LAUNCH_CHECK();
-  stats_partial_kernel<true, T><<<grid, kStatThreads, 0, stream>>>(t.lut, img, mask, px, stats, partial);
-  FF_CUDA_LAUNCH_CHECK();
-  stats_finish_kernel<true><<<items, kStatThreads, 0, stream>>>(partial, nblk, stats);
-  FF_CUDA_LAUNCH_CHECK();
+  // The image index is blockIdx.y (at most kMaxGridYZ): larger batches run in
+  // chunks, reusing the partials in stream order.
+  for (int i0 = 0; i0 < items; i0 += kMaxGridYZ) {
+    const int m = items - i0 < kMaxGridYZ ? items - i0 : kMaxGridYZ;
+    const T* im = img + static_cast<std::int64_t>(i0) * px * 3;
+    const float* mk = mask ? mask + static_cast<std::int64_t>(i0) * px : nullptr;
+    Stats* st = stats + i0;
+    const dim3 grid(nblk, m);
+    stats_partial_kernel<false, T><<<grid, kStatThreads, 0, stream>>>(t.lut, im, mk, px, st, partial);
+    FF_CUDA_LAUNCH_CHECK();
+    stats_finish_kernel<false><<<m, kStatThreads, 0, stream>>>(partial, nblk, st);
+    FF_CUDA_LAUNCH_CHECK();
+    stats_partial_kernel<true, T><<<grid, kStatThreads, 0, stream>>>(t.lut, im, mk, px, st, partial);
+    FF_CUDA_LAUNCH_CHECK();
+    stats_finish_kernel<true><<<m, kStatThreads, 0, stream>>>(partial, nblk, st);
+    FF_CUDA_LAUNCH_CHECK();
+  }
 }
 
 template <typename T>

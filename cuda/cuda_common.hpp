@@ -53,4 +53,12 @@ void set_device(int device);
 
 inline int div_up(long long a, long long b) { return static_cast<int>((a + b - 1) / b); }
 
+// Most blocks along grid y and z (the hardware limit). Kernels that put the
+// batch index there are launched in chunks of at most this many items; the CPU
+// emulation lowers it (and enforces it) so that the chunking is tested.
+#ifndef FF_MAX_GRID_YZ
+#define FF_MAX_GRID_YZ 65535
+#endif
+constexpr int kMaxGridYZ = FF_MAX_GRID_YZ;
+
 }  // namespace facefuse::cuda

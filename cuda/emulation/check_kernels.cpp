@@ -105,15 +105,15 @@ void check_transfer(int n, int h, int w, int n_ref, int hr, int wr, bool masks, 
 }
 
 template <typename T>
-void check_tpsnr(int h, int w, int c, bool mask) {
-  auto a = frames<T>(static_cast<std::size_t>(h) * w * c * 3);
+void check_tpsnr(int h, int w, int c, bool mask, int pairs = 2) {
+  auto a = frames<T>(static_cast<std::size_t>(h) * w * c * (pairs + 1));
   auto m = uniform(static_cast<std::size_t>(h) * w, 0.f, 1.f);
-  double got[12];
+  std::vector<double> got(4 * static_cast<std::size_t>(pairs));
   const std::int64_t fr = static_cast<std::int64_t>(h) * w * c;
-  cuda::tpsnr_sums(a.data(), a.data() + fr, fr, 2, std::is_same_v<T, std::uint8_t>, h, w, c, mask ? m.data() : nullptr,
-                   got, 0, nullptr);
+  cuda::tpsnr_sums(a.data(), a.data() + fr, fr, pairs, std::is_same_v<T, std::uint8_t>, h, w, c,
+                   mask ? m.data() : nullptr, got.data(), 0, nullptr);
   double worst = 0;
-  for (int p = 0; p < 2; ++p) {
+  for (int p = 0; p < pairs; ++p) {
     quality::SseSums s;
     if constexpr (std::is_same_v<T, std::uint8_t>)
       s = quality::frame_sse_u8(a.data() + p * fr, w * c, a.data() + (p + 1) * fr, w * c, mask ? m.data() : nullptr, w, h, w, c);
@@ -124,7 +124,8 @@ void check_tpsnr(int h, int w, int c, bool mask) {
                       std::abs(got[4 * p + 2] - s.mask_min), std::abs(got[4 * p + 3] - s.mask_max)});
   }
   char buf[128];
-  std::snprintf(buf, sizeof buf, "tpsnr sums %s %dx%dx%d mask=%d (rel 1e-12)", sizeof(T) == 1 ? "u8" : "f32", h, w, c, mask);
+  std::snprintf(buf, sizeof buf, "tpsnr sums %s %dx%dx%d mask=%d pairs=%d (rel 1e-12)", sizeof(T) == 1 ? "u8" : "f32", h,
+                w, c, mask, pairs);
   report(buf, worst < 1e-12, worst);
 }
 
@@ -183,12 +184,15 @@ int main() {
   check_blend<std::uint8_t>(2, 37, 53, 3, 5);
   check_blend<std::uint8_t>(1, 33, 65, 1, 12);
   check_blend<float>(3, 19, 40, 3, 4);
+  check_blend<std::uint8_t>(12, 11, 13, 1, 3);  // batches above FF_MAX_GRID_YZ (5 here) run in chunks
   check_blend<float>(1, 2, 2, 1, 3);
   check_blend<std::uint8_t>(2, 9, 31, 3, 1);
   check_lab(1);
   check_lab(3001);
   check_transfer<std::uint8_t>(1, 23, 31, 1, 17, 12, false, 1.0f);
   check_transfer<std::uint8_t>(3, 40, 41, 3, 17, 12, true, 0.6f);
+  check_transfer<float>(12, 9, 8, 1, 7, 6, true, 0.8f);
+  check_transfer<std::uint8_t>(11, 6, 5, 11, 4, 7, false, 1.0f);
   check_transfer<std::uint8_t>(2, 40, 41, 1, 50, 52, true, 0.0f);
   check_transfer<float>(2, 30, 27, 2, 20, 19, true, 1.0f);
   check_transfer<std::uint8_t>(1, 1, 1, 1, 5, 5, false, 1.0f);
@@ -196,6 +200,7 @@ int main() {
   check_tpsnr<std::uint8_t>(64, 130, 4, true);
   check_tpsnr<float>(50, 61, 1, true);
   check_tpsnr<float>(1, 1, 3, false);
+  check_tpsnr<std::uint8_t>(9, 7, 3, true, 12);  // more pairs than FF_MAX_GRID_YZ: chunked launches
   check_smoother(SmoothMethod::PoseShape, "pose_shape", 5, 68);
   check_smoother(SmoothMethod::PoseShape, "pose_shape", 3, 478);
   check_smoother(SmoothMethod::PoseShape, "pose_shape", 4, 1);

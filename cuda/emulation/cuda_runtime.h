@@ -16,8 +16,14 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <thread>
 #include <vector>
+
+// The grid y / z limit the kernels chunk their batches by (65535 on hardware,
+// cuda_common.hpp): small here (still above the tile rows of the test frames), so
+// batches of 6+ items take the chunked path.
+#define FF_MAX_GRID_YZ 5
 
 #define __global__
 #define __device__
@@ -122,6 +128,9 @@ inline cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned) { *e = rei
 inline cudaError_t cudaEventRecord(cudaEvent_t, cudaStream_t) { return cudaSuccess; }
 inline cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
 inline cudaError_t cudaEventDestroy(cudaEvent_t) { return cudaSuccess; }
+inline cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t, unsigned) { return cudaSuccess; }
+// The special handle of the calling host thread's default stream (as in driver_types.h).
+inline const cudaStream_t cudaStreamPerThread = reinterpret_cast<cudaStream_t>(0x2);
 
 // ---- kernel launch: K<<<g, b, s, st>>>(args) is rewritten to emu::launch(K, g, b, s, st)(args) ----
 namespace emu {
@@ -131,6 +140,10 @@ struct Launcher {
   dim3 grid, block;
   template <typename... A>
   void operator()(A... args) const {
+    // The hardware rejects a grid taller or deeper than 65535 blocks; here the
+    // limit is FF_MAX_GRID_YZ (lowered below) so batch chunking is exercised.
+    if (grid.y > FF_MAX_GRID_YZ || grid.z > FF_MAX_GRID_YZ)
+      throw std::runtime_error("emulated launch: grid y/z above FF_MAX_GRID_YZ (invalid configuration)");
     gridDim = grid;
     blockDim = block;
     const int nt = static_cast<int>(block.x * block.y * block.z);
