@@ -5,6 +5,7 @@
 
 #include <map>
 #include <mutex>
+#include <thread>
 #include <tuple>
 
 namespace facefuse::cuda {
@@ -23,9 +24,15 @@ struct Block {
   int device = 0;
 };
 
+// (device, stream, host thread, slot). The thread is only part of the key for
+// cudaStreamPerThread: that one handle names a different stream in every host
+// thread, so sharing its buffer across threads would let two unordered streams
+// use it at once.
+using Key = std::tuple<int, cudaStream_t, std::thread::id, int>;
+
 std::mutex g_mutex;
-std::map<std::tuple<int, cudaStream_t, int>, Block>& cache() {
-  static auto* m = new std::map<std::tuple<int, cudaStream_t, int>, Block>();  // never destroyed: no CUDA calls at exit
+std::map<Key, Block>& cache() {
+  static auto* m = new std::map<Key, Block>();  // never destroyed: no CUDA calls at exit
   return *m;
 }
 
@@ -36,7 +43,8 @@ void set_device(int device) { FF_CUDA_CHECK(cudaSetDevice(device)); }
 void* scratch(int device, cudaStream_t stream, int slot, std::size_t bytes) {
   if (bytes == 0) bytes = 1;
   std::lock_guard<std::mutex> lock(g_mutex);
-  Block& b = cache()[std::make_tuple(device, stream, slot)];
+  const std::thread::id owner = stream == cudaStreamPerThread ? std::this_thread::get_id() : std::thread::id();
+  Block& b = cache()[Key(device, stream, owner, slot)];
   if (b.bytes >= bytes) return b.ptr;
   // Grow by at least 1/4 so a slowly growing workload does not reallocate every call.
   std::size_t want = bytes + bytes / 4;
