@@ -50,14 +50,18 @@ const DevTables& tables(int device) {
   std::lock_guard<std::mutex> lock(g_tables_mutex);
   DevTables& t = g_tables[device];
   if (!t.lut) {
-    // Synchronous copies, once per device per process: the tables are then
-    // valid for every stream.
+    // Copies once per device per process, finished before returning: the tables
+    // are then valid for every stream.
     std::int16_t* lut = nullptr;
     float* spline = nullptr;
     FF_CUDA_CHECK(cudaMalloc(&lut, sizeof(std::int16_t) * kLabLutSize));
     FF_CUDA_CHECK(cudaMalloc(&spline, sizeof(float) * kGammaTabLen));
     FF_CUDA_CHECK(cudaMemcpy(lut, lab_lut(), sizeof(std::int16_t) * kLabLutSize, cudaMemcpyHostToDevice));
     FF_CUDA_CHECK(cudaMemcpy(spline, gamma_inv_spline(), sizeof(float) * kGammaTabLen, cudaMemcpyHostToDevice));
+    // cudaMemcpy from pageable memory may return before the DMA has landed, and
+    // a kernel on a non-blocking stream is not ordered after the legacy default
+    // stream the copy ran on: wait for it once before any stream reads the tables.
+    FF_CUDA_CHECK(cudaStreamSynchronize(nullptr));
     t.lut = lut;
     t.spline = spline;
   }
