@@ -374,6 +374,8 @@ void CudaSmoother::free_device() {
   if (dev_rows_) cudaFree(dev_rows_);
   if (host_rows_) cudaFreeHost(host_rows_);
   if (rows_copied_) cudaEventDestroy(rows_copied_);
+  if (kernel_done_) cudaEventDestroy(kernel_done_);
+  kernel_done_ = nullptr;
   states_ = nullptr;
   pts_ = nullptr;
   dev_rows_ = nullptr;
@@ -465,6 +467,13 @@ void CudaSmoother::update(const float* landmarks, const std::int64_t* ids, const
     last_t_[su] = t ? t[i] : 0.0;
   }
   if (n > 0) {
+    // The previous update's kernel may still be running on another stream (a
+    // caller switching CuPy streams between frames): it reads the row table and
+    // reads / writes the track state this update uses, and reserve() may move
+    // that state. Order this stream after it, without a host synchronisation
+    // (cudaStreamPerThread is a different stream in each host thread: always wait).
+    if (kernel_done_ && (stream != last_stream_ || stream == cudaStreamPerThread))
+      FF_CUDA_CHECK(cudaStreamWaitEvent(stream, kernel_done_, 0));
     reserve(static_cast<std::int64_t>(last_seen_.size()), p, device, stream);
     // Row table: pinned staging -> device, asynchronously on the stream.
     const std::size_t bytes = sizeof(Row) * static_cast<std::size_t>(n);
@@ -486,6 +495,9 @@ void CudaSmoother::update(const float* landmarks, const std::int64_t* ids, const
         dev_params(method_, params_), landmarks, static_cast<const Row*>(dev_rows_), t != nullptr ? 1 : 0,
         static_cast<int>(p), static_cast<TrackState*>(states_), pts_, out, reset_flags, new_flags);
     FF_CUDA_LAUNCH_CHECK();
+    if (!kernel_done_) FF_CUDA_CHECK(cudaEventCreateWithFlags(&kernel_done_, cudaEventDisableTiming));
+    FF_CUDA_CHECK(cudaEventRecord(kernel_done_, stream));
+    last_stream_ = stream;
   }
   if (params_.max_age > 0) {
     std::vector<std::int64_t> old;
