@@ -303,7 +303,7 @@ void transfer_typed(const T* src, const T* ref, const float* src_mask, const flo
 
 void bgr_to_lab(const void* src, bool u8, float* dst, std::int64_t n_px, int device, cudaStream_t stream) {
   if (n_px <= 0) return;
-  set_device(device);
+  const DeviceScope scope(device);
   const DevTables& t = tables(device);
   const unsigned grid = static_cast<unsigned>(grid_for(n_px, 256));
   if (u8)
@@ -315,7 +315,7 @@ void bgr_to_lab(const void* src, bool u8, float* dst, std::int64_t n_px, int dev
 
 void lab_to_bgr(const float* src, float* dst, std::int64_t n_px, int device, cudaStream_t stream) {
   if (n_px <= 0) return;
-  set_device(device);
+  const DeviceScope scope(device);
   const DevTables& t = tables(device);
   lab_to_bgr_kernel<<<static_cast<unsigned>(grid_for(n_px, 256)), 256, 0, stream>>>(t.spline, src, dst, n_px);
   FF_CUDA_LAUNCH_CHECK();
@@ -325,7 +325,7 @@ void color_transfer(const void* src, const void* ref, const float* src_mask, con
                     bool u8, int n, std::int64_t src_px, int n_ref, std::int64_t ref_px, float strength, int device,
                     cudaStream_t stream) {
   if (n <= 0 || src_px <= 0) return;
-  set_device(device);
+  const DeviceScope scope(device);
   if (u8)
     transfer_typed(static_cast<const std::uint8_t*>(src), static_cast<const std::uint8_t*>(ref), src_mask, ref_mask,
                    static_cast<std::uint8_t*>(dst), n, src_px, n_ref, ref_px, strength, device, stream);

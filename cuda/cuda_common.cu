@@ -38,7 +38,18 @@ std::map<Key, Block>& cache() {
 
 }  // namespace
 
-void set_device(int device) { FF_CUDA_CHECK(cudaSetDevice(device)); }
+DeviceScope::DeviceScope(int device) {
+  int cur = -1;
+  FF_CUDA_CHECK(cudaGetDevice(&cur));
+  if (cur != device) {
+    FF_CUDA_CHECK(cudaSetDevice(device));
+    prev_ = cur;
+  }
+}
+
+DeviceScope::~DeviceScope() {
+  if (prev_ >= 0) cudaSetDevice(prev_);  // a destructor must not throw
+}
 
 void* scratch(int device, cudaStream_t stream, int slot, std::size_t bytes) {
   if (bytes == 0) bytes = 1;
@@ -66,9 +77,12 @@ void release_scratch() {
     if (!b.ptr) continue;
     // The stream may be gone by now (a destroyed CuPy stream): free after a
     // device-wide sync instead of on the stream.
+    int prev = -1;
+    cudaGetDevice(&prev);
     cudaSetDevice(b.device);
     cudaDeviceSynchronize();
     cudaFree(b.ptr);
+    if (prev >= 0) cudaSetDevice(prev);
   }
   cache().clear();
 }

@@ -47,9 +47,21 @@ void release_scratch();
 // Total bytes currently held by the scratch cache (for tests and diagnostics).
 std::size_t scratch_bytes();
 
-// Make `device` current for this thread (the runtime state of this module is
-// separate from CuPy's, so every entry point sets it).
-void set_device(int device);
+// Makes `device` current for this thread for the scope's lifetime, then
+// restores the previous one. The runtime's current device is the driver's
+// current context of the thread, which CuPy (or PyTorch) shares with this
+// module's static runtime: an entry point that only set it would silently
+// move the caller's current device. Every entry point opens one.
+class DeviceScope {
+ public:
+  explicit DeviceScope(int device);
+  ~DeviceScope();
+  DeviceScope(const DeviceScope&) = delete;
+  DeviceScope& operator=(const DeviceScope&) = delete;
+
+ private:
+  int prev_ = -1;
+};
 
 inline int div_up(long long a, long long b) { return static_cast<int>((a + b - 1) / b); }
 

@@ -299,7 +299,7 @@ void blend_typed(const void* dst, const void* src, const float* mask, void* out,
 void blend_laplacian(const void* dst, const void* src, const float* mask, void* out, bool u8, int n, int h, int w,
                      int c, int levels, int device, cudaStream_t stream) {
   if (n <= 0 || h <= 0 || w <= 0) return;
-  set_device(device);
+  const DeviceScope scope(device);
   // The frame index is blockIdx.z (at most kMaxGridYZ): larger batches run as
   // consecutive chunks on the same stream (they reuse the same scratch, in stream order).
   const std::int64_t frame_px = static_cast<std::int64_t>(h) * w;

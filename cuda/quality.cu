@@ -132,7 +132,7 @@ __global__ void sse_finish_kernel(const double* __restrict__ partial, int nblk, 
 void tpsnr_sums(const void* a, const void* b, std::int64_t pair_stride, int n_pairs, bool u8, std::int64_t h,
                 std::int64_t w, int c, const float* mask, double* host_out, int device, cudaStream_t stream) {
   if (n_pairs <= 0) return;
-  set_device(device);
+  const DeviceScope scope(device);
   const std::int64_t px = h * w;
   std::int64_t nb = (px + kThreads * 8 - 1) / (kThreads * 8);
   const int nblk = static_cast<int>(nb < 1 ? 1 : (nb > 512 ? 512 : nb));

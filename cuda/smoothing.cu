@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 
 #include "cuda_common.hpp"
 #include "facefuse/common.hpp"
@@ -366,7 +367,11 @@ CudaSmoother::~CudaSmoother() { free_device(); }
 
 void CudaSmoother::free_device() {
   // Destructors must not throw: errors (e.g. a driver already shut down) are ignored.
-  if (device_ >= 0) cudaSetDevice(device_);
+  int prev = -1;
+  if (device_ >= 0) {
+    cudaGetDevice(&prev);
+    cudaSetDevice(device_);
+  }
   if (rows_copied_) cudaEventSynchronize(rows_copied_);
   if (states_ || pts_ || dev_rows_) cudaDeviceSynchronize();  // the stream may be gone: free after a full sync
   if (states_) cudaFree(states_);
@@ -383,6 +388,7 @@ void CudaSmoother::free_device() {
   rows_copied_ = nullptr;
   rows_bytes_ = 0;
   cap_slots_ = cap_points_ = 0;
+  if (prev >= 0 && prev != device_) cudaSetDevice(prev);  // leave the caller's current device as it was
 }
 
 std::int64_t CudaSmoother::first_decreasing_timestamp(const std::int64_t* ids, const double* t,
@@ -432,9 +438,10 @@ void CudaSmoother::update(const float* landmarks, const std::int64_t* ids, const
                                                 std::to_string(device_) + ", got landmarks on device " +
                                                 std::to_string(device) + " (reset() first)");
   ++updates_;
+  std::optional<DeviceScope> scope;
   if (n > 0) {
     num_points_ = p;
-    set_device(device);
+    scope.emplace(device);
   }
   // Resolve (or create) every row's slot.
   std::vector<Row> rows(static_cast<std::size_t>(n));

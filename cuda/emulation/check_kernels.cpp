@@ -179,6 +179,44 @@ void check_smoother(SmoothMethod method, const char* name, int n, int p) {
   report(buf, flags_ok && worst <= 2e-3, worst);
 }
 
+// Every entry point works on the device it is given and leaves the caller's
+// current device (shared with CuPy through the driver) as it found it.
+void check_device_restored() {
+  constexpr int kCallers = 7;  // the caller's current device; the ops run on device 0
+  std::vector<std::uint8_t> a(4 * 5 * 3, 10), b(4 * 5 * 3, 200), o(4 * 5 * 3);
+  std::vector<float> m(20, 0.5f), lab(60), lm(2 * 3 * 2, 1.f), out(2 * 3 * 2);
+  std::vector<std::uint8_t> rf(2), nf(2);
+  const std::int64_t ids[2] = {1, 2};
+  double sums[4];
+  bool ok = true;
+  auto still = [&] {
+    int d = -1;
+    cudaGetDevice(&d);
+    ok = ok && d == kCallers;
+  };
+  cudaSetDevice(kCallers);
+  cuda::blend_laplacian(a.data(), b.data(), m.data(), o.data(), true, 1, 4, 5, 3, 2, 0, nullptr);
+  still();
+  cuda::bgr_to_lab(a.data(), true, lab.data(), 20, 0, nullptr);
+  still();
+  cuda::lab_to_bgr(lab.data(), m.data(), 6, 0, nullptr);
+  still();
+  cuda::color_transfer(a.data(), b.data(), nullptr, nullptr, o.data(), true, 1, 20, 1, 20, 1.0f, 0, nullptr);
+  still();
+  cuda::tpsnr_sums(a.data(), b.data(), 0, 1, true, 4, 5, 3, nullptr, sums, 0, nullptr);
+  still();
+  {
+    cuda::CudaSmoother sm(SmoothMethod::Ema, SmoothParams{});
+    sm.update(lm.data(), ids, nullptr, 2, 3, out.data(), rf.data(), nf.data(), 0, nullptr);
+    still();
+    sm.reset_all();
+    still();
+  }
+  still();
+  cudaSetDevice(0);
+  report("entry points restore the caller's current device", ok, 0);
+}
+
 int main() {
   check_blend<std::uint8_t>(1, 1, 1, 3, 5);
   check_blend<std::uint8_t>(2, 37, 53, 3, 5);
@@ -207,6 +245,7 @@ int main() {
   check_smoother(SmoothMethod::Ema, "ema", 6, 5);
   check_smoother(SmoothMethod::AdaptiveEma, "adaptive_ema", 6, 68);
   check_smoother(SmoothMethod::OneEuro, "one_euro", 6, 68);
+  check_device_restored();
   std::printf("%s\n", failures ? "FAILED" : "all emulated kernels match the CPU core");
   return failures ? 1 : 0;
 }

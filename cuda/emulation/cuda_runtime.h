@@ -21,9 +21,12 @@
 #include <vector>
 
 // The grid y / z limit the kernels chunk their batches by (65535 on hardware,
-// cuda_common.hpp): small here (still above the tile rows of the test frames), so
-// batches of 6+ items take the chunked path.
-#define FF_MAX_GRID_YZ 5
+// cuda_common.hpp), enforced by the emulated launch. run_emulation.sh builds
+// check_kernels with -DFF_MAX_GRID_YZ=5 (still above the tile rows of its test
+// frames), so batches of 6+ items take the chunked path there.
+#ifndef FF_MAX_GRID_YZ
+#define FF_MAX_GRID_YZ 65535
+#endif
 
 #define __global__
 #define __device__
@@ -100,7 +103,11 @@ inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int) {
   p->minor = 0;
   return cudaSuccess;
 }
-inline cudaError_t cudaSetDevice(int) { return cudaSuccess; }
+// One emulated device, but the current-device index is tracked per thread so a
+// check can see that the entry points restore it.
+inline thread_local int emu_current_device = 0;
+inline cudaError_t cudaSetDevice(int d) { emu_current_device = d; return cudaSuccess; }
+inline cudaError_t cudaGetDevice(int* d) { *d = emu_current_device; return cudaSuccess; }
 inline cudaError_t cudaGetLastError() { return cudaSuccess; }
 inline const char* cudaGetErrorName(cudaError_t) { return "emulated"; }
 inline const char* cudaGetErrorString(cudaError_t) { return "emulated"; }

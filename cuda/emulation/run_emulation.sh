@@ -12,7 +12,8 @@ mkdir -p "$out"
 for f in "$root"/cuda/*.cu; do
   perl -pe 's/(\b[A-Za-z_]\w*(?:<[^<>;()]*>)?)<<<(.*?)>>>/emu::launch($1, $2)/g' "$f" > "$out/$(basename "${f%.cu}").cpp"
 done
-g++ -std=c++20 -O1 -pthread -w -I"$here" -I"$root/cuda" -I"$root/cpp/include" -I"$root/cpp/src" \
+# FF_MAX_GRID_YZ=5: a tiny grid y/z limit, so check_kernels' batches of 6+ items exercise the chunking.
+g++ -std=c++20 -O1 -pthread -w -DFF_MAX_GRID_YZ=5 -I"$here" -I"$root/cuda" -I"$root/cpp/include" -I"$root/cpp/src" \
   "$out"/*.cpp "$root"/cpp/src/{pyramid,color,quality,smoothing}.cpp "$here/check_kernels.cpp" -o "$out/check_kernels"
 "$out/check_kernels"
 if [[ "${1:-}" == "--python" ]]; then
