@@ -34,14 +34,18 @@ class CudaError : public std::runtime_error {
 #define FF_CUDA_LAUNCH_CHECK() FF_CUDA_CHECK(cudaGetLastError())
 
 // Scratch memory reused across calls. One grow-only buffer per (device, stream,
-// slot): work enqueued on one stream runs in order, so reusing that stream's
-// buffer for the next call is safe without any host synchronisation, while
-// calls on different streams never share a buffer. Growing frees the old block
-// with cudaFreeAsync on the same stream (stream-ordered, no device sync).
-// `slot` separates buffers one call needs at the same time.
+// host thread, slot): what one thread enqueues on one stream runs in order, so
+// reusing that buffer for its next call is safe without any host
+// synchronisation, while calls on different streams or from different threads
+// never share a buffer. Growing frees the old block with cudaFreeAsync on the
+// same stream (stream-ordered, no device sync). `slot` separates buffers one
+// call needs at the same time. At most 16 streams per (thread, device) keep
+// buffers: a 17th frees that thread's buffers on the device (after a device
+// sync), so a new stream per call cannot grow the cache without bound.
 void* scratch(int device, cudaStream_t stream, int slot, std::size_t bytes);
 
-// Release every cached scratch buffer (synchronises the device first).
+// Release every cached scratch buffer (synchronises the device first). Not
+// while another thread is inside an op.
 void release_scratch();
 
 // Total bytes currently held by the scratch cache (for tests and diagnostics).

@@ -4,12 +4,14 @@
 // launch limits). Prints one line per check; exit status 1 on any mismatch.
 #include <cstdio>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "facefuse/color.hpp"
 #include "facefuse/pyramid.hpp"
 #include "facefuse/quality.hpp"
 #include "facefuse/smoothing.hpp"
+#include "cuda_common.hpp"
 #include "kernels.hpp"
 #include "smoothing_cuda.hpp"
 
@@ -217,6 +219,33 @@ void check_device_restored() {
   report("entry points restore the caller's current device", ok, 0);
 }
 
+// A new stream per call must not grow the scratch cache without bound (each
+// stream keeps its own buffers; at most 16 streams per device are cached).
+void check_scratch_bounded() {
+  std::vector<std::uint8_t> a(8 * 8 * 3, 10), b(8 * 8 * 3, 200);
+  double sums[4];
+  cuda::release_scratch();
+  auto call = [&](std::uintptr_t s) {
+    cuda::tpsnr_sums(a.data(), b.data(), 0, 1, true, 8, 8, 3, nullptr, sums, 0, reinterpret_cast<cudaStream_t>(s));
+  };
+  call(0x1000);
+  const std::size_t one = cuda::scratch_bytes();
+  for (std::uintptr_t i = 1; i < 100; ++i) call(0x1000 + 16 * i);  // 100 distinct stream handles
+  const std::size_t many = cuda::scratch_bytes();
+  call(0x1000 + 16 * 99);  // the latest stream's buffer is still cached: no growth
+  report("scratch cache bounded with a new stream per call (<= 16 streams)", one > 0 && many <= 16 * one &&
+                                                                                cuda::scratch_bytes() == many,
+         static_cast<double>(many) / static_cast<double>(one ? one : 1));
+  // Two host threads on the same stream interleave their launches: they must not share a buffer.
+  cuda::release_scratch();
+  call(0x1000);
+  std::thread other([&] { call(0x1000); });
+  other.join();
+  report("scratch buffers are per host thread on a shared stream", cuda::scratch_bytes() == 2 * one,
+         static_cast<double>(cuda::scratch_bytes()) / static_cast<double>(one ? one : 1));
+  cuda::release_scratch();
+}
+
 int main() {
   check_blend<std::uint8_t>(1, 1, 1, 3, 5);
   check_blend<std::uint8_t>(2, 37, 53, 3, 5);
@@ -246,6 +275,7 @@ int main() {
   check_smoother(SmoothMethod::AdaptiveEma, "adaptive_ema", 6, 68);
   check_smoother(SmoothMethod::OneEuro, "one_euro", 6, 68);
   check_device_restored();
+  check_scratch_bounded();
   std::printf("%s\n", failures ? "FAILED" : "all emulated kernels match the CPU core");
   return failures ? 1 : 0;
 }
