@@ -50,14 +50,18 @@ const DevTables& tables(int device) {
   std::lock_guard<std::mutex> lock(g_tables_mutex);
   DevTables& t = g_tables[device];
   if (!t.lut) {
-    // Synchronous copies, once per device per process: the tables are then
-    // valid for every stream.
+    // Copies once per device per process, finished before returning: the tables
+    // are then valid for every stream.
     std::int16_t* lut = nullptr;
     float* spline = nullptr;
     FF_CUDA_CHECK(cudaMalloc(&lut, sizeof(std::int16_t) * kLabLutSize));
     FF_CUDA_CHECK(cudaMalloc(&spline, sizeof(float) * kGammaTabLen));
     FF_CUDA_CHECK(cudaMemcpy(lut, lab_lut(), sizeof(std::int16_t) * kLabLutSize, cudaMemcpyHostToDevice));
     FF_CUDA_CHECK(cudaMemcpy(spline, gamma_inv_spline(), sizeof(float) * kGammaTabLen, cudaMemcpyHostToDevice));
+    // cudaMemcpy from pageable memory may return before the DMA has landed, and
+    // a kernel on a non-blocking stream is not ordered after the legacy default
+    // stream the copy ran on: wait for it once before any stream reads the tables.
+    FF_CUDA_CHECK(cudaStreamSynchronize(nullptr));
     t.lut = lut;
     t.spline = spline;
   }
@@ -248,15 +252,23 @@ template <typename T>
 void image_stats(const DevTables& t, const T* img, const float* mask, int items, std::int64_t px, Stats* stats,
                  double* partial, cudaStream_t stream) {
   const int nblk = stat_blocks(px);
-  const dim3 grid(nblk, items);
-  stats_partial_kernel<false, T><<<grid, kStatThreads, 0, stream>>>(t.lut, img, mask, px, stats, partial);
-  FF_CUDA_LAUNCH_CHECK();
-  stats_finish_kernel<false><<<items, kStatThreads, 0, stream>>>(partial, nblk, stats);
-  FF_CUDA_LAUNCH_CHECK();
-  stats_partial_kernel<true, T><<<grid, kStatThreads, 0, stream>>>(t.lut, img, mask, px, stats, partial);
-  FF_CUDA_LAUNCH_CHECK();
-  stats_finish_kernel<true><<<items, kStatThreads, 0, stream>>>(partial, nblk, stats);
-  FF_CUDA_LAUNCH_CHECK();
+  // The image index is blockIdx.y (at most kMaxGridYZ): larger batches run in
+  // chunks, reusing the partials in stream order.
+  for (int i0 = 0; i0 < items; i0 += kMaxGridYZ) {
+    const int m = items - i0 < kMaxGridYZ ? items - i0 : kMaxGridYZ;
+    const T* im = img + static_cast<std::int64_t>(i0) * px * 3;
+    const float* mk = mask ? mask + static_cast<std::int64_t>(i0) * px : nullptr;
+    Stats* st = stats + i0;
+    const dim3 grid(nblk, m);
+    stats_partial_kernel<false, T><<<grid, kStatThreads, 0, stream>>>(t.lut, im, mk, px, st, partial);
+    FF_CUDA_LAUNCH_CHECK();
+    stats_finish_kernel<false><<<m, kStatThreads, 0, stream>>>(partial, nblk, st);
+    FF_CUDA_LAUNCH_CHECK();
+    stats_partial_kernel<true, T><<<grid, kStatThreads, 0, stream>>>(t.lut, im, mk, px, st, partial);
+    FF_CUDA_LAUNCH_CHECK();
+    stats_finish_kernel<true><<<m, kStatThreads, 0, stream>>>(partial, nblk, st);
+    FF_CUDA_LAUNCH_CHECK();
+  }
 }
 
 template <typename T>
@@ -291,7 +303,7 @@ void transfer_typed(const T* src, const T* ref, const float* src_mask, const flo
 
 void bgr_to_lab(const void* src, bool u8, float* dst, std::int64_t n_px, int device, cudaStream_t stream) {
   if (n_px <= 0) return;
-  set_device(device);
+  const DeviceScope scope(device);
   const DevTables& t = tables(device);
   const unsigned grid = static_cast<unsigned>(grid_for(n_px, 256));
   if (u8)
@@ -303,7 +315,7 @@ void bgr_to_lab(const void* src, bool u8, float* dst, std::int64_t n_px, int dev
 
 void lab_to_bgr(const float* src, float* dst, std::int64_t n_px, int device, cudaStream_t stream) {
   if (n_px <= 0) return;
-  set_device(device);
+  const DeviceScope scope(device);
   const DevTables& t = tables(device);
   lab_to_bgr_kernel<<<static_cast<unsigned>(grid_for(n_px, 256)), 256, 0, stream>>>(t.spline, src, dst, n_px);
   FF_CUDA_LAUNCH_CHECK();
@@ -313,7 +325,7 @@ void color_transfer(const void* src, const void* ref, const float* src_mask, con
                     bool u8, int n, std::int64_t src_px, int n_ref, std::int64_t ref_px, float strength, int device,
                     cudaStream_t stream) {
   if (n <= 0 || src_px <= 0) return;
-  set_device(device);
+  const DeviceScope scope(device);
   if (u8)
     transfer_typed(static_cast<const std::uint8_t*>(src), static_cast<const std::uint8_t*>(ref), src_mask, ref_mask,
                    static_cast<std::uint8_t*>(dst), n, src_px, n_ref, ref_px, strength, device, stream);

@@ -299,11 +299,23 @@ void blend_typed(const void* dst, const void* src, const float* mask, void* out,
 void blend_laplacian(const void* dst, const void* src, const float* mask, void* out, bool u8, int n, int h, int w,
                      int c, int levels, int device, cudaStream_t stream) {
   if (n <= 0 || h <= 0 || w <= 0) return;
-  set_device(device);
-  if (u8)
-    blend_typed<std::uint8_t>(dst, src, mask, out, n, h, w, c, levels, device, stream);
-  else
-    blend_typed<float>(dst, src, mask, out, n, h, w, c, levels, device, stream);
+  const DeviceScope scope(device);
+  // The frame index is blockIdx.z (at most kMaxGridYZ): larger batches run as
+  // consecutive chunks on the same stream (they reuse the same scratch, in stream order).
+  const std::int64_t frame_px = static_cast<std::int64_t>(h) * w;
+  const std::size_t frame_bytes = static_cast<std::size_t>(frame_px) * c * (u8 ? 1 : sizeof(float));
+  for (int i0 = 0; i0 < n; i0 += kMaxGridYZ) {
+    const int m = n - i0 < kMaxGridYZ ? n - i0 : kMaxGridYZ;
+    const std::size_t off = frame_bytes * static_cast<std::size_t>(i0);
+    const void* d = static_cast<const char*>(dst) + off;
+    const void* s = static_cast<const char*>(src) + off;
+    void* o = static_cast<char*>(out) + off;
+    const float* mk = mask + frame_px * i0;
+    if (u8)
+      blend_typed<std::uint8_t>(d, s, mk, o, m, h, w, c, levels, device, stream);
+    else
+      blend_typed<float>(d, s, mk, o, m, h, w, c, levels, device, stream);
+  }
 }
 
 }  // namespace facefuse::cuda

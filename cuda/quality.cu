@@ -132,27 +132,34 @@ __global__ void sse_finish_kernel(const double* __restrict__ partial, int nblk, 
 void tpsnr_sums(const void* a, const void* b, std::int64_t pair_stride, int n_pairs, bool u8, std::int64_t h,
                 std::int64_t w, int c, const float* mask, double* host_out, int device, cudaStream_t stream) {
   if (n_pairs <= 0) return;
-  set_device(device);
+  const DeviceScope scope(device);
   const std::int64_t px = h * w;
   std::int64_t nb = (px + kThreads * 8 - 1) / (kThreads * 8);
   const int nblk = static_cast<int>(nb < 1 ? 1 : (nb > 512 ? 512 : nb));
-  const std::size_t part = sizeof(double) * 4 * static_cast<std::size_t>(nblk) * n_pairs;
+  // The pair index is blockIdx.y (at most kMaxGridYZ): longer sequences run in
+  // chunks of pairs, reusing the partials in stream order.
+  const int chunk = n_pairs < kMaxGridYZ ? n_pairs : kMaxGridYZ;
+  const std::size_t part = sizeof(double) * 4 * static_cast<std::size_t>(nblk) * chunk;
   const std::size_t sums_off = (part + 255) & ~static_cast<std::size_t>(255);
   char* base = static_cast<char*>(scratch(device, stream, /*slot=*/2, sums_off + sizeof(double) * 4 * n_pairs));
   double* partial = reinterpret_cast<double*>(base);
   double* sums = reinterpret_cast<double*>(base + sums_off);
-  const dim3 grid(nblk, n_pairs);
-  if (u8)
-    sse_partial_kernel<std::uint8_t><<<grid, kThreads, 0, stream>>>(static_cast<const std::uint8_t*>(a),
-                                                                    static_cast<const std::uint8_t*>(b), pair_stride,
-                                                                    px, c, mask, partial);
-  else
-    sse_partial_kernel<float><<<grid, kThreads, 0, stream>>>(static_cast<const float*>(a),
-                                                             static_cast<const float*>(b), pair_stride, px, c, mask,
-                                                             partial);
-  FF_CUDA_LAUNCH_CHECK();
-  sse_finish_kernel<<<n_pairs, kThreads, 0, stream>>>(partial, nblk, mask != nullptr, px, sums);
-  FF_CUDA_LAUNCH_CHECK();
+  for (int i0 = 0; i0 < n_pairs; i0 += chunk) {
+    const int m = n_pairs - i0 < chunk ? n_pairs - i0 : chunk;
+    const std::int64_t off = pair_stride * i0;  // elements
+    const dim3 grid(nblk, m);
+    if (u8)
+      sse_partial_kernel<std::uint8_t><<<grid, kThreads, 0, stream>>>(static_cast<const std::uint8_t*>(a) + off,
+                                                                      static_cast<const std::uint8_t*>(b) + off,
+                                                                      pair_stride, px, c, mask, partial);
+    else
+      sse_partial_kernel<float><<<grid, kThreads, 0, stream>>>(static_cast<const float*>(a) + off,
+                                                               static_cast<const float*>(b) + off, pair_stride, px, c,
+                                                               mask, partial);
+    FF_CUDA_LAUNCH_CHECK();
+    sse_finish_kernel<<<m, kThreads, 0, stream>>>(partial, nblk, mask != nullptr, px, sums + 4 * i0);
+    FF_CUDA_LAUNCH_CHECK();
+  }
   FF_CUDA_CHECK(cudaMemcpyAsync(host_out, sums, sizeof(double) * 4 * n_pairs, cudaMemcpyDeviceToHost, stream));
   FF_CUDA_CHECK(cudaStreamSynchronize(stream));
 }

@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 
 #include "cuda_common.hpp"
 #include "facefuse/common.hpp"
@@ -366,7 +367,11 @@ CudaSmoother::~CudaSmoother() { free_device(); }
 
 void CudaSmoother::free_device() {
   // Destructors must not throw: errors (e.g. a driver already shut down) are ignored.
-  if (device_ >= 0) cudaSetDevice(device_);
+  int prev = -1;
+  if (device_ >= 0) {
+    cudaGetDevice(&prev);
+    cudaSetDevice(device_);
+  }
   if (rows_copied_) cudaEventSynchronize(rows_copied_);
   if (states_ || pts_ || dev_rows_) cudaDeviceSynchronize();  // the stream may be gone: free after a full sync
   if (states_) cudaFree(states_);
@@ -374,6 +379,8 @@ void CudaSmoother::free_device() {
   if (dev_rows_) cudaFree(dev_rows_);
   if (host_rows_) cudaFreeHost(host_rows_);
   if (rows_copied_) cudaEventDestroy(rows_copied_);
+  if (kernel_done_) cudaEventDestroy(kernel_done_);
+  kernel_done_ = nullptr;
   states_ = nullptr;
   pts_ = nullptr;
   dev_rows_ = nullptr;
@@ -381,6 +388,7 @@ void CudaSmoother::free_device() {
   rows_copied_ = nullptr;
   rows_bytes_ = 0;
   cap_slots_ = cap_points_ = 0;
+  if (prev >= 0 && prev != device_) cudaSetDevice(prev);  // leave the caller's current device as it was
 }
 
 std::int64_t CudaSmoother::first_decreasing_timestamp(const std::int64_t* ids, const double* t,
@@ -430,9 +438,10 @@ void CudaSmoother::update(const float* landmarks, const std::int64_t* ids, const
                                                 std::to_string(device_) + ", got landmarks on device " +
                                                 std::to_string(device) + " (reset() first)");
   ++updates_;
+  std::optional<DeviceScope> scope;
   if (n > 0) {
     num_points_ = p;
-    set_device(device);
+    scope.emplace(device);
   }
   // Resolve (or create) every row's slot.
   std::vector<Row> rows(static_cast<std::size_t>(n));
@@ -465,6 +474,13 @@ void CudaSmoother::update(const float* landmarks, const std::int64_t* ids, const
     last_t_[su] = t ? t[i] : 0.0;
   }
   if (n > 0) {
+    // The previous update's kernel may still be running on another stream (a
+    // caller switching CuPy streams between frames): it reads the row table and
+    // reads / writes the track state this update uses, and reserve() may move
+    // that state. Order this stream after it, without a host synchronisation
+    // (cudaStreamPerThread is a different stream in each host thread: always wait).
+    if (kernel_done_ && (stream != last_stream_ || stream == cudaStreamPerThread))
+      FF_CUDA_CHECK(cudaStreamWaitEvent(stream, kernel_done_, 0));
     reserve(static_cast<std::int64_t>(last_seen_.size()), p, device, stream);
     // Row table: pinned staging -> device, asynchronously on the stream.
     const std::size_t bytes = sizeof(Row) * static_cast<std::size_t>(n);
@@ -486,6 +502,9 @@ void CudaSmoother::update(const float* landmarks, const std::int64_t* ids, const
         dev_params(method_, params_), landmarks, static_cast<const Row*>(dev_rows_), t != nullptr ? 1 : 0,
         static_cast<int>(p), static_cast<TrackState*>(states_), pts_, out, reset_flags, new_flags);
     FF_CUDA_LAUNCH_CHECK();
+    if (!kernel_done_) FF_CUDA_CHECK(cudaEventCreateWithFlags(&kernel_done_, cudaEventDisableTiming));
+    FF_CUDA_CHECK(cudaEventRecord(kernel_done_, stream));
+    last_stream_ = stream;
   }
   if (params_.max_age > 0) {
     std::vector<std::int64_t> old;

@@ -66,6 +66,10 @@ class CudaSmoother {
   void* dev_rows_ = nullptr;
   std::size_t rows_bytes_ = 0;
   cudaEvent_t rows_copied_ = nullptr;  // the staging buffer may be rewritten once this has fired
+  // Recorded after each update's kernel: an update on another stream waits for it
+  // (on the device) before touching the track state or the row table.
+  cudaEvent_t kernel_done_ = nullptr;
+  cudaStream_t last_stream_ = nullptr;
 };
 
 }  // namespace facefuse::cuda

@@ -73,6 +73,10 @@ def test_cuda_entry_points_check_sizes_before_touching_the_device():
         mod.color_transfer(8, 8, 0, 0, 8, True, 1, 16, 1, 16, 1.5, 0, 0)
     with pytest.raises(ValueError, match="'c'"):
         mod.tpsnr_sums(8, 8, 0, 1, True, 4, 4, 2, 0, 0, 0)
+    with pytest.raises(ValueError, match="'pair_stride'"):  # pairs would overlap
+        mod.tpsnr_sums(8, 8, 10, 3, True, 4, 4, 3, 0, 0, 0)
+    with pytest.raises(ValueError, match="'h'.*tile rows"):  # beyond grid y: a clean error, not a launch failure
+        mod.blend_laplacian(8, 8, 8, 8, True, 1, 65535 * 16 + 1, 4, 3, 5, 0, 0)
     with pytest.raises(ValueError, match="'method'"):
         mod.LandmarkSmoother("kalman", {})
 

@@ -3,6 +3,7 @@
 // sizes it launches with and releases the GIL while it enqueues the kernels.
 #include <pybind11/pybind11.h>
 
+#include <climits>
 #include <cstdint>
 #include <string>
 
@@ -45,8 +46,10 @@ void bind_ops(py::module_& m) {
         need_ptr(src, fn, "src");
         need_ptr(mask, fn, "mask");
         need_ptr(out, fn, "out");
-        need(n >= 1 && n <= 65535, fn, "n", "(batch size) must be in [1, 65535], got " + std::to_string(n));
+        need(n >= 1 && n <= INT_MAX, fn, "n", "(batch size) must be in [1, 2^31 - 1], got " + std::to_string(n));
         need_dim(h, fn, "h");
+        // 16-row tiles on grid y, which holds at most 65535 blocks.
+        need(h <= 65535LL * 16, fn, "h", "must be at most 1048560 on the GPU (tile rows), got " + std::to_string(h));
         need_dim(w, fn, "w");
         need(c == 1 || c == 3, fn, "c", "must be 1 or 3, got " + std::to_string(c));
         need(levels >= 1, fn, "levels", "must be >= 1, got " + std::to_string(levels));
@@ -89,7 +92,7 @@ void bind_ops(py::module_& m) {
         need_ptr(src, fn, "src");
         need_ptr(ref, fn, "ref");
         need_ptr(dst, fn, "out");
-        need(n >= 1 && n <= (1 << 20), fn, "n", "(batch size) must be in [1, 2^20]");
+        need(n >= 1 && n <= (1 << 20), fn, "n", "(batch size) must be in [1, 2^20], got " + std::to_string(n));
         need(n_ref == 1 || n_ref == n, fn, "n_ref", "must be 1 or n");
         need(src_px >= 1, fn, "src_px", "must be >= 1");
         need(ref_px >= 1, fn, "ref_px", "must be >= 1");
@@ -110,10 +113,12 @@ void bind_ops(py::module_& m) {
         constexpr const char* fn = "tpsnr";
         need_ptr(a, fn, "prev");
         need_ptr(b, fn, "cur");
-        need(n_pairs >= 1 && n_pairs <= 65535, fn, "n_pairs", "must be in [1, 65535]");
+        need(n_pairs >= 1 && n_pairs <= INT_MAX, fn, "n_pairs", "must be in [1, 2^31 - 1], got " + std::to_string(n_pairs));
         need_dim(h, fn, "h");
         need_dim(w, fn, "w");
         need(c == 1 || c == 3 || c == 4, fn, "c", "must be 1, 3 or 4");
+        need(n_pairs == 1 || pair_stride >= h * w * c, fn, "pair_stride",
+             "must be at least h * w * c, got " + std::to_string(pair_stride));
         py::list out;
         std::vector<double> sums(static_cast<std::size_t>(4 * n_pairs));
         {

@@ -4,12 +4,14 @@
 // launch limits). Prints one line per check; exit status 1 on any mismatch.
 #include <cstdio>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "facefuse/color.hpp"
 #include "facefuse/pyramid.hpp"
 #include "facefuse/quality.hpp"
 #include "facefuse/smoothing.hpp"
+#include "cuda_common.hpp"
 #include "kernels.hpp"
 #include "smoothing_cuda.hpp"
 
@@ -105,15 +107,15 @@ void check_transfer(int n, int h, int w, int n_ref, int hr, int wr, bool masks, 
 }
 
 template <typename T>
-void check_tpsnr(int h, int w, int c, bool mask) {
-  auto a = frames<T>(static_cast<std::size_t>(h) * w * c * 3);
+void check_tpsnr(int h, int w, int c, bool mask, int pairs = 2) {
+  auto a = frames<T>(static_cast<std::size_t>(h) * w * c * (pairs + 1));
   auto m = uniform(static_cast<std::size_t>(h) * w, 0.f, 1.f);
-  double got[12];
+  std::vector<double> got(4 * static_cast<std::size_t>(pairs));
   const std::int64_t fr = static_cast<std::int64_t>(h) * w * c;
-  cuda::tpsnr_sums(a.data(), a.data() + fr, fr, 2, std::is_same_v<T, std::uint8_t>, h, w, c, mask ? m.data() : nullptr,
-                   got, 0, nullptr);
+  cuda::tpsnr_sums(a.data(), a.data() + fr, fr, pairs, std::is_same_v<T, std::uint8_t>, h, w, c,
+                   mask ? m.data() : nullptr, got.data(), 0, nullptr);
   double worst = 0;
-  for (int p = 0; p < 2; ++p) {
+  for (int p = 0; p < pairs; ++p) {
     quality::SseSums s;
     if constexpr (std::is_same_v<T, std::uint8_t>)
       s = quality::frame_sse_u8(a.data() + p * fr, w * c, a.data() + (p + 1) * fr, w * c, mask ? m.data() : nullptr, w, h, w, c);
@@ -124,7 +126,8 @@ void check_tpsnr(int h, int w, int c, bool mask) {
                       std::abs(got[4 * p + 2] - s.mask_min), std::abs(got[4 * p + 3] - s.mask_max)});
   }
   char buf[128];
-  std::snprintf(buf, sizeof buf, "tpsnr sums %s %dx%dx%d mask=%d (rel 1e-12)", sizeof(T) == 1 ? "u8" : "f32", h, w, c, mask);
+  std::snprintf(buf, sizeof buf, "tpsnr sums %s %dx%dx%d mask=%d pairs=%d (rel 1e-12)", sizeof(T) == 1 ? "u8" : "f32", h,
+                w, c, mask, pairs);
   report(buf, worst < 1e-12, worst);
 }
 
@@ -178,17 +181,85 @@ void check_smoother(SmoothMethod method, const char* name, int n, int p) {
   report(buf, flags_ok && worst <= 2e-3, worst);
 }
 
+// Every entry point works on the device it is given and leaves the caller's
+// current device (shared with CuPy through the driver) as it found it.
+void check_device_restored() {
+  constexpr int kCallers = 7;  // the caller's current device; the ops run on device 0
+  std::vector<std::uint8_t> a(4 * 5 * 3, 10), b(4 * 5 * 3, 200), o(4 * 5 * 3);
+  std::vector<float> m(20, 0.5f), lab(60), lm(2 * 3 * 2, 1.f), out(2 * 3 * 2);
+  std::vector<std::uint8_t> rf(2), nf(2);
+  const std::int64_t ids[2] = {1, 2};
+  double sums[4];
+  bool ok = true;
+  auto still = [&] {
+    int d = -1;
+    cudaGetDevice(&d);
+    ok = ok && d == kCallers;
+  };
+  cudaSetDevice(kCallers);
+  cuda::blend_laplacian(a.data(), b.data(), m.data(), o.data(), true, 1, 4, 5, 3, 2, 0, nullptr);
+  still();
+  cuda::bgr_to_lab(a.data(), true, lab.data(), 20, 0, nullptr);
+  still();
+  cuda::lab_to_bgr(lab.data(), m.data(), 6, 0, nullptr);
+  still();
+  cuda::color_transfer(a.data(), b.data(), nullptr, nullptr, o.data(), true, 1, 20, 1, 20, 1.0f, 0, nullptr);
+  still();
+  cuda::tpsnr_sums(a.data(), b.data(), 0, 1, true, 4, 5, 3, nullptr, sums, 0, nullptr);
+  still();
+  {
+    cuda::CudaSmoother sm(SmoothMethod::Ema, SmoothParams{});
+    sm.update(lm.data(), ids, nullptr, 2, 3, out.data(), rf.data(), nf.data(), 0, nullptr);
+    still();
+    sm.reset_all();
+    still();
+  }
+  still();
+  cudaSetDevice(0);
+  report("entry points restore the caller's current device", ok, 0);
+}
+
+// A new stream per call must not grow the scratch cache without bound (each
+// stream keeps its own buffers; at most 16 streams per device are cached).
+void check_scratch_bounded() {
+  std::vector<std::uint8_t> a(8 * 8 * 3, 10), b(8 * 8 * 3, 200);
+  double sums[4];
+  cuda::release_scratch();
+  auto call = [&](std::uintptr_t s) {
+    cuda::tpsnr_sums(a.data(), b.data(), 0, 1, true, 8, 8, 3, nullptr, sums, 0, reinterpret_cast<cudaStream_t>(s));
+  };
+  call(0x1000);
+  const std::size_t one = cuda::scratch_bytes();
+  for (std::uintptr_t i = 1; i < 100; ++i) call(0x1000 + 16 * i);  // 100 distinct stream handles
+  const std::size_t many = cuda::scratch_bytes();
+  call(0x1000 + 16 * 99);  // the latest stream's buffer is still cached: no growth
+  report("scratch cache bounded with a new stream per call (<= 16 streams)", one > 0 && many <= 16 * one &&
+                                                                                cuda::scratch_bytes() == many,
+         static_cast<double>(many) / static_cast<double>(one ? one : 1));
+  // Two host threads on the same stream interleave their launches: they must not share a buffer.
+  cuda::release_scratch();
+  call(0x1000);
+  std::thread other([&] { call(0x1000); });
+  other.join();
+  report("scratch buffers are per host thread on a shared stream", cuda::scratch_bytes() == 2 * one,
+         static_cast<double>(cuda::scratch_bytes()) / static_cast<double>(one ? one : 1));
+  cuda::release_scratch();
+}
+
 int main() {
   check_blend<std::uint8_t>(1, 1, 1, 3, 5);
   check_blend<std::uint8_t>(2, 37, 53, 3, 5);
   check_blend<std::uint8_t>(1, 33, 65, 1, 12);
   check_blend<float>(3, 19, 40, 3, 4);
+  check_blend<std::uint8_t>(12, 11, 13, 1, 3);  // batches above FF_MAX_GRID_YZ (5 here) run in chunks
   check_blend<float>(1, 2, 2, 1, 3);
   check_blend<std::uint8_t>(2, 9, 31, 3, 1);
   check_lab(1);
   check_lab(3001);
   check_transfer<std::uint8_t>(1, 23, 31, 1, 17, 12, false, 1.0f);
   check_transfer<std::uint8_t>(3, 40, 41, 3, 17, 12, true, 0.6f);
+  check_transfer<float>(12, 9, 8, 1, 7, 6, true, 0.8f);
+  check_transfer<std::uint8_t>(11, 6, 5, 11, 4, 7, false, 1.0f);
   check_transfer<std::uint8_t>(2, 40, 41, 1, 50, 52, true, 0.0f);
   check_transfer<float>(2, 30, 27, 2, 20, 19, true, 1.0f);
   check_transfer<std::uint8_t>(1, 1, 1, 1, 5, 5, false, 1.0f);
@@ -196,12 +267,15 @@ int main() {
   check_tpsnr<std::uint8_t>(64, 130, 4, true);
   check_tpsnr<float>(50, 61, 1, true);
   check_tpsnr<float>(1, 1, 3, false);
+  check_tpsnr<std::uint8_t>(9, 7, 3, true, 12);  // more pairs than FF_MAX_GRID_YZ: chunked launches
   check_smoother(SmoothMethod::PoseShape, "pose_shape", 5, 68);
   check_smoother(SmoothMethod::PoseShape, "pose_shape", 3, 478);
   check_smoother(SmoothMethod::PoseShape, "pose_shape", 4, 1);
   check_smoother(SmoothMethod::Ema, "ema", 6, 5);
   check_smoother(SmoothMethod::AdaptiveEma, "adaptive_ema", 6, 68);
   check_smoother(SmoothMethod::OneEuro, "one_euro", 6, 68);
+  check_device_restored();
+  check_scratch_bounded();
   std::printf("%s\n", failures ? "FAILED" : "all emulated kernels match the CPU core");
   return failures ? 1 : 0;
 }

@@ -16,8 +16,17 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <thread>
 #include <vector>
+
+// The grid y / z limit the kernels chunk their batches by (65535 on hardware,
+// cuda_common.hpp), enforced by the emulated launch. run_emulation.sh builds
+// check_kernels with -DFF_MAX_GRID_YZ=5 (still above the tile rows of its test
+// frames), so batches of 6+ items take the chunked path there.
+#ifndef FF_MAX_GRID_YZ
+#define FF_MAX_GRID_YZ 65535
+#endif
 
 #define __global__
 #define __device__
@@ -94,7 +103,11 @@ inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int) {
   p->minor = 0;
   return cudaSuccess;
 }
-inline cudaError_t cudaSetDevice(int) { return cudaSuccess; }
+// One emulated device, but the current-device index is tracked per thread so a
+// check can see that the entry points restore it.
+inline thread_local int emu_current_device = 0;
+inline cudaError_t cudaSetDevice(int d) { emu_current_device = d; return cudaSuccess; }
+inline cudaError_t cudaGetDevice(int* d) { *d = emu_current_device; return cudaSuccess; }
 inline cudaError_t cudaGetLastError() { return cudaSuccess; }
 inline const char* cudaGetErrorName(cudaError_t) { return "emulated"; }
 inline const char* cudaGetErrorString(cudaError_t) { return "emulated"; }
@@ -122,6 +135,9 @@ inline cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned) { *e = rei
 inline cudaError_t cudaEventRecord(cudaEvent_t, cudaStream_t) { return cudaSuccess; }
 inline cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
 inline cudaError_t cudaEventDestroy(cudaEvent_t) { return cudaSuccess; }
+inline cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t, unsigned) { return cudaSuccess; }
+// The special handle of the calling host thread's default stream (as in driver_types.h).
+inline const cudaStream_t cudaStreamPerThread = reinterpret_cast<cudaStream_t>(0x2);
 
 // ---- kernel launch: K<<<g, b, s, st>>>(args) is rewritten to emu::launch(K, g, b, s, st)(args) ----
 namespace emu {
@@ -131,6 +147,10 @@ struct Launcher {
   dim3 grid, block;
   template <typename... A>
   void operator()(A... args) const {
+    // The hardware rejects a grid taller or deeper than 65535 blocks; here the
+    // limit is FF_MAX_GRID_YZ (lowered below) so batch chunking is exercised.
+    if (grid.y > FF_MAX_GRID_YZ || grid.z > FF_MAX_GRID_YZ)
+      throw std::runtime_error("emulated launch: grid y/z above FF_MAX_GRID_YZ (invalid configuration)");
     gridDim = grid;
     blockDim = block;
     const int nt = static_cast<int>(block.x * block.y * block.z);
