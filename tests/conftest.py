@@ -14,6 +14,16 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 
+@pytest.fixture(autouse=True)
+def _no_user_models(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """Keep the user's own $FACEFUSE_MODELS and ~/.facefuse/models out of every test (a real
+    model there would change what the model-lookup and doctor tests find)."""
+    from facefuse import inference
+
+    monkeypatch.delenv("FACEFUSE_MODELS", raising=False)
+    monkeypatch.setattr(inference, "DEFAULT_MODELS_DIR", tmp_path / "home_models")
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)

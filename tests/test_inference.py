@@ -63,12 +63,6 @@ def inverter(tmp_path: Path) -> Path:
     return make_inverter(tmp_path / "inswapper_128.onnx")
 
 
-@pytest.fixture(autouse=True)
-def _no_env_models(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    # keep the user's own $FACEFUSE_MODELS and ~/.facefuse out of the tests
-    monkeypatch.delenv("FACEFUSE_MODELS", raising=False)
-    monkeypatch.setattr(inf, "DEFAULT_MODELS_DIR", tmp_path / "home_models")
-
 
 # ------------------------------------------------------------------------------------ providers
 def test_available_providers_cpu_last() -> None:

@@ -11,7 +11,6 @@ onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 from onnx import numpy_helper  # noqa: E402
 
-from facefuse import inference as inf  # noqa: E402
 from facefuse.inference import InferencePool, ModelError, ModelNotFoundError  # noqa: E402
 from facefuse.models import RECOGNIZER_SPECS, FaceRecognizer, warp_face  # noqa: E402
 from facefuse.testing.face_models import BUILDERS  # noqa: E402
@@ -26,11 +25,6 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     BUILDERS["arcface_simswap"](d)
     return d
 
-
-@pytest.fixture(autouse=True)
-def _no_env_models(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv("FACEFUSE_MODELS", raising=False)
-    monkeypatch.setattr(inf, "DEFAULT_MODELS_DIR", tmp_path / "home_models")
 
 
 @pytest.fixture
