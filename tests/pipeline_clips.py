@@ -8,6 +8,8 @@ from typing import Optional
 
 import numpy as np
 
+from facefuse.testing.media import mux_audio, tone
+
 W, H, FPS, SECONDS, SR = 320, 240, 25, 2, 44100
 SIDE = 64  # square side (pixels): within the stand-in detectors' 40..250 range
 Y0 = 80
@@ -62,13 +64,7 @@ def make_clip(path: Path, *, seconds: float = SECONDS, audio: bool = True, fasts
         c.mux(vs.encode(f))
     c.mux(vs.encode(None))
     if audio:
-        t = np.arange(int(seconds * SR)) / SR
-        s = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-        for k in range(0, len(s), 1024):
-            fr = av.AudioFrame.from_ndarray(s[None, k:k + 1024], format="fltp", layout="mono")
-            fr.sample_rate, fr.pts, fr.time_base = SR, k, Fraction(1, SR)
-            c.mux(a.encode(fr))
-        c.mux(a.encode(None))
+        mux_audio(c, a, tone(seconds, SR), SR)
     c.close()
     return path
 

@@ -11,6 +11,7 @@ import pytest
 
 av = pytest.importorskip("av")
 
+from facefuse.testing.media import mux_audio, tone  # noqa: E402
 from facefuse.video import (  # noqa: E402
     VideoError,
     VideoReader,
@@ -49,13 +50,7 @@ def make_video(path, *, seconds=SECONDS, fps=FPS, w=W, h=H, audio=True, rotation
         c.mux(vs.encode(f))
     c.mux(vs.encode(None))
     if audio:
-        t = np.arange(seconds * SR) / SR
-        s = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-        for k in range(0, len(s), 1024):
-            fr = av.AudioFrame.from_ndarray(s[None, k:k + 1024], format="fltp", layout="mono")
-            fr.sample_rate, fr.pts, fr.time_base = SR, k, Fraction(1, SR)
-            c.mux(a.encode(fr))
-        c.mux(a.encode(None))
+        mux_audio(c, a, tone(seconds, SR), SR)
     c.close()
     return path
 

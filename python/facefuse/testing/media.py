@@ -8,7 +8,7 @@ from typing import Optional, Union
 
 import numpy as np
 
-__all__ = ["synth_speech", "write_audio", "write_clip"]
+__all__ = ["synth_speech", "tone", "mux_audio", "write_audio", "write_clip"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -25,6 +25,28 @@ def synth_speech(seconds: float, rate: int = 16000, seed: int = 0) -> np.ndarray
     noise = rng.standard_normal(n) * (np.sin(2 * np.pi * 2.0 * t) > 0.7)
     x = env * (0.15 * buzz + 0.2 * formant) + 0.05 * noise
     return (0.8 * x / max(1e-9, float(np.abs(x).max()))).astype(np.float32)
+
+
+def tone(seconds: float, rate: int, freq: float = 440.0, amplitude: float = 0.3) -> np.ndarray:
+    """A mono float32 sine of ``seconds`` at ``rate``."""
+    t = np.arange(int(round(seconds * rate))) / rate
+    return (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def mux_audio(container: "object", stream: "object", samples: np.ndarray, rate: int) -> None:
+    """Encode float samples ``[n]`` (mono) or ``[n, channels]`` in [-1, 1] into the audio
+    ``stream`` of an open PyAV output ``container`` in 1024-sample frames, then flush it."""
+    import av
+
+    x = np.asarray(samples, dtype=np.float32)
+    if x.ndim == 1:
+        x = x[:, None]
+    layout = {1: "mono", 2: "stereo"}[x.shape[1]]
+    for i in range(0, x.shape[0], 1024):
+        fr = av.AudioFrame.from_ndarray(np.ascontiguousarray(x[i:i + 1024].T), format="fltp", layout=layout)
+        fr.sample_rate, fr.pts, fr.time_base = rate, i, Fraction(1, rate)
+        container.mux(stream.encode(fr))
+    container.mux(stream.encode(None))
 
 
 def write_audio(path: PathLike, samples: np.ndarray, rate: int, codec: Optional[str] = None) -> None:
@@ -46,15 +68,7 @@ def write_audio(path: PathLike, samples: np.ndarray, rate: int, codec: Optional[
     with av.open(os.fspath(path), "w") as out:
         st = out.add_stream(codec, rate=rate, layout=layout)
         out.start_encoding()  # writes the header even when there are no samples
-        step = 1024
-        for i in range(0, x.shape[0], step):
-            block = np.ascontiguousarray(x[i:i + step].T)  # planar [ch, n]
-            fr = av.AudioFrame.from_ndarray(block, format="fltp", layout=layout)
-            fr.sample_rate = rate
-            fr.pts = i
-            fr.time_base = Fraction(1, rate)
-            out.mux(st.encode(fr))
-        out.mux(st.encode(None))
+        mux_audio(out, st, x, rate)
 
 
 def write_clip(path: PathLike, seconds: float, fps: int = 25, size: tuple[int, int] = (320, 240),
@@ -92,12 +106,5 @@ def write_clip(path: PathLike, seconds: float, fps: int = 25, size: tuple[int, i
             out.mux(vs.encode(fr))
         out.mux(vs.encode(None))
         if ast is not None:
-            a = np.asarray(audio, dtype=np.float32)
-            for i in range(0, a.shape[0], 1024):
-                fr = av.AudioFrame.from_ndarray(a[None, i:i + 1024].copy(), format="fltp", layout="mono")
-                fr.sample_rate = audio_rate
-                fr.pts = i
-                fr.time_base = Fraction(1, audio_rate)
-                out.mux(ast.encode(fr))
-            out.mux(ast.encode(None))
+            mux_audio(out, ast, audio, audio_rate)
     return n
