@@ -92,6 +92,19 @@ def test_video_cut_to_shorter_audio(media, tmp_path) -> None:
     assert sorted(os.listdir(tmp_path)) == ["out.mp4"]  # no temporary file left
 
 
+def test_cut_chunk_of_a_video_without_frame_count(media, tmp_path) -> None:
+    # a raw H.264 stream has no frame count; a chunk starting at frame 10 is cut where the
+    # 1.2 s audio ends (frame 30): the video has at least 31 frames, counted from its start
+    d, _ = media
+    write_clip(tmp_path / "raw.h264", 2.0)
+    assert VideoReader(tmp_path / "raw.h264").frame_count == 0
+    with pytest.warns(UserWarning, match="shorter than the video"):
+        r = P.lipsync_video(tmp_path / "raw.h264", d / "short.wav", tmp_path / "out.mp4", models_dir=d / "models",
+                            providers="cpu", detector=BrightSquare(), steps=3, spacing="even", preset="ultrafast",
+                            start_frame=10)
+    assert r.cut and r.frames == 20 and r.video_frames == 31
+
+
 def test_longer_audio_is_trimmed_to_the_video(media, tmp_path) -> None:
     out = tmp_path / "out.mkv"
     with warnings.catch_warnings():

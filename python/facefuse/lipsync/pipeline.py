@@ -492,7 +492,7 @@ def lipsync_video(
                              f"({feed.seconds:.3f} s of sound)")
         video_frames = state["read"]
         if state["cut"]:
-            video_frames = max(reader.frame_count, done + 1)
+            video_frames = max(reader.frame_count, state["read"] + 1)  # the frame that hit the cut exists
             msg = (f"{fn}: the audio ({feed.seconds:.2f} s) is shorter than the video "
                    f"({video_frames / fps:.2f} s): the output is cut to {done} frames ({done / fps:.2f} s)")
             notes.append(msg)
