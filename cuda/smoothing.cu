@@ -395,9 +395,9 @@ std::int64_t CudaSmoother::first_decreasing_timestamp(const std::int64_t* ids, c
                                                       std::int64_t n) const {
   if (!t) return -1;
   for (std::int64_t i = 0; i < n; ++i) {
-    auto it = slot_of_.find(ids[i]);
-    if (it == slot_of_.end()) continue;
-    const auto s = static_cast<std::size_t>(it->second);
+    const std::int64_t slot = ids_.find(ids[i]);
+    if (slot < 0) continue;
+    const auto s = static_cast<std::size_t>(slot);
     if (alive_[s] && !fresh_[s] && has_t_[s] && t[i] < last_t_[s]) return i;
   }
   return -1;
@@ -446,25 +446,16 @@ void CudaSmoother::update(const float* landmarks, const std::int64_t* ids, const
   // Resolve (or create) every row's slot.
   std::vector<Row> rows(static_cast<std::size_t>(n));
   for (std::int64_t i = 0; i < n; ++i) {
-    auto it = slot_of_.find(ids[i]);
-    std::int64_t s;
-    if (it != slot_of_.end()) {
-      s = it->second;
-    } else {
-      if (!free_.empty()) {
-        s = free_.back();
-        free_.pop_back();
-      } else {
-        s = static_cast<std::int64_t>(last_seen_.size());
-        last_seen_.push_back(0);
-        fresh_.push_back(1);
-        alive_.push_back(0);
-        has_t_.push_back(0);
-        last_t_.push_back(0.0);
-      }
-      fresh_[static_cast<std::size_t>(s)] = 1;
-      slot_of_.emplace(ids[i], s);
+    bool fresh, grown;
+    const std::int64_t s = ids_.acquire(ids[i], &fresh, &grown);
+    if (grown) {
+      last_seen_.push_back(0);
+      fresh_.push_back(1);
+      alive_.push_back(0);
+      has_t_.push_back(0);
+      last_t_.push_back(0.0);
     }
+    if (fresh) fresh_[static_cast<std::size_t>(s)] = 1;
     const auto su = static_cast<std::size_t>(s);
     last_seen_[su] = updates_;
     rows[static_cast<std::size_t>(i)] = Row{s, t ? t[i] : 0.0, fresh_[su], 0};
@@ -507,26 +498,23 @@ void CudaSmoother::update(const float* landmarks, const std::int64_t* ids, const
     last_stream_ = stream;
   }
   if (params_.max_age > 0) {
-    std::vector<std::int64_t> old;
-    for (const auto& kv : slot_of_)
-      if (updates_ - last_seen_[static_cast<std::size_t>(kv.second)] >= params_.max_age) old.push_back(kv.first);
+    const auto old = ids_.ids_where([&](std::int64_t s) {
+      return updates_ - last_seen_[static_cast<std::size_t>(s)] >= params_.max_age;
+    });
     for (std::int64_t id : old) drop(id);
   }
 }
 
 void CudaSmoother::drop(std::int64_t id) {
-  auto it = slot_of_.find(id);
-  if (it == slot_of_.end()) return;
-  const auto s = static_cast<std::size_t>(it->second);
+  const std::int64_t slot = ids_.release(id);
+  if (slot < 0) return;
+  const auto s = static_cast<std::size_t>(slot);
   fresh_[s] = 1;
   alive_[s] = 0;
-  free_.push_back(it->second);
-  slot_of_.erase(it);
 }
 
 void CudaSmoother::reset_all() {
-  slot_of_.clear();
-  free_.clear();
+  ids_.clear();
   last_seen_.clear();
   fresh_.clear();
   alive_.clear();
@@ -540,9 +528,9 @@ void CudaSmoother::reset_all() {
 
 void CudaSmoother::reset(const std::int64_t* ids, std::int64_t n) {
   for (std::int64_t i = 0; i < n; ++i) {
-    auto it = slot_of_.find(ids[i]);
-    if (it == slot_of_.end()) continue;
-    const auto s = static_cast<std::size_t>(it->second);
+    const std::int64_t slot = ids_.find(ids[i]);
+    if (slot < 0) continue;
+    const auto s = static_cast<std::size_t>(slot);
     fresh_[s] = 1;  // re-initialised on the device at its next update
     alive_[s] = 0;
   }
@@ -552,12 +540,6 @@ void CudaSmoother::forget(const std::int64_t* ids, std::int64_t n) {
   for (std::int64_t i = 0; i < n; ++i) drop(ids[i]);
 }
 
-std::vector<std::int64_t> CudaSmoother::track_ids() const {
-  std::vector<std::int64_t> v;
-  v.reserve(slot_of_.size());
-  for (const auto& kv : slot_of_) v.push_back(kv.first);
-  std::sort(v.begin(), v.end());
-  return v;
-}
+std::vector<std::int64_t> CudaSmoother::track_ids() const { return ids_.ids(); }
 
 }  // namespace facefuse::cuda

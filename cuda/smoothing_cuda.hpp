@@ -9,7 +9,6 @@
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
-#include <unordered_map>
 #include <vector>
 
 #include "facefuse/smoothing.hpp"
@@ -34,7 +33,7 @@ class CudaSmoother {
   void reset_all();
   void reset(const std::int64_t* ids, std::int64_t n);
   void forget(const std::int64_t* ids, std::int64_t n);
-  std::int64_t num_tracks() const { return static_cast<std::int64_t>(slot_of_.size()); }
+  std::int64_t num_tracks() const { return ids_.size(); }
   std::int64_t num_points() const { return num_points_; }
   std::vector<std::int64_t> track_ids() const;
 
@@ -46,8 +45,7 @@ class CudaSmoother {
   SmoothMethod method_;
   SmoothParams params_;
   // Host bookkeeping, per slot.
-  std::unordered_map<std::int64_t, std::int64_t> slot_of_;
-  std::vector<std::int64_t> free_;
+  TrackSlots ids_;
   std::vector<std::int64_t> last_seen_;
   std::vector<std::uint8_t> fresh_;  // state must be re-initialised at the next use
   std::vector<std::uint8_t> alive_;  // host mirror of the device "alive" flag

@@ -19,9 +19,9 @@ std::int64_t LandmarkSmootherCore::first_decreasing_timestamp(const std::int64_t
                                                               std::int64_t n) const {
   if (!t) return -1;
   for (std::int64_t i = 0; i < n; ++i) {
-    auto it = slot_of_.find(ids[i]);
-    if (it == slot_of_.end()) continue;
-    const Track& tr = slots_[static_cast<std::size_t>(it->second)];
+    const std::int64_t s = ids_.find(ids[i]);
+    if (s < 0) continue;
+    const Track& tr = slots_[static_cast<std::size_t>(s)];
     if (tr.alive && tr.has_t && t[i] < tr.last_t) return i;
   }
   return -1;
@@ -292,21 +292,12 @@ void LandmarkSmootherCore::update(const float* landmarks, const std::int64_t* id
   // Resolve (or create) every row's slot serially; rows then touch distinct slots.
   row_slot_.resize(static_cast<std::size_t>(n));
   for (std::int64_t i = 0; i < n; ++i) {
-    auto it = slot_of_.find(ids[i]);
-    std::int64_t s;
-    if (it != slot_of_.end()) {
-      s = it->second;
-    } else {
-      if (!free_.empty()) {
-        s = free_.back();
-        free_.pop_back();
-        slots_[static_cast<std::size_t>(s)] = Track();
-      } else {
-        s = static_cast<std::int64_t>(slots_.size());
-        slots_.emplace_back();
-      }
-      slot_of_.emplace(ids[i], s);
-    }
+    bool fresh, grown;
+    const std::int64_t s = ids_.acquire(ids[i], &fresh, &grown);
+    if (grown)
+      slots_.emplace_back();
+    else if (fresh)
+      slots_[static_cast<std::size_t>(s)] = Track();
     row_slot_[static_cast<std::size_t>(i)] = s;
     slots_[static_cast<std::size_t>(s)].last_seen = updates_;
   }
@@ -327,34 +318,29 @@ void LandmarkSmootherCore::update(const float* landmarks, const std::int64_t* id
     probe.share_done();
   }
   if (params_.max_age > 0) {
-    std::vector<std::int64_t> old;
-    for (const auto& kv : slot_of_)
-      if (updates_ - slots_[static_cast<std::size_t>(kv.second)].last_seen >= params_.max_age) old.push_back(kv.first);
+    const auto old = ids_.ids_where([&](std::int64_t s) {
+      return updates_ - slots_[static_cast<std::size_t>(s)].last_seen >= params_.max_age;
+    });
     for (std::int64_t id : old) drop(id);
   }
 }
 
 void LandmarkSmootherCore::drop(std::int64_t id) {
-  auto it = slot_of_.find(id);
-  if (it == slot_of_.end()) return;
-  Track& tr = slots_[static_cast<std::size_t>(it->second)];
-  tr = Track();  // release the per-point buffers
-  free_.push_back(it->second);
-  slot_of_.erase(it);
+  const std::int64_t s = ids_.release(id);
+  if (s >= 0) slots_[static_cast<std::size_t>(s)] = Track();  // release the per-point buffers
 }
 
 void LandmarkSmootherCore::reset_all() {
-  slot_of_.clear();
+  ids_.clear();
   slots_.clear();
-  free_.clear();
   num_points_ = -1;
 }
 
 void LandmarkSmootherCore::reset(const std::int64_t* ids, std::int64_t n) {
   for (std::int64_t i = 0; i < n; ++i) {
-    auto it = slot_of_.find(ids[i]);
-    if (it == slot_of_.end()) continue;
-    Track& tr = slots_[static_cast<std::size_t>(it->second)];
+    const std::int64_t s = ids_.find(ids[i]);
+    if (s < 0) continue;
+    Track& tr = slots_[static_cast<std::size_t>(s)];
     const std::int64_t seen = tr.last_seen;
     tr = Track();
     tr.last_seen = seen;
@@ -365,12 +351,6 @@ void LandmarkSmootherCore::forget(const std::int64_t* ids, std::int64_t n) {
   for (std::int64_t i = 0; i < n; ++i) drop(ids[i]);
 }
 
-std::vector<std::int64_t> LandmarkSmootherCore::track_ids() const {
-  std::vector<std::int64_t> v;
-  v.reserve(slot_of_.size());
-  for (const auto& kv : slot_of_) v.push_back(kv.first);
-  std::sort(v.begin(), v.end());
-  return v;
-}
+std::vector<std::int64_t> LandmarkSmootherCore::track_ids() const { return ids_.ids(); }
 
 }  // namespace facefuse

@@ -7,8 +7,9 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
-#include <unordered_map>
 #include <vector>
+
+#include "facefuse/track_slots.hpp"
 
 namespace facefuse {
 
@@ -58,7 +59,7 @@ class LandmarkSmootherCore {
   void reset_all();
   void reset(const std::int64_t* ids, std::int64_t n);
   void forget(const std::int64_t* ids, std::int64_t n);
-  std::int64_t num_tracks() const { return static_cast<std::int64_t>(slot_of_.size()); }
+  std::int64_t num_tracks() const { return ids_.size(); }
   std::int64_t num_points() const { return num_points_; }  // -1 until the first non-empty update
   std::vector<std::int64_t> track_ids() const;
 
@@ -84,9 +85,8 @@ class LandmarkSmootherCore {
 
   SmoothMethod method_;
   SmoothParams params_;
-  std::unordered_map<std::int64_t, std::int64_t> slot_of_;
-  std::vector<Track> slots_;
-  std::vector<std::int64_t> free_;
+  TrackSlots ids_;
+  std::vector<Track> slots_;  // indexed by ids_'s slot
   std::vector<std::int64_t> row_slot_;
   std::int64_t num_points_ = -1;
   std::int64_t updates_ = 0;
