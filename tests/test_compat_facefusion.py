@@ -15,6 +15,12 @@ from hypothesis import strategies as st
 from facefuse.benchmarks import face_mask, make_scene
 from facefuse.compat import facefusion as ff
 from facefuse.reference import compat_facefusion as ref_ff
+from facefuse.reference.paste import cv2_tolerance
+
+# native vs FaceFusion's cv2 paste-back: the bound stated for the installed OpenCV
+# (docs/warp-semantics.md); the reference-vs-reference checks below stay tighter.
+PASTE_TOL = cv2_tolerance("paste", np.uint8)
+PASTE_TOL_F32 = cv2_tolerance("paste", np.float32)
 
 
 # 5 landmarks of the astronaut's face (eyes, nose tip, mouth corners), pixel (x, y)
@@ -77,7 +83,9 @@ def test_reference_matches_full_frame_form(rng) -> None:
             got = ref_ff.paste_back(frame, crop, mask, aff)
             want = _legacy_full_frame(frame, crop, mask, aff)
             assert got.dtype == frame.dtype and got.shape == frame.shape
-            assert _diff(got[y1:y2, x1:x2], want[y1:y2, x1:x2]) <= 1
+            # cv2 against cv2 with the origin moved to the box: OpenCV 4.x quantises source
+            # positions to 1/32 px, and where they fall depends on the origin
+            assert _diff(got[y1:y2, x1:x2], want[y1:y2, x1:x2]) <= cv2_tolerance("warp", np.uint8)
             outside = np.ones((h, w), bool)
             outside[y1:y2, x1:x2] = False
             assert np.array_equal(got[outside], frame[outside])
@@ -85,7 +93,7 @@ def test_reference_matches_full_frame_form(rng) -> None:
             zero_border[[0, -1], :] = 0
             zero_border[:, [0, -1]] = 0
             got = ref_ff.paste_back(frame, crop, zero_border, aff)
-            assert _diff(got, _legacy_full_frame(frame, crop, zero_border, aff)) <= 1
+            assert _diff(got, _legacy_full_frame(frame, crop, zero_border, aff)) <= cv2_tolerance("warp", np.uint8)
 
 
 def test_reference_paste_area(rng) -> None:
@@ -124,9 +132,9 @@ def test_paste_back_random(rng, shape) -> None:
         assert got.dtype == np.uint8 and got.shape == frame.shape
         assert np.array_equal(frame, before), "the input frame must not be modified"
         assert got is not frame
-        assert _diff(got, want) <= 1
+        assert _diff(got, want) <= PASTE_TOL
         a32 = aff.astype(np.float32)  # FaceFusion inverts a float32 affine in float32
-        assert _diff(ff.paste_back(frame, crop, mask, a32), ref_ff.paste_back(frame, crop, mask, a32)) <= 1
+        assert _diff(ff.paste_back(frame, crop, mask, a32), ref_ff.paste_back(frame, crop, mask, a32)) <= PASTE_TOL
 
 
 def test_paste_back_float32_frames(rng) -> None:
@@ -136,7 +144,7 @@ def test_paste_back_float32_frames(rng) -> None:
         got = ff.paste_back(frame, crop, mask, aff)
         want = ref_ff.paste_back(frame, crop, mask, aff)
         assert got.dtype == np.float32
-        assert _diff(got, want) <= 1
+        assert _diff(got, want) <= PASTE_TOL_F32
 
 
 def test_paste_back_non_contiguous(rng) -> None:
@@ -149,7 +157,7 @@ def test_paste_back_non_contiguous(rng) -> None:
         (frame, crop, mask, np.asfortranarray(aff)),
     ]
     for f, c, m, a in views:
-        assert _diff(ff.paste_back(f, c, m, a), ref_ff.paste_back(f, c, m, a)) <= 1
+        assert _diff(ff.paste_back(f, c, m, a), ref_ff.paste_back(f, c, m, a)) <= PASTE_TOL
 
 
 @pytest.mark.parametrize("template,crop_size", [("arcface_128", 128), ("ffhq_512", 512)])
@@ -160,8 +168,8 @@ def test_paste_back_astronaut_alignment(astronaut_bgr, template, crop_size) -> N
     mask = face_mask(crop_size)
     got = ff.paste_back(astronaut_bgr, swapped, mask, aff)
     want = ref_ff.paste_back(astronaut_bgr, swapped, mask, aff)
-    assert _diff(got, want) <= 1
-    # off by one only where the kernel rounds up and FaceFusion's astype truncates
+    assert _diff(got, want) <= PASTE_TOL
+    # mostly where the kernel rounds and FaceFusion's astype truncates
     assert np.mean(np.abs(got.astype(np.int16) - want)) < 0.1
     changed = np.any(got != astronaut_bgr, axis=2)
     ys, xs = np.nonzero(changed)
@@ -174,7 +182,7 @@ def test_paste_back_four_faces_sequential() -> None:
     for k in range(4):
         a = ff.paste_back(a, sc.crops[k], sc.masks[k], sc.affines[k])
         b = ref_ff.paste_back(b, sc.crops[k], sc.masks[k], sc.affines[k])
-        assert _diff(a, b) <= 1
+        assert _diff(a, b) <= PASTE_TOL
 
 
 def test_paste_back_fallbacks_are_facefusion_exact(rng) -> None:
@@ -189,7 +197,7 @@ def test_paste_back_fallbacks_are_facefusion_exact(rng) -> None:
     for f, c, m, a in cases:
         assert np.array_equal(ff.paste_back(f, c, m, a), ref_ff.paste_back(f, c, m, a))
     m3 = mask[..., None]
-    assert _diff(ff.paste_back(frame, crop, m3, aff), ref_ff.paste_back(frame, crop, mask, aff)) <= 1
+    assert _diff(ff.paste_back(frame, crop, m3, aff), ref_ff.paste_back(frame, crop, mask, aff)) <= PASTE_TOL
 
 
 def test_paste_back_outside_frame_returns_copy(rng) -> None:
@@ -207,7 +215,7 @@ def test_paste_back_hypothesis(h, w, ch, cw, seed, f32) -> None:
     frame, crop, mask, aff = _random_case(r, h, w, ch, cw, np.float32 if f32 else np.uint8)
     got = ff.paste_back(frame, crop, mask, aff)
     assert got.shape == frame.shape and got.dtype == frame.dtype
-    assert _diff(got, ref_ff.paste_back(frame, crop, mask, aff)) <= 1
+    assert _diff(got, ref_ff.paste_back(frame, crop, mask, aff)) <= PASTE_TOL
 
 
 # --------------------------------------------------------------------------- patch()
@@ -313,8 +321,8 @@ def test_patch_swaps_and_unpatch_restores(fake_facefusion, rng) -> None:
     frame, crop, mask, aff = _random_case(rng, 120, 160, 64, 64)
     got = swapper.swap_face(frame, crop, mask, aff)
     want = original(frame, crop, mask, aff)
-    assert _diff(got, want) <= 1
-    assert _diff(enhancer.enhance(frame, crop, mask, aff), want) <= 1
+    assert _diff(got, want) <= PASTE_TOL
+    assert _diff(enhancer.enhance(frame, crop, mask, aff), want) <= PASTE_TOL
 
     # patch() twice is harmless
     assert set(ff.patch()) >= set(targets)

@@ -393,8 +393,8 @@ py::tuple paste_warp(const py::object& frame_obj, const py::object& crop, const 
 void bind_paste(py::module_& m) {
   m.def("warp_affine", &warp_affine, py::arg("img"), py::arg("M"), py::arg("dsize"),
         py::arg("border") = "constant",
-        "cv2.warpAffine(img, M, dsize, INTER_LINEAR) of a uint8/float32 H x W[ x C] image; border "
-        "'constant' (0) or 'replicate'.");
+        "Bilinear affine warp (facefuse.reference.paste semantics, cv2.warpAffine's arguments) of a "
+        "uint8/float32 H x W[ x C] image; border 'constant' (0) or 'replicate'.");
   m.def("paste_back", &paste_back, py::arg("frame"), py::arg("crop"), py::arg("crop_mask"), py::arg("affine"),
         py::arg("blend") = "alpha", py::arg("color") = py::none(), py::arg("levels") = 5,
         py::arg("out") = py::none(),

@@ -1,4 +1,4 @@
-// CPU kernels of the paste family: cv2-compatible affine warp and fused
+// CPU kernels of the paste family: facefuse's bilinear affine warp and the fused
 // paste-back (see paste_math.hpp for the arithmetic).
 #include "facefuse/paste.hpp"
 
@@ -12,6 +12,7 @@
 #endif
 
 #include "facefuse/color.hpp"
+#include "facefuse/cpu_dispatch.hpp"
 #include "facefuse/parallel.hpp"
 #include "facefuse/paste_math.hpp"
 #include "facefuse/pyramid.hpp"
@@ -52,14 +53,7 @@ namespace {
 
 namespace {
 
-bool use_avx2() {
-#if FACEFUSE_PASTE_AVX2
-  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return ok;
-#else
-  return false;
-#endif
-}
+bool use_avx2() { return FACEFUSE_PASTE_AVX2 && cpu_has_avx2_fma(); }
 
 // The chunked kernels index images with int offsets.
 bool small_image(int h, int w, int c) {
@@ -97,11 +91,10 @@ void warp_rows(const T* src, int sh, int sw, T* dst, int dh, int dw, const float
       }
       float rx, ry;
       row_offsets(m, y, &rx, &ry);
-      const int xt = vec_end(dw);
       T* o = orow;
       for (int x = 0; x < dw; ++x) {
         float sx, sy, v[C];
-        map_col(m, x, y, rx, ry, xt, &sx, &sy);
+        map_col(m, x, rx, ry, &sx, &sy);
         sample_bilinear<T, C>(src, sh, sw, sstride, sx, sy, replicate, v);
         for (int c = 0; c < C; ++c) store_sample(v[c], o + static_cast<std::ptrdiff_t>(x) * C + c);
       }
@@ -128,7 +121,7 @@ bool warp_affine_impl(const T* src, int sh, int sw, int c, T* dst, int dh, int d
 
 // The fused alpha paste of one face: per box pixel, the mask sample (constant
 // border, clipped), and where it is > 0 the crop sample (replicated border,
-// stored as cv2 stores it) blended into the image.
+// stored in the frame's dtype) blended into the image.
 template <typename T>
 void paste_alpha_fused(T* img, int W, const Face<T>& f) {
   const PasteBox& b = f.box;
@@ -155,10 +148,9 @@ void paste_alpha_fused(T* img, int W, const Face<T>& f) {
       }
       float rx, ry;
       row_offsets(m, y, &rx, &ry);
-      const int xt = vec_end(bw);
       for (int x = 0; x < bw; ++x) {
         float sx, sy, a;
-        map_col(m, x, y, rx, ry, xt, &sx, &sy);
+        map_col(m, x, rx, ry, &sx, &sy);
         sample_bilinear<float, 1>(f.mask, f.h, f.w, f.w, sx, sy, false, &a);
         a = clampf(a, 0.0f, 1.0f);
         if (!(a > 0.0f)) continue;  // frame * 1 + warped * 0 == frame
@@ -203,10 +195,9 @@ void warp_face_impl(const Face<T>& f, T* warped, float* mask) {
       }
       float rx, ry;
       row_offsets(m, y, &rx, &ry);
-      const int xt = vec_end(bw);
       for (int x = 0; x < bw; ++x) {
         float sx, sy, a, v[3];
-        map_col(m, x, y, rx, ry, xt, &sx, &sy);
+        map_col(m, x, rx, ry, &sx, &sy);
         sample_bilinear<float, 1>(f.mask, f.h, f.w, f.w, sx, sy, false, &a);
         mo[x] = clampf(a, 0.0f, 1.0f);
         sample_bilinear<T, 3>(f.crop, f.h, f.w, cstride, sx, sy, true, v);

@@ -1,14 +1,14 @@
 // Row kernels of the paste family, included twice by paste.cpp: once for the
-// baseline ISA (fma_f32 emulated in double) and once under
-// `#pragma GCC target("avx2,fma")` with FACEFUSE_PASTE_HWFMA = 1 (one hardware
-// fma, the rounding cv2's own AVX2 kernels use). Both copies compile with
-// fp-contract off so every other a * b + c rounds twice, as cv2's does.
+// baseline ISA (fma_f32: correctly rounded, emulated in double) and once under
+// `#pragma GCC target("avx2,fma")` with FACEFUSE_PASTE_HWFMA = 1 (hardware fma).
+// Both give the same bits. Both copies compile with fp-contract off so every
+// other a * b + c rounds twice, as paste_math.hpp defines.
 //
 // Each row runs in chunks of kChunk columns, in stages GCC vectorises: source
 // positions (fma), floor and fractions, clamped neighbour offsets and border
 // flags, then gathers + lerps, then the store / alpha mix. The arithmetic is
 // paste_math.hpp's, restated here so it inlines under this ISA.
-// Needs: Face, PasteBox, vec_end, kCoordLimit, source_span, fma_f32 in scope.
+// Needs: Face, PasteBox, kCoordLimit, source_span, fma_f32 in scope.
 
 constexpr int kChunk = 64;
 
@@ -23,9 +23,8 @@ inline float kfma(float a, float b, float c) {
 inline int kclampi(int v, int lo, int hi) { return v < lo ? lo : (v > hi ? hi : v); }
 inline float kclampf(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
-// Source cells (ix, iy) and fractions (ax, ay) of columns x0 .. x0+n-1 of row y
-// (xt: first column of cv2's scalar tail).
-inline void positions(const float* m, int y, int x0, int n, int xt, int* ix, int* iy, float* ax, float* ay) {
+// Source cells (ix, iy) and fractions (ax, ay) of columns x0 .. x0+n-1 of row y.
+inline void positions(const float* m, int y, int x0, int n, int* ix, int* iy, float* ax, float* ay) {
   const float fy = static_cast<float>(y);
   const float m0 = m[0], m3 = m[3], ym1 = fy * m[1], ym4 = fy * m[4];
   const float rx = ym1 + m[2], ry = ym4 + m[5];
@@ -34,11 +33,6 @@ inline void positions(const float* m, int y, int x0, int n, int xt, int* ix, int
     const float fx = static_cast<float>(x0 + i);
     sx[i] = kfma(m0, fx, rx);
     sy[i] = kfma(m3, fx, ry);
-  }
-  for (int i = xt > x0 ? xt - x0 : 0; i < n; ++i) {
-    const float fx = static_cast<float>(x0 + i);
-    sx[i] = kfma(fx, m0, ym1) + m[2];
-    sy[i] = kfma(fx, m3, ym4) + m[5];
   }
   for (int i = 0; i < n; ++i) {
     const float s = kclampf(sx[i], -kCoordLimit, kCoordLimit);
@@ -250,7 +244,7 @@ struct MixShuffles {
 };
 
 // The alpha mix of 8 BGR uint8 pixels at d with warped samples v[c][0..8)
-// (before cv2's rounding) and clipped mask a[0..8): as the scalar loop in alpha_row.
+// (before the uint8 store's rounding) and clipped mask a[0..8): as the scalar loop in alpha_row.
 inline void mix8_u8(unsigned char* d, const float* v0p, const float* v1p, const float* v2p, const float* ap,
                     const MixShuffles& S) {
   const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(d));
@@ -289,7 +283,7 @@ inline void mix8_u8(unsigned char* d, const float* v0p, const float* v1p, const 
 }
 #endif
 
-// cv2.warpAffine's store of a sample (round half to even, saturate) / float as is.
+// The store of a uint8 sample (round half to even, saturate) / float as is.
 inline float warped_value(float v, std::uint8_t*) {
   v = kclampf(v, 0.0f, 255.0f);
   return (v + 12582912.0f) - 12582912.0f;
@@ -304,7 +298,7 @@ inline void put_mix(float v, std::uint8_t* d) {
 }
 inline void put_mix(float v, float* d) { *d = v; }
 
-// Row y of cv2.warpAffine(src, M^-1 = m) into o (dw x C).
+// Row y of the warp of src with the dst -> src matrix m into o (dw x C).
 template <typename T, int C>
 void warp_row(const T* src, int sh, int sw, const float* m, bool replicate, int y, int dw, T* o) {
   int xa = 0, xb = dw;
@@ -313,12 +307,11 @@ void warp_row(const T* src, int sh, int sw, const float* m, bool replicate, int 
     for (int i = 0; i < xa * C; ++i) o[i] = T(0);
     for (int i = xb * C; i < dw * C; ++i) o[i] = T(0);
   }
-  const int xt = vec_end(dw);
   int ix[kChunk], iy[kChunk];
   float ax[kChunk], ay[kChunk], v[C][kChunk];
   for (int x0 = xa; x0 < xb; x0 += kChunk) {
     const int n = xb - x0 < kChunk ? xb - x0 : kChunk;
-    positions(m, y, x0, n, xt, ix, iy, ax, ay);
+    positions(m, y, x0, n, ix, iy, ax, ay);
     if (replicate)
       sample<T, C, true>(src, sh, sw, ix, iy, ax, ay, n, v);
     else
@@ -334,12 +327,11 @@ template <typename T>
 void alpha_row(const Face<T>& f, int y, int bw, T* o) {
   int xa, xb;
   source_span(f.warp, y, bw, -1.0, static_cast<double>(f.w), -1.0, static_cast<double>(f.h), &xa, &xb);
-  const int xt = vec_end(bw);
   int ix[kChunk], iy[kChunk];
   float ax[kChunk], ay[kChunk], am[1][kChunk], v[3][kChunk];
   for (int x0 = xa; x0 < xb; x0 += kChunk) {
     const int n = xb - x0 < kChunk ? xb - x0 : kChunk;
-    positions(f.warp, y, x0, n, xt, ix, iy, ax, ay);
+    positions(f.warp, y, x0, n, ix, iy, ax, ay);
 #if FACEFUSE_PASTE_HWFMA
     sample_mask_f32(f.mask, f.h, f.w, ix, iy, ax, ay, n, am);
 #else
@@ -387,18 +379,17 @@ void alpha_row(const Face<T>& f, int y, int bw, T* o) {
   }
 }
 
-// Row y of face f's warped crop (wo: bw x 3, replicated border, cv2's store)
+// Row y of face f's warped crop (wo: bw x 3, replicated border, uint8 store)
 // and clipped warped mask (mo: bw, constant border).
 template <typename T>
 void face_row(const Face<T>& f, int y, int bw, T* wo, float* mo) {
   int xa, xb;
   source_span(f.warp, y, bw, -1.0, static_cast<double>(f.w), -1.0, static_cast<double>(f.h), &xa, &xb);
-  const int xt = vec_end(bw);
   int ix[kChunk], iy[kChunk];
   float ax[kChunk], ay[kChunk], am[1][kChunk], v[3][kChunk];
   for (int x0 = 0; x0 < bw; x0 += kChunk) {
     const int n = bw - x0 < kChunk ? bw - x0 : kChunk;
-    positions(f.warp, y, x0, n, xt, ix, iy, ax, ay);
+    positions(f.warp, y, x0, n, ix, iy, ax, ay);
 #if FACEFUSE_PASTE_HWFMA
     if constexpr (sizeof(T) == 1) {
       if (f.h * f.w * 3 >= 4)

@@ -25,6 +25,7 @@
 #include <type_traits>
 
 #include "facefuse/common.hpp"
+#include "facefuse/cpu_dispatch.hpp"
 #include "facefuse/parallel.hpp"
 #include "facefuse/pyramid_math.hpp"
 
@@ -65,8 +66,7 @@ namespace {
 template <typename T>
 void dispatch(const T* dst, const T* src, const float* mask, T* out, int h, int w, int c, int levels) {
 #if FACEFUSE_PYR_AVX2
-  static const bool avx2 = __builtin_cpu_supports("avx2");
-  if (avx2) {
+  if (cpu_has_avx2()) {
     pyr_avx2::blend_any<T>(dst, src, mask, out, h, w, c, levels);
     return;
   }
@@ -80,14 +80,14 @@ int pyramid_max_levels(int h, int w) { return pyr::max_levels(h, w); }
 
 void pyr_down_f32(const float* src, float* dst, int h, int w, int c) {
 #if FACEFUSE_PYR_AVX2
-  if (__builtin_cpu_supports("avx2")) return pyr_avx2::pyr_down_any(src, dst, h, w, c);
+  if (cpu_has_avx2()) return pyr_avx2::pyr_down_any(src, dst, h, w, c);
 #endif
   pyr_base::pyr_down_any(src, dst, h, w, c);
 }
 
 void pyr_up_f32(const float* src, float* dst, int h, int w, int c, int dh, int dw) {
 #if FACEFUSE_PYR_AVX2
-  if (__builtin_cpu_supports("avx2")) return pyr_avx2::pyr_up_any(src, dst, h, w, c, dh, dw);
+  if (cpu_has_avx2()) return pyr_avx2::pyr_up_any(src, dst, h, w, c, dh, dw);
 #endif
   pyr_base::pyr_up_any(src, dst, h, w, c, dh, dw);
 }

@@ -103,7 +103,8 @@ def warp_affine(
     dsize: tuple[int, int],
     border: str = "constant",
 ) -> npt.NDArray[np.uint8] | npt.NDArray[np.float32]:
-    """cv2.warpAffine(img, M, dsize, INTER_LINEAR); img H x W[ x C<=4]; border 'constant' | 'replicate'."""
+    """Bilinear affine warp (facefuse.reference.paste semantics) with cv2.warpAffine's arguments;
+    img H x W[ x C<=4]; border 'constant' | 'replicate'."""
 
 def paste_back(
     frame: npt.NDArray[np.uint8] | npt.NDArray[np.float32],

@@ -206,7 +206,7 @@ def _paste_case(h: int, w: int, faces: int, blend: str):
         else:
             args = (sc.frame, sc.crops, sc.masks, sc.affines)
         return (lambda: ops.paste_back(*args, blend=blend),
-                lambda: reference.paste_back(*args, blend=blend))
+                lambda: reference.paste_back(*args, blend=blend, warp="cv2"))  # FaceFusion's cv2 warps
 
     return setup
 

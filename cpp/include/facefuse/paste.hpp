@@ -1,4 +1,4 @@
-// CPU kernels of the paste family: cv2-compatible affine warp and the fused
+// CPU kernels of the paste family: facefuse's bilinear affine warp and the fused
 // paste-back of warped face crops into a frame. Plain pointers, no Python.
 // Images are C-contiguous, interleaved, 3 channels unless stated.
 #pragma once
@@ -9,8 +9,8 @@
 
 namespace facefuse::paste {
 
-// cv2.warpAffine(src, M, (dw, dh), flags=INTER_LINEAR, borderMode=replicate ?
-// BORDER_REPLICATE : BORDER_CONSTANT (0)) of an sh x sw x c image (c in 1..4),
+// The bilinear warp of paste_math.hpp (cv2.warpAffine's arguments: M, (dw, dh),
+// edge pixels or 0 outside) of an sh x sw x c image (c in 1..4),
 // M the forward (src -> dst) 2x3 matrix. Returns false (dst untouched) when M is
 // singular.
 bool warp_affine_u8(const std::uint8_t* src, int sh, int sw, int c, std::uint8_t* dst, int dh, int dw,
@@ -41,7 +41,7 @@ void paste_back_u8(std::uint8_t* img, int H, int W, const Face<std::uint8_t>* fa
 void paste_back_f32(float* img, int H, int W, const Face<float>* faces, int n, Blend blend, bool color_lab,
                     int levels);
 
-// The warped crop (cv2 rounding) and clipped warped mask of one face's box:
+// The warped crop (stored in its dtype) and clipped warped mask of one face's box:
 // warped bh x bw x 3, mask bh x bw (bh, bw: the box size, both >= 1).
 void warp_face_u8(const Face<std::uint8_t>& f, std::uint8_t* warped, float* mask);
 void warp_face_f32(const Face<float>& f, float* warped, float* mask);

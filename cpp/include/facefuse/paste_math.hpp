@@ -1,47 +1,64 @@
-// Per-pixel maths of the paste family: cv2.warpAffine-compatible bilinear
-// sampling and the paste-back alpha blend.
+// Per-pixel maths of the paste family: facefuse's bilinear affine warp and the
+// paste-back alpha blend.
 //
 // Plain C++ (no containers, no exceptions) so that a CUDA backend can call the
 // same functions from its kernels (FF_HD).
 //
-// What cv2.warpAffine (INTER_LINEAR) computes in the OpenCV this project pins
-// (5.0; the same since 4.11, modules/imgproc/src/warp_kernels.simd.hpp) and what
-// we reproduce:
+// The warp's semantics are facefuse's own, kept whatever OpenCV is installed;
+// facefuse/reference/paste.py spells them out in NumPy (the tests' exact
+// oracle) and docs/warp-semantics.md compares them with each OpenCV version:
 //
 //  * The forward 2x3 matrix is inverted in double (D = 1 / (m0 m4 - m1 m3),
 //    A11 = m4 D, A12 = -m1 D, A21 = -m3 D, A22 = m0 D, b = -A t), and the inverse
-//    is rounded to float32.
+//    K is rounded to float32.
 //  * Destination pixel (x, y) maps to the source position, in float32,
-//      sx = fma(M0, x, float(y * M1 + M2)),  sy = fma(M3, x, float(y * M4 + M5)).
-//    There is NO quantisation to 1/32 pixel any more: the older fixed-point
-//    remap (AB_BITS = 10, INTER_BITS = 5, 15-bit weights) was replaced by this
-//    float path; measured against the installed cv2 the fixed-point model is off
-//    by up to 5 grey levels on noise, the float model below agrees exactly.
+//      sx = fma(K0, x, float(float(y * K1) + K2)),  sy likewise with K3 K4 K5,
+//    fma being IEEE's fused multiply-add (one rounding). Every column uses this
+//    formula (cv2 5.0 uses it only in the columns its SIMD loop covers).
 //  * ix = floor(sx), ax = sx - ix (exact), likewise y; the four neighbours are
 //    read as float and interpolated with
 //      v0 = fma(ax, p01 - p00, p00), v1 = fma(ax, p11 - p10, p10),
 //      v  = fma(ay, v1 - v0, v0).
 //    uint8 output: rounded half to even and saturated; float32: stored as is.
 //  * Borders: a neighbour outside the source is replaced by the nearest edge
-//    pixel (BORDER_REPLICATE) or by 0 (BORDER_CONSTANT); with BORDER_CONSTANT a
-//    position whose whole 2x2 neighbourhood is outside (ix < -1, ix >= w,
-//    iy < -1 or iy >= h) gives 0 directly.
-// The fused multiply-adds are evaluated in double and rounded once to float,
-// which equals a float fma except in (practically unreachable) double-rounding
-// ties; a CUDA kernel can use __fmaf_rn instead.
+//    pixel (replicate) or by 0 (constant); with the constant border a position
+//    whose whole 2x2 neighbourhood is outside (ix < -1, ix >= w, iy < -1 or
+//    iy >= h) gives 0 directly (the same value, sooner).
+// Every a * b + c outside an fma rounds twice: these files must be compiled
+// without floating-point contraction (-ffp-contract=off, nvcc --fmad=false).
 #pragma once
 
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "facefuse/common.hpp"
 
 namespace facefuse::paste {
 
-// a * b + c rounded once to float.
+// a * b + c rounded once to float (IEEE fusedMultiplyAdd). Hardware fma where
+// the target has one; otherwise in double: the product is exact, the sum is
+// rounded to odd (TwoSum's exact error decides the last bit), and a value rounded
+// to odd with 53 >= 24 + 2 bits rounds correctly to float.
 FF_HD float fma_f32(float a, float b, float c) {
-  return static_cast<float>(static_cast<double>(a) * static_cast<double>(b) + static_cast<double>(c));
+#if defined(__CUDA_ARCH__)
+  return __fmaf_rn(a, b, c);
+#elif defined(__FMA__) || defined(__aarch64__) || defined(__ARM_FEATURE_FMA)
+  return __builtin_fmaf(a, b, c);
+#else
+  const double p = static_cast<double>(a) * static_cast<double>(b), cd = c;
+  double s = p + cd;
+  const double bv = s - p;
+  const double err = (p - (s - bv)) + (cd - bv);
+  std::uint64_t bits;
+  std::memcpy(&bits, &s, sizeof bits);
+  if (err != 0.0 && (bits & 1u) == 0u) {
+    bits += ((err > 0.0) == (s > 0.0)) ? 1u : ~std::uint64_t(0);  // one ulp toward the exact sum
+    std::memcpy(&s, &bits, sizeof bits);
+  }
+  return static_cast<float>(s);
+#endif
 }
 
 FF_HD bool finite6(const double* m) {
@@ -69,7 +86,8 @@ FF_HD bool invert_affine(const double* m, double* im) {
 }
 
 // cv::invertAffineTransform of a float32 matrix, as OpenCV computes it
-// (checked bit-exact against cv2 on random matrices): determinant and its
+// (bit-equal to cv2 4.8-5.1 on 20,000 random matrices, as is invert_affine for
+// float64; FaceFusion inverts its alignment matrix with it): determinant and its
 // reciprocal in float, the 2x2 inverse in float, the translation in double from
 // those floats, everything rounded to float.
 FF_HD bool invert_affine_f32(const double* m, double* im) {
@@ -108,8 +126,9 @@ FF_HD int clamp_ceil(double v, int hi) {
 // alignment warp (float32 values when affine_f32). Computes the crop -> frame
 // inverse, the paste box (the crop corners (0,0), (w,0), (w,h), (0,h) mapped
 // into the frame, floor of the min / ceil of the max, clipped to the frame) and
-// `warp`: the float32 region -> crop matrix cv2.warpAffine uses when it warps
-// the crop with the inverse shifted to the box origin. Returns false when the
+// `warp`: the float32 box -> crop matrix K (the inverse of the crop -> frame
+// matrix shifted to the box origin, as cv2.warpAffine would invert the matrix
+// FaceFusion hands it). Returns false when the
 // affine (or a derived matrix) is singular or not finite.
 FF_HD bool paste_setup(const double* affine, bool affine_f32, int crop_h, int crop_w, int frame_h, int frame_w,
                        PasteBox* box, float* warp) {
@@ -142,33 +161,19 @@ FF_HD bool paste_setup(const double* affine, bool affine_f32, int crop_h, int cr
   return true;
 }
 
-// cv2.warpAffine's per-row offsets float(y * M1 + M2), float(y * M4 + M5).
+// The per-row offsets float(float(y * K1) + K2), float(float(y * K4) + K5).
 FF_HD void row_offsets(const float* m, int y, float* rx, float* ry) {
   const float fy = static_cast<float>(y);
   *rx = fy * m[1] + m[2];
   *ry = fy * m[4] + m[5];
 }
 
-// cv2 maps a row's columns in SIMD blocks of kCvUnroll pixels (2 float32
-// vectors: 16 on AVX2 CPUs, the dispatch OpenCV's x86-64 wheels take there)
-// and the last dw % kCvUnroll columns in a scalar tail whose float arithmetic
-// differs slightly (GCC contracts it to sx = fma(x, M0, y * M1) + M2). Both are
-// reproduced: columns x >= vec_end(dw) use the tail formula.
-constexpr int kCvUnroll = 16;
-FF_HD int vec_end(int dw) { return dw - dw % kCvUnroll; }
-
 // Source position of destination pixel (x, y) in a row with offsets (rx, ry)
-// from row_offsets and tail start xt = vec_end(dw).
-FF_HD void map_col(const float* m, int x, int y, float rx, float ry, int xt, float* sx, float* sy) {
+// from row_offsets.
+FF_HD void map_col(const float* m, int x, float rx, float ry, float* sx, float* sy) {
   const float fx = static_cast<float>(x);
-  if (x < xt) {
-    *sx = fma_f32(m[0], fx, rx);
-    *sy = fma_f32(m[3], fx, ry);
-  } else {
-    const float fy = static_cast<float>(y);
-    *sx = fma_f32(fx, m[0], fy * m[1]) + m[2];
-    *sy = fma_f32(fx, m[3], fy * m[4]) + m[5];
-  }
+  *sx = fma_f32(m[0], fx, rx);
+  *sy = fma_f32(m[3], fx, ry);
 }
 
 // Narrows [*lo, *hi] (destination columns, double) to the x where
@@ -234,7 +239,7 @@ FF_HD void split_coord(float s, int* i, float* a) {
 
 FF_HD float lerp_fma(float a, float p0, float p1) { return fma_f32(a, p1 - p0, p0); }
 
-// Round half to even and saturate to [0, 255] (cv2's float -> uint8 store).
+// Round half to even and saturate to [0, 255] (the warp's uint8 store).
 FF_HD std::uint8_t round_even_u8(float v) {
   v = clampf(v, 0.0f, 255.0f);
   const float r = (v + 12582912.0f) - 12582912.0f;  // 1.5 * 2^23: round to nearest even
@@ -244,8 +249,8 @@ FF_HD std::uint8_t round_even_u8(float v) {
 FF_HD int clamp_index(int i, int n) { return i < 0 ? 0 : (i >= n ? n - 1 : i); }
 
 // Bilinear sample of a C-channel h x w image (row stride `stride` elements) at
-// the source position (sx, sy), as cv2.warpAffine INTER_LINEAR: out[c] in float
-// (before the uint8 rounding). replicate: BORDER_REPLICATE, else BORDER_CONSTANT 0.
+// the source position (sx, sy): out[c] in float (before the uint8 rounding).
+// replicate: edge pixels outside, else 0.
 template <typename T, int C>
 FF_HD void sample_bilinear(const T* src, int h, int w, std::ptrdiff_t stride, float sx, float sy, bool replicate,
                            float* out) {
@@ -290,7 +295,7 @@ FF_HD void sample_bilinear(const T* src, int h, int w, std::ptrdiff_t stride, fl
   }
 }
 
-// Stores a sampled value the way cv2.warpAffine stores it for dtype T.
+// Stores a sampled value for dtype T (uint8: half to even, saturated).
 FF_HD void store_sample(float v, std::uint8_t* dst) { *dst = round_even_u8(v); }
 FF_HD void store_sample(float v, float* dst) { *dst = v; }
 

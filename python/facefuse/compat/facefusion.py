@@ -33,9 +33,13 @@ NumPy / cv2 oracle): paste box = the crop's corners mapped back through the
 inverted affine, floor / ceil, clipped to the frame; crop and mask warped back
 bilinearly (crop with replicated borders, mask with 0 outside, clipped to [0, 1]);
 ``frame * (1 - mask) + crop * mask`` in floating point, cast back to the frame's
-dtype; the input frame is not modified. Results match FaceFusion within one grey
-level (the native kernel's fixed-point rounding vs FaceFusion's truncating
-``astype``); pixels outside the paste box are bit-identical.
+dtype; the input frame is not modified. Pixels outside the paste box are
+bit-identical. Inside it, facefuse samples with its own bilinear semantics
+(``facefuse.ops.warp_affine``) and rounds where FaceFusion's ``astype``
+truncates: with FaceFusion 3.8's pinned OpenCV 5.0 (and 5.1) results are within
+2 grey levels of FaceFusion's (1 where only the rounding differs); with the
+OpenCV 4.x of FaceFusion 3.7 and older, within 10 (4.x quantises warp positions
+to 1/32 px). Bounds: ``facefuse.reference.paste.cv2_tolerance``.
 
 Inputs the native kernel does not take are served by the reference itself, so
 the function is safe as a drop-in for any call FaceFusion's own would accept:
@@ -96,7 +100,8 @@ def paste_back(temp_vision_frame: np.ndarray, crop_vision_frame: np.ndarray, cro
 
     Returns:
         A new frame, same shape and dtype; the input frame is not modified.
-        Within one grey level of FaceFusion's own ``paste_back``.
+        Within 2 grey levels of FaceFusion's own ``paste_back`` on OpenCV 5.x
+        (10 on OpenCV 4.x); see the module docstring.
     """
     if not _native_ok(temp_vision_frame, crop_vision_frame, crop_mask, affine_matrix):
         return _ref.paste_back(temp_vision_frame, crop_vision_frame, crop_mask, affine_matrix)

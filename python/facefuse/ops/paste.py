@@ -3,11 +3,16 @@
 ``paste_back`` is the last step of every face-swap / lip-sync pipeline: the
 processed crop was cut out with an alignment warp (``affine``: frame -> crop, as
 FaceFusion's ``warp_face_by_face_landmark_5``), and goes back through the
-inverse warp, blended under its mask. It reproduces FaceFusion 3.x's
-``paste_back`` (cv2.warpAffine of the crop and mask into the paste box, float
-alpha blend) in one native pass over the paste box only, with the bilinear
-sampling bit-compatible with cv2.warpAffine; optional multi-band (Laplacian) or
-Poisson blending and LAB colour matching of the crop to the frame.
+inverse warp, blended under its mask. It does what FaceFusion 3.x's
+``paste_back`` does (warp the crop and mask into the paste box, float alpha
+blend) in one native pass over the paste box only; optional multi-band
+(Laplacian) or Poisson blending and LAB colour matching of the crop to the frame.
+
+The bilinear warp is facefuse's own, defined operation by operation in
+``facefuse.reference.paste`` (the tests' exact oracle) and kept whatever OpenCV
+is installed. It is OpenCV 5.0's float arithmetic, applied to every column; how
+far each OpenCV release is from it: ``facefuse.reference.paste.cv2_tolerance``
+and docs/warp-semantics.md.
 """
 from __future__ import annotations
 
@@ -24,9 +29,17 @@ _BLENDS = ("alpha", "laplacian", "poisson")
 
 
 def warp_affine(img: Any, M: Any, dsize: tuple[int, int], border: str = "constant") -> np.ndarray:
-    """``cv2.warpAffine(img, M, dsize, flags=cv2.INTER_LINEAR)``, natively.
+    """Bilinear affine warp with ``cv2.warpAffine(img, M, dsize, flags=cv2.INTER_LINEAR)``'s
+    arguments, natively.
 
-    Bit-identical to the cv2 5.x it is tested against for uint8 (float32: within 1e-4).
+    Semantics (``facefuse.reference.paste`` spells them out): ``M`` inverted in
+    float64 and rounded to float32; source position ``fma(K0, x, y*K1 + K2)`` in
+    float32; floor and exact fractions; edge pixels or 0 outside the image;
+    bilinear interpolation with float32 fmas; uint8 rounded half to even.
+    Bit-equal to that reference on every machine. Versus cv2.warpAffine: at most
+    1 grey level apart on OpenCV 5.0 / 5.1 (float32: 0.01) for 1, 3 or 4
+    channels; at most 9 on OpenCV 4.x (which quantises positions to 1/32 px) and
+    for 2-channel images on any version.
 
     Args:
         img: H x W or H x W x C (C in 1..4), uint8 or float32.
@@ -115,11 +128,13 @@ def paste_back(
 ) -> np.ndarray:
     """Paste warped face crops back into a frame (FaceFusion's ``paste_back``, fused).
 
-    For each face: the crop -> frame inverse of ``affine`` maps the crop's corners
-    into the frame; the paste box is their floor(min) / ceil(max) clipped to the
-    frame (an empty box leaves the frame unchanged). Each box pixel is mapped
-    into the crop and sampled bilinearly exactly as cv2.warpAffine does (crop
-    borders replicated, the mask 0 outside and clipped to [0, 1]), then blended.
+    For each face: the crop -> frame inverse of ``affine`` (float64; float32 for a
+    float32 affine, as cv2.invertAffineTransform) maps the crop's corners (0, 0),
+    (w, 0), (w, h), (0, h) into the frame; the paste box is floor(min) / ceil(max)
+    of them, clipped to the frame (an empty box leaves the frame unchanged). Each
+    box pixel is mapped into the crop and sampled with :func:`warp_affine`'s
+    bilinear semantics (crop borders replicated and stored in the frame's dtype,
+    the mask 0 outside and clipped to [0, 1]), then blended where the mask is > 0.
 
     Args:
         frame: H x W x 3 BGR, uint8 or float32 (0..255 scale). Never modified
@@ -140,8 +155,11 @@ def paste_back(
             write into (may be ``frame`` itself for in-place paste).
 
     Returns:
-        The pasted frame (``out`` when given). uint8: rounded half away from zero
-        (FaceFusion truncates; results differ from it by at most 1 grey level).
+        The pasted frame (``out`` when given). alpha: ``frame * (1 - m) + warped * m``
+        in float32; uint8 rounded half up (FaceFusion truncates). Bit-equal to
+        ``facefuse.reference.paste.paste_back``. Versus FaceFusion's own paste-back
+        (cv2.warpAffine + truncation), with its feathered masks: at most 2 grey
+        levels on OpenCV 5.0 / 5.1, at most 10 on OpenCV 4.x.
 
     Raises:
         TypeError: wrong dtypes, GPU arrays.
