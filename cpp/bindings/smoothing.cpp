@@ -190,10 +190,6 @@ py::array_t<float> do_update(PySmoother& self, const py::handle& lm_obj, const p
   const std::int64_t n = lm.shape(0), p = lm.shape(1);
   if (n > 0 && p < 1) value_error(kUpd, "landmarks", "must have P >= 1 points, got " + describe(lm));
   LandmarkSmootherCore& core = *self.core;
-  if (n > 0 && core.num_points() >= 0 && p != core.num_points())
-    value_error(kUpd, "landmarks",
-                "must have P=" + std::to_string(core.num_points()) +
-                    " points per face (fixed by the first update), got " + describe(lm));
   auto lmc = contiguous<float>(lm);
   if (!all_finite(lmc.data(), static_cast<std::size_t>(lmc.size())))
     value_error(kUpd, "landmarks", "must be finite (no NaN/inf)");
@@ -229,13 +225,23 @@ py::array_t<float> do_update(PySmoother& self, const py::handle& lm_obj, const p
   auto* rp = reinterpret_cast<std::uint8_t*>(rflags.mutable_data());
   auto* np_ = reinterpret_cast<std::uint8_t*>(nflags.mutable_data());
   const float* lp = lmc.data();
-  std::int64_t bad = -1;
+  std::int64_t bad = -1, fixed_p = -1;
   {
+    // The points-per-face check reads state another thread's update may set:
+    // it is made under the same lock as the update it guards.
     py::gil_scoped_release release;
     std::lock_guard<std::mutex> lock(core.mutex());
-    bad = core.first_decreasing_timestamp(idp, tp, n);
-    if (bad < 0) core.update(lp, idp, tp, n, p, op, rp, np_);
+    if (n > 0 && core.num_points() >= 0 && p != core.num_points()) {
+      fixed_p = core.num_points();
+    } else {
+      bad = core.first_decreasing_timestamp(idp, tp, n);
+      if (bad < 0) core.update(lp, idp, tp, n, p, op, rp, np_);
+    }
   }
+  if (fixed_p >= 0)
+    value_error(kUpd, "landmarks",
+                "must have P=" + std::to_string(fixed_p) + " points per face (fixed by the first update), got " +
+                    describe(lm));
   if (bad >= 0)
     value_error(kUpd, "t", "must not decrease along a track (id " + std::to_string(idp[bad]) + ")");
   self.last_reset = rflags;
@@ -287,10 +293,18 @@ void bind_smoothing(py::module_& m) {
              if (!v.empty()) std::memcpy(a.mutable_data(), v.data(), v.size() * sizeof(std::int64_t));
              return a;
            })
-      .def_property_readonly("num_tracks", [](PySmoother& self) { return self.core->num_tracks(); })
+      .def_property_readonly("num_tracks",
+                             [](PySmoother& self) {
+                               std::lock_guard<std::mutex> lock(self.core->mutex());
+                               return self.core->num_tracks();
+                             })
       .def_property_readonly("num_points",
                              [](PySmoother& self) -> py::object {
-                               const auto n = self.core->num_points();
+                               std::int64_t n;
+                               {
+                                 std::lock_guard<std::mutex> lock(self.core->mutex());
+                                 n = self.core->num_points();
+                               }
                                if (n < 0) return py::none();
                                return py::int_(n);
                              })

@@ -14,10 +14,12 @@ The per-pixel work (one pass over the frame pair) is native: ``facefuse._core.tp
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
+import threading
 from collections import deque
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, TypeVar, Union
 
 import numpy as np
 
@@ -203,6 +205,20 @@ def _stats(values: Sequence[float]) -> dict:
     }
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _locked(method: _F) -> _F:
+    """Run a QualityMonitor method under the instance's lock (one update at a time)."""
+
+    @functools.wraps(method)
+    def run(self: "QualityMonitor", *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return run  # type: ignore[return-value]
+
+
 class QualityMonitor:
     """Streaming temporal-quality monitor for a processed video.
 
@@ -231,6 +247,9 @@ class QualityMonitor:
       per-frame normalised jitter (see :func:`landmark_nmj`) from running sums;
       the summary's ``nmj`` equals ``landmark_nmj`` of the whole track. A missing
       landmark set or a change of shape restarts the track.
+
+    Thread-safe: update / reset / the reports each run atomically under one lock
+    per monitor (frames from several threads are taken in the order they get it).
     """
 
     # Overridden by facefuse.reference.QualityMonitor to use the reference tPSNR.
@@ -262,9 +281,11 @@ class QualityMonitor:
         self.cap_db = float(cap_db)
         self.face_size = None if face_size is None else float(face_size)
         self.copy_frames = bool(copy_frames)
+        self._lock = threading.RLock()
         self.reset()
 
     # -- state ---------------------------------------------------------------
+    @_locked
     def reset(self) -> None:
         """Forget every frame and statistic."""
         self._prev: Optional[np.ndarray] = None
@@ -367,6 +388,7 @@ class QualityMonitor:
         return float(np.sqrt(sq.mean()))
 
     # -- per frame -----------------------------------------------------------
+    @_locked
     def update(
         self,
         frame: np.ndarray,
@@ -465,6 +487,7 @@ class QualityMonitor:
         return rec
 
     # -- reports -------------------------------------------------------------
+    @_locked
     def summary(self) -> dict:
         """Statistics since the last reset.
 
@@ -500,17 +523,20 @@ class QualityMonitor:
         }
         return out
 
+    @_locked
     def series(self) -> dict:
         """The per-frame series (lists indexed by frame; None where not available)."""
         d = {k: list(v) for k, v in self._series.items()}
         d["index"] = list(range(self._count))
         return d
 
+    @_locked
     def to_json(self, path: Any) -> None:
         """Write ``{"summary": summary(), "frames": series()}`` as strict JSON (no NaN/inf)."""
         with open(path, "w", encoding="utf-8") as fh:
             json.dump({"summary": self.summary(), "frames": self.series()}, fh, allow_nan=False, indent=1)
 
+    @_locked
     def plot(self, path: Any, title: str = "facefuse temporal quality") -> None:
         """Write a PNG: tPSNR (output/source, whole/roi) and dtPSNR over frame index,
         flagged transitions marked. Uses matplotlib's Agg canvas (no pyplot, no GUI)."""

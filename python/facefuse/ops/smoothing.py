@@ -23,9 +23,14 @@ Methods (``method=``):
 Common parameters: ``freq`` (Hz when no timestamps; 30), ``auto_reset`` (True),
 ``cut_ratio`` (5), ``cut_min`` (0.35), ``motion_rate`` (0.1), ``max_age`` (30 updates;
 0 = keep forever).
+
+Threads: one smoother may be shared by several threads; each call is atomic (an
+update sees the tracks as the previous update left them). Updates of one
+smoother are serialised, so a smoother per video stream is the fast layout.
 """
 from __future__ import annotations
 
+import threading
 from collections import deque
 from typing import Any, Iterable
 
@@ -87,6 +92,9 @@ class LandmarkSmoother:
         # The CPU core also validates the parameters; the GPU state (made on the
         # first update with device landmarks) is built from its effective params.
         self._core = _common.native().LandmarkSmoother(method, **params)
+        # Guards which side (host / GPU) holds the tracks together with the
+        # update that uses it; the native cores lock their own state as well.
+        self._lock = threading.RLock()
         self._gpu: Any = None
         self._on_gpu = False  # which side holds the tracks
         self._gpu_reset: Any = None
@@ -141,6 +149,10 @@ class LandmarkSmoother:
         self._on_gpu = gpu
 
     def update(self, landmarks: Any, track_ids: Any, t: Any = None) -> Any:
+        with self._lock:
+            return self._update(landmarks, track_ids, t)
+
+    def _update(self, landmarks: Any, track_ids: Any, t: Any) -> Any:
         fn = "LandmarkSmoother.update"
         if _common.is_device_array(landmarks):
             # Ids and timestamps are per-track metadata the host bookkeeping needs:
@@ -164,17 +176,20 @@ class LandmarkSmoother:
 
     def reset(self, ids: Iterable[int] | None = None) -> None:
         """Restart the given tracks (their next observation is returned as is); None: all."""
-        if ids is None:
-            self._core.reset(None)
-            if self._gpu is not None:
-                self._gpu.reset(None)
-        else:
-            a = _ids("LandmarkSmoother.reset", "ids", ids)
-            self._side.reset(a)
+        a = None if ids is None else _ids("LandmarkSmoother.reset", "ids", ids)
+        with self._lock:
+            if a is None:
+                self._core.reset(None)
+                if self._gpu is not None:
+                    self._gpu.reset(None)
+            else:
+                self._side.reset(a)
 
     def forget(self, ids: Iterable[int]) -> None:
         """Drop the given tracks and their state."""
-        self._side.forget(_ids("LandmarkSmoother.forget", "ids", ids))
+        a = _ids("LandmarkSmoother.forget", "ids", ids)
+        with self._lock:
+            self._side.forget(a)
 
     def __repr__(self) -> str:
         return f"LandmarkSmoother(method={self.method!r}, num_tracks={self.num_tracks})"
@@ -203,6 +218,8 @@ class TemporalSmoother:
       (``enable_adaptive=True``) or the plain EMA with ``alpha``. It keeps its own
       filter state, but shares the observation history / reset logic with ``smooth``.
     * ``reset()``: forget everything.
+
+    Thread-safe: each call is atomic (one lock per smoother).
     """
 
     def __init__(self, window_size: int = 5, alpha: float = 0.25, enable_adaptive: bool = True,
@@ -222,8 +239,13 @@ class TemporalSmoother:
         self._last: np.ndarray | None = None
         self._motions: deque = deque(maxlen=self.window_size)
         self._id = np.zeros(1, np.int64)
+        self._lock = threading.RLock()
 
     def reset(self) -> None:
+        with self._lock:
+            self._reset()
+
+    def _reset(self) -> None:
         self._pose.reset()
         self._point.reset()
         self._last = None
@@ -248,8 +270,9 @@ class TemporalSmoother:
         return float(np.mean(np.linalg.norm(x - self._last, axis=1))) / _face_size(x)
 
     def should_reset(self, landmarks: Any) -> bool:
-        x = self._as_points(landmarks, "should_reset").astype(np.float64)
-        return self._cut(x)
+        with self._lock:
+            x = self._as_points(landmarks, "should_reset").astype(np.float64)
+            return self._cut(x)
 
     def _cut(self, x: np.ndarray) -> bool:
         if self._last is None:
@@ -260,17 +283,19 @@ class TemporalSmoother:
     def _observe(self, lm: np.ndarray) -> None:
         x = lm.astype(np.float64)
         if self._cut(x):
-            self.reset()
+            self._reset()
         if self._last is not None:
             self._motions.append(self._motion(x))
         self._last = x
 
     def smooth(self, landmarks: Any) -> np.ndarray:
-        lm = self._as_points(landmarks, "smooth")
-        self._observe(lm)
-        return self._pose.update(lm[None], self._id)[0]
+        with self._lock:
+            lm = self._as_points(landmarks, "smooth")
+            self._observe(lm)
+            return self._pose.update(lm[None], self._id)[0]
 
     def smooth_landmark_individual(self, landmarks: Any) -> np.ndarray:
-        lm = self._as_points(landmarks, "smooth_landmark_individual")
-        self._observe(lm)
-        return self._point.update(lm[None], self._id)[0]
+        with self._lock:
+            lm = self._as_points(landmarks, "smooth_landmark_individual")
+            self._observe(lm)
+            return self._point.update(lm[None], self._id)[0]
