@@ -188,3 +188,25 @@ def test_doctor_warns_when_two_onnxruntime_builds_are_installed(monkeypatch) -> 
     assert "warning" in doctor.format_report(doctor.diagnose())
     del versions["onnxruntime-gpu"]
     assert "warning" not in doctor._providers()
+
+
+def test_doctor_check_failure_exits_1_with_the_whole_reason(tmp_path, capsys) -> None:
+    # a detector file under the swapper's name: --check exited 0 and showed only the first
+    # line of the reason ("... does not match model 'inswapper_128' (inswapper_128.onnx):")
+    models = build_models(tmp_path / "m")
+    (models / "inswapper_128.onnx").write_bytes((models / "scrfd_2.5g.onnx").read_bytes())
+    assert main(["doctor", "--models-dir", str(models), "--check", "--json"]) == 1
+    rows = {r["model"]: r for r in json.loads(capsys.readouterr().out)["models"]["models"]}
+    reason = rows["inswapper_128"]["check"]
+    assert "expected inputs" in reason and "found inputs" in reason and "problems:" in reason
+    assert rows["scrfd"]["check"] == "ok"
+
+    assert main(["doctor", "--models-dir", str(models), "--check"]) == 1
+    text = capsys.readouterr().out
+    for line in reason.splitlines():  # every line of the reason, under its model's row
+        assert line.strip() in text
+    assert "1 model file(s) failed the check" in text
+
+    (models / "inswapper_128.onnx").unlink()  # all found files load: exit 0
+    assert main(["doctor", "--models-dir", str(models), "--check"]) == 0
+    assert main(["doctor", "--models-dir", str(models)]) == 0  # no --check: nothing is loaded

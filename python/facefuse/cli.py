@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "the GPU, NVENC encoders and which known model files are found.")
     d.add_argument("--models-dir", default=None, metavar="DIR",
                    help="models directory searched first (then $FACEFUSE_MODELS, ~/.facefuse/models)")
-    d.add_argument("--check", action="store_true", help="also load each model file found and check its signature")
+    d.add_argument("--check", action="store_true",
+                   help="also load each model file found and check its signature (exit status 1 if one fails)")
     d.add_argument("--json", action="store_true", help="print the report as JSON")
     from .lipsync import cli as lipsync_cli
 
@@ -312,14 +313,14 @@ def _swap(args: argparse.Namespace) -> int:
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from .doctor import diagnose, format_report
+    from .doctor import check_failures, diagnose, format_report
 
     d = diagnose(args.models_dir, check=args.check)
     if args.json:
         sys.stdout.write(json.dumps(d, indent=2, default=str) + "\n")
     else:
         print(format_report(d))
-    return 0
+    return 1 if check_failures(d) else 0  # --check: a model file found that does not load
 
 
 def main(argv: Optional[list[str]] = None) -> int:

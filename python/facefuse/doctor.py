@@ -12,7 +12,7 @@ import shutil
 import subprocess
 from typing import Any, Optional
 
-__all__ = ["diagnose", "format_report", "MODEL_FAMILIES"]
+__all__ = ["diagnose", "format_report", "check_failures", "MODEL_FAMILIES"]
 
 #: (family, module, specs dict name): the model modules whose spec dicts list the known files.
 MODEL_FAMILIES = (
@@ -178,7 +178,9 @@ def _models(models_dir: Optional[str], check: bool) -> dict[str, Any]:
                         _check_file(pool, family, key, spec, row["path"])
                         row["check"] = "ok"
                     except Exception as e:  # noqa: BLE001
-                        row["check"] = str(e).splitlines()[0]
+                        # the whole reason: a signature mismatch lists expected / found tensors on
+                        # the lines after its first
+                        row["check"] = str(e).strip() or type(e).__name__
                     pool.release(row["path"])
                 out["models"].append(row)
     finally:
@@ -250,9 +252,20 @@ def format_report(d: dict[str, Any]) -> str:
     for r in m["models"]:
         mark = "found  " if r["path"] else "missing"
         tail = r["path"] or ""
+        failed = "check" in r and r["check"] != "ok"
         if "check" in r:
-            tail += f"  [{r['check']}]"
+            tail += "  [check FAILED]" if failed else f"  [{r['check']}]"
         lines.append(f"  {mark} {r['family']:<10} {r['model']:<22} {r['file']:<32} {tail}".rstrip())
+        if failed:
+            lines.extend(f"      {ln}" for ln in r["check"].splitlines())
     for err in m["errors"]:
         lines.append(f"  note: {err}")
+    failures = check_failures(d)
+    if failures:
+        lines.append(f"{len(failures)} model file(s) failed the check: {', '.join(failures)}")
     return "\n".join(lines)
+
+
+def check_failures(d: dict[str, Any]) -> list[str]:
+    """The models of :func:`diagnose`'s dict (``check=True``) whose file was found but failed to load."""
+    return [r["model"] for r in d["models"]["models"] if r.get("check", "ok") != "ok"]
