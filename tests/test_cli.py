@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -118,3 +119,36 @@ def test_version(module, capsys) -> None:
         main(["--version"])
     assert info.value.code == 0
     assert facefuse.__version__ in capsys.readouterr().out
+
+
+def test_bench_json_path_is_checked_before_the_run(tmp_path, capsys) -> None:
+    # a --json path in a missing directory failed with a traceback after the whole run
+    bad = tmp_path / "nodir" / "x.json"
+    assert main(["bench", "--quick", "--filter", "tpsnr", "--json", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--json" in err and str(bad.parent) in err
+    assert "[1/" not in err  # nothing was timed
+    assert main(["bench", "--quick", "--filter", "tpsnr", "--json", str(tmp_path)]) == 2  # a directory
+    assert "--json" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []
+
+
+def test_bench_json_write_failure_after_the_run_is_one_line(tmp_path, capsys, monkeypatch) -> None:
+    # the directory goes away during the run: one line that says where the results are, no
+    # traceback, no partial file
+    d = tmp_path / "out"
+    d.mkdir()
+    real = benchmarks.time_case
+
+    def time_case(*a, **k):
+        if d.exists():
+            d.rmdir()
+        return real(*a, **k)
+
+    monkeypatch.setattr(benchmarks, "time_case", time_case)
+    assert main(["bench", "--quick", "--filter", "tpsnr", "--json", str(d / "x.json")]) == 2
+    out, err = capsys.readouterr()
+    assert "speed-up" in out  # the table was printed
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("facefuse bench: ") and "x.json" in last and "table" in last
+    assert os.listdir(tmp_path) == []

@@ -194,6 +194,11 @@ def _bench(args: argparse.Namespace) -> int:
     if args.warmup < 0:
         print("facefuse bench: --warmup must be >= 0", file=sys.stderr)
         return 2
+    if args.json not in (None, "-") and not args.list:
+        why = _unwritable(args.json)
+        if why:  # before the run, not after it: the results would be lost
+            print(f"facefuse bench: --json {args.json!r}: {why}", file=sys.stderr)
+            return 2
     cases = benchmarks.select(args.filter, quick)
     if not cases:
         print(f"facefuse bench: no case matches --filter {args.filter!r}; "
@@ -262,9 +267,39 @@ def _bench(args: argparse.Namespace) -> int:
         if to_stdout_json:
             sys.stdout.write(text + "\n")
         else:
-            with open(args.json, "w") as f:
-                f.write(text + "\n")
+            from ._files import write_atomic
+
+            def write(tmp: str) -> None:
+                with open(tmp, "w") as f:
+                    f.write(text + "\n")
+
+            try:
+                write_atomic(args.json, write)
+            except OSError as e:
+                print(f"facefuse bench: cannot write --json {args.json!r}: {e.strerror or e}; "
+                      f"the results are in the table above", file=sys.stderr)
+                return 2
     return 0
+
+
+def _unwritable(path: str) -> Optional[str]:
+    """Why a file cannot be written at ``path`` (None if it can): its directory is missing,
+    not a directory or not writable (a file is made there and removed to find out), or
+    ``path`` is a directory."""
+    import tempfile
+
+    if os.path.isdir(path):
+        return "is a directory"
+    d = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(d):
+        return f"directory does not exist: {d!r}"
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".facefuse-check.", dir=d)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        return f"cannot write in {d!r}: {e.strerror or e}"
+    return None
 
 
 def _swap(args: argparse.Namespace) -> int:
