@@ -82,7 +82,7 @@ def test_swap_errors_exit_2_with_one_message(work, tmp_path, capsys, monkeypatch
     assert rc == 2
     assert err.startswith("facefuse swap: error: ") and "Traceback" not in err
     expect = {"missing_model": "not found", "wrong_model": "does not match", "missing_target": "nope.mp4",
-              "bad_choice_value": "'face_index'"}[case]
+              "bad_choice_value": "argument --face-index"}[case]  # the flag, not the Python name
     assert expect in err
     assert not out.exists()
     assert [p for p in os.listdir(tmp_path) if p not in ("empty", "m")] == []

@@ -26,7 +26,7 @@ import sys
 import time
 from typing import Any, Optional, TextIO
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "name_flags"]
 
 
 def _version() -> str:
@@ -323,7 +323,7 @@ def _swap(args: argparse.Namespace) -> int:
         print("\nfacefuse swap: interrupted; no output written", file=sys.stderr)
         return 130
     except (ValueError, TypeError, OSError) as e:  # ModelError, VideoError, missing files: the user's to fix
-        return fail(str(e).replace("swap_video: ", "", 1))
+        return fail(name_flags(str(e).replace("swap_video: ", "", 1), args, {"reference": "--reference-image"}))
     except Exception as e:  # noqa: BLE001 - anything else: say what it was, traceback on request
         if args.debug:
             raise
@@ -345,6 +345,18 @@ def _swap(args: argparse.Namespace) -> int:
         print(f"wrote {result.output}: {result.frames} frame(s), {result.faces_swapped} face(s) swapped in "
               f"{result.frames_with_swap} frame(s), {result.seconds:.1f} s ({result.processing_fps:.1f} fps){qual}")
     return 0
+
+
+def name_flags(message: str, args: argparse.Namespace, renames: Optional[dict[str, str]] = None) -> str:
+    """``message`` with each ``argument 'name'`` of a Python function that is also an option of
+    the command (a key of ``args``, or of ``renames`` -> its flag) written as the flag the
+    user typed: ``argument 'detector_size' must be ...`` -> ``argument --detector-size must be ...``."""
+    import re
+
+    flags = {k: "--" + k.replace("_", "-") for k in vars(args) if k not in ("command", "func")}
+    flags.update(renames or {})
+    return re.sub(r"argument '(\w+)'", lambda m: f"argument {flags[m.group(1)]}" if m.group(1) in flags
+                  else m.group(0), message)
 
 
 def _doctor(args: argparse.Namespace) -> int:

@@ -20,6 +20,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 import numpy as np
 
 from .._files import write_atomic
+from .._outputs import write_quality_files
 from .tracking import FaceTracker, SceneCutDetector
 
 __all__ = ["SwapResult", "FrameSwapper", "swap_video", "IMAGE_EXTENSIONS", "BLENDS", "COLORS", "FACE_MODES",
@@ -36,6 +37,9 @@ COLORS = (None, "lab")
 FACE_MODES = ("reference", "all", "index")
 #: "large-small" (FaceFusion's default order), "left-right", "top-bottom", "best-worst" (detector score).
 FACE_ORDERS = ("large-small", "left-right", "top-bottom", "best-worst")
+#: Largest ``detector_size``: the frame is only ever shrunk to fit the detector's square input,
+#: so a larger square is empty canvas (and 100000 asked for a 112 GiB input).
+MAX_DETECTOR_SIZE = 4096
 
 
 @dataclass
@@ -373,13 +377,29 @@ def _pick_face(detector: Any, image: np.ndarray, order: str, index: int, what: s
 def _write_image(path: str, image: np.ndarray) -> None:
     import cv2
 
+    from .._outputs import output_error, reason
     from ..video import VideoError
 
-    def write(tmp: str) -> None:
-        if not cv2.imwrite(tmp, image):
-            raise VideoError(f"swap_video: cannot write the image {path!r} (extension not supported?)")
+    # encoded in memory first: cv2.imwrite's bare False does not tell an encoder that does not
+    # take the image from a write that failed (a full disk), nor say why
+    ext = os.path.splitext(path)[1].lower()
+    try:
+        ok, buf = cv2.imencode(ext, image)
+    except cv2.error as e:
+        ok, buf, why = False, None, f": {str(e).strip().splitlines()[-1]}"
+    else:
+        why = ""
+    if not ok:
+        raise VideoError(f"swap_video: cannot encode the image {path!r} as {ext}{why}")
 
-    write_atomic(path, write)
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            f.write(buf.tobytes())
+
+    try:
+        write_atomic(path, write)
+    except OSError as e:
+        raise output_error(f"swap_video: cannot write the image {path!r}: {reason(e)}", e) from e
 
 
 # ------------------------------------------------------------------------------- API
@@ -431,7 +451,8 @@ def swap_video(
             providers to use (see :class:`facefuse.inference.InferencePool`); not allowed
             together with ``pool``.
         detector, detector_size, score_threshold: face detector model ("yolo_face",
-            "scrfd", "retinaface"), its input size and score threshold.
+            "scrfd", "retinaface"), its square input size (a multiple of 32 up to 4096; the
+            model file's own size when it fixes one) and score threshold.
         swapper: "inswapper_128", "hyperswap_1a_256" / "1b" / "1c", "simswap_256".
         blend: paste-back blend, "alpha", "laplacian" or "poisson"; color: "lab" or None.
         faces: which target faces to swap: "reference" (the face closest to the reference
@@ -479,9 +500,13 @@ def swap_video(
     _check_choice("faces", faces, FACE_MODES)
     _check_choice("face_order", face_order, FACE_ORDERS)
     for name, v, lo in (("face_index", face_index, 0), ("reference_frame", reference_frame, 0),
-                        ("detector_size", detector_size, 32), ("queue_size", queue_size, 1)):
+                        ("queue_size", queue_size, 1)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
             raise ValueError(f"swap_video: argument '{name}' must be an int >= {lo}, got {v!r}")
+    if (isinstance(detector_size, bool) or not isinstance(detector_size, (int, np.integer))
+            or not 32 <= detector_size <= MAX_DETECTOR_SIZE or detector_size % 32):
+        raise ValueError(f"swap_video: argument 'detector_size' must be a multiple of 32 in "
+                         f"[32, {MAX_DETECTOR_SIZE}], got {detector_size!r}")
     if frame_batch is not None and (isinstance(frame_batch, bool) or not isinstance(frame_batch, (int, np.integer))
                                     or frame_batch < 1):
         raise ValueError(f"swap_video: argument 'frame_batch' must be None or an int >= 1, got {frame_batch!r}")
@@ -528,7 +553,13 @@ def swap_video(
     bar: Optional[ProgressBar] = None
     try:
         # every model loads (and is checked) before any frame is decoded or any file made
-        det = FaceDetector(pool, detector, size=int(detector_size), score_threshold=float(score_threshold))
+        try:
+            det = FaceDetector(pool, detector, size=int(detector_size), score_threshold=float(score_threshold))
+        except ValueError as e:  # a file with a fixed input size: FaceDetector names its own argument
+            if "argument 'size'" not in str(e):
+                raise
+            raise type(e)("swap_video: " + str(e).replace("argument 'size'", "argument 'detector_size'")
+                          .replace("; pass size=", "; use ")) from e
         swp = FaceSwapper(pool, swapper)
         rec = FaceRecognizer(pool, swp.recognizer)
 
@@ -591,10 +622,8 @@ def swap_video(
                                    start_frame=start_frame, stop_frame=stop_frame, warmup_frames=warmup_frames)
         if bar is not None:
             bar.close()
-        if quality_report is not None:
-            write_atomic(os.fspath(quality_report), monitor.to_json)
-        if quality_plot is not None:
-            write_atomic(os.fspath(quality_plot), monitor.plot)
+        write_quality_files("swap_video", [("image" if image_target else "video", output_s)], monitor,
+                            quality_report, quality_plot)  # a failure says the output was kept
         return SwapResult(output=output_s, frames=int(frames), fps=float(fps),
                           seconds=time.perf_counter() - t_start, faces_swapped=worker.faces_swapped,
                           frames_with_swap=worker.frames_with_swap, is_image=image_target,
