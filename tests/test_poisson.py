@@ -236,14 +236,20 @@ def test_inputs_not_modified(rng):
         np.testing.assert_array_equal(a, b)
 
 
-def test_non_finite_far_from_the_mask_passes_through(rng):
+def test_non_finite_far_from_the_mask_is_rejected(rng):
+    """One rule for every host op (issue 12): a NaN / inf anywhere in a float input is a
+    ValueError naming it, also where the solve would not read it (it used to pass through)."""
     dst, src = _frames(rng, (40, 40, 3), np.float32)
     m = np.zeros((40, 40), np.float32)
     m[20:30, 20:30] = 1
-    dst[2, 2] = np.nan
-    src[5, 5] = np.inf
-    out = ops.blend_poisson(dst, src, m)
-    assert np.isnan(out[2, 2]).all() and np.isfinite(out[20:30, 20:30]).all()
+    bad = dst.copy()
+    bad[2, 2] = np.nan
+    with pytest.raises(ValueError, match="'dst' must be finite"):
+        ops.blend_poisson(bad, src, m)
+    bad = src.copy()
+    bad[5, 5] = np.inf
+    with pytest.raises(ValueError, match="'src' must be finite"):
+        ops.blend_poisson(dst, bad, m)
 
 
 # ---- vs cv2.seamlessClone (the reference) --------------------------------------------------------

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <string>
+#include <type_traits>
 
 namespace facefuse::bind {
 
@@ -142,6 +143,20 @@ inline bool all_finite(const T* p, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i)
     if (!std::isfinite(static_cast<double>(p[i]))) return false;
   return true;
+}
+
+// The host path's one rule for float inputs: every value finite, else ValueError
+// naming the argument. (Integer arrays cannot hold NaN / inf.)
+template <typename T>
+inline void require_finite(const py::array_t<T, py::array::c_style>& a, const char* fn, const char* arg) {
+  if constexpr (std::is_floating_point_v<T>) {
+    bool ok;
+    {
+      py::gil_scoped_release release;
+      ok = all_finite(a.data(), static_cast<std::size_t>(a.size()));
+    }
+    if (!ok) value_error(fn, arg, "must be finite (no NaN or inf)");
+  }
 }
 
 }  // namespace facefuse::bind

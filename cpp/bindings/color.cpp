@@ -22,16 +22,6 @@ void require_bgr(const py::array& a, const char* fn, const char* arg, const char
   require_nonempty(a, fn, arg);
 }
 
-template <typename T>
-void require_finite(const py::array_t<T, py::array::c_style>& a, const char* fn, const char* arg) {
-  bool ok;
-  {
-    py::gil_scoped_release release;
-    ok = all_finite(a.data(), static_cast<std::size_t>(a.size()));
-  }
-  if (!ok) value_error(fn, arg, "must be finite (no NaN or inf)");
-}
-
 // A float32 H x W mask matching `img`, finite, in [0, 1]; nullptr for None.
 py::array_t<float, py::array::c_style> get_mask(const py::handle& obj, const py::array& img, const char* fn,
                                                 const char* arg, const char* img_arg) {

@@ -23,6 +23,9 @@ py::array run(const py::array& dst, const py::array& src, const py::array& mask,
   auto d = contiguous<T>(dst);
   auto s = contiguous<T>(src);
   auto m = contiguous<float>(mask);
+  require_finite(d, kFn, "dst");
+  require_finite(s, kFn, "src");
+  require_finite(m, kFn, "mask");
   py::array_t<T> out(dst.request().shape);
   const T* dp = d.data();
   const T* sp = s.data();

@@ -22,6 +22,8 @@ py::array run_blend(const py::array& dst, const py::array& src, const py::array&
                     int levels) {
   auto d = contiguous<T>(dst);
   auto s = contiguous<T>(src);
+  require_finite(d, kFn, "dst");
+  require_finite(s, kFn, "src");
   auto m = contiguous<float>(mask);
   py::array_t<T> out(dst.request().shape);
   const std::size_t n = static_cast<std::size_t>(h) * static_cast<std::size_t>(w);
@@ -92,6 +94,7 @@ py::array pyr_down(const py::object& img_o) {
   int h, w, c;
   check_image(img, fn, h, w, c);
   auto a = contiguous<float>(img);
+  require_finite(a, fn, "img");
   std::vector<py::ssize_t> shape{(h + 1) / 2, (w + 1) / 2};
   if (img.ndim() == 3) shape.push_back(c);
   py::array_t<float> out(shape);
@@ -118,6 +121,7 @@ py::array pyr_up(const py::object& img_o, const py::object& h_o, const py::objec
     value_error(fn, "w", "must be 2 * W or 2 * W - 1 = " + std::to_string(2 * w) + " or " +
                              std::to_string(2 * w - 1) + " for img " + describe(img) + ", got " + std::to_string(dw));
   auto a = contiguous<float>(img);
+  require_finite(a, fn, "img");
   std::vector<py::ssize_t> shape{static_cast<py::ssize_t>(dh), static_cast<py::ssize_t>(dw)};
   if (img.ndim() == 3) shape.push_back(c);
   py::array_t<float> out(shape);

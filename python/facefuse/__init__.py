@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from . import ops, reference
 from ._core import __version__
-from .backend import cuda_available, cuda_status
+from .backend import cuda_available, cuda_status, device_checks, set_device_checks
 from .ops import *  # noqa: F401,F403  (the public op API, listed in ops.__all__)
 from .ops import __all__ as _ops_all
 
 __all__ = [
-    "ops", "reference", "__version__", "cuda_available", "cuda_status", "swap_video", "lipsync_video", *_ops_all
+    "ops", "reference", "__version__", "cuda_available", "cuda_status", "set_device_checks", "device_checks", "swap_video", "lipsync_video", *_ops_all
 ]
 
 # Pipelines load lazily: `import facefuse` stays light (no PyAV / ONNX Runtime import).

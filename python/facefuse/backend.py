@@ -9,10 +9,11 @@ go to it; its outputs are CuPy arrays, so CuPy must be installed too
 """
 from __future__ import annotations
 
+import os
 from types import ModuleType
 from typing import Optional
 
-__all__ = ["cuda_available", "cuda_status"]
+__all__ = ["cuda_available", "cuda_status", "set_device_checks", "device_checks"]
 
 # cudaError_t values the status distinguishes (driver_types.h).
 _CUDA_ERROR_INSUFFICIENT_DRIVER = 35
@@ -81,3 +82,24 @@ def ready_cuda_module() -> Optional[ModuleType]:
     if _READY is None and cuda_available():
         _READY = cuda_module()
     return _READY
+
+
+# NaN / inf (and mask range) checks on device arrays: each costs a reduction and a
+# host sync, so they are off unless asked for (the host path always checks).
+_DEVICE_CHECKS = os.environ.get("FACEFUSE_DEVICE_CHECKS", "").strip() not in ("", "0")
+
+
+def set_device_checks(enabled: bool) -> bool:
+    """Check GPU inputs for NaN / inf (and colour-transfer masks for [0, 1]) as the CPU
+    path always does, at the cost of one host sync per argument. Returns the previous
+    setting. Default: off, or on with the environment variable FACEFUSE_DEVICE_CHECKS=1."""
+    global _DEVICE_CHECKS
+    if not isinstance(enabled, bool):
+        raise TypeError(f"set_device_checks: argument 'enabled' must be a bool, got {type(enabled).__name__}")
+    previous, _DEVICE_CHECKS = _DEVICE_CHECKS, enabled
+    return previous
+
+
+def device_checks() -> bool:
+    """Whether GPU inputs are checked for NaN / inf (see :func:`set_device_checks`)."""
+    return _DEVICE_CHECKS

@@ -7,6 +7,8 @@ call directly); this layer only converts the conveniences the public API allows
 """
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any
 
 import numpy as np
@@ -58,6 +60,36 @@ def as_mask(fn: str, name: str, mask: Any) -> np.ndarray:
     if m.dtype == np.bool_ or np.issubdtype(m.dtype, np.floating):
         return m.astype(np.float32)
     raise TypeError(f"{fn}: argument '{name}' must be a float32 (0..1) or uint8 (0..255) mask, got {m.dtype}")
+
+
+def check_int(fn: str, name: str, v: Any, lo: int, hi: int) -> int:
+    """``v`` as an int in [lo, hi] (integral floats such as 5.0 accepted; bool is not)."""
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (numbers.Integral, numbers.Real)):
+        raise TypeError(f"{fn}: argument '{name}' must be an int in [{lo}, {hi}], got {type(v).__name__}")
+    if not isinstance(v, numbers.Integral) and not (math.isfinite(float(v)) and float(v).is_integer()):
+        raise ValueError(f"{fn}: argument '{name}' must be an int in [{lo}, {hi}], got {v!r}")
+    if not lo <= v <= hi:
+        raise ValueError(f"{fn}: argument '{name}' must be an int in [{lo}, {hi}], got {v!r}")
+    return int(v)
+
+
+def check_real(fn: str, name: str, v: Any, lo: float = -math.inf, hi: float = math.inf,
+               lo_open: bool = False, hi_open: bool = False) -> float:
+    """``v`` as a finite float in the interval (``lo_open`` / ``hi_open``: bound excluded)."""
+    interval = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+        raise TypeError(f"{fn}: argument '{name}' must be a finite number in {interval}, got {type(v).__name__}")
+    x = float(v)
+    inside = (lo < x if lo_open else lo <= x) and (x < hi if hi_open else x <= hi)
+    if not (math.isfinite(x) and inside):
+        raise ValueError(f"{fn}: argument '{name}' must be a finite number in {interval}, got {v!r}")
+    return x
+
+
+def require_finite(fn: str, name: str, a: np.ndarray) -> None:
+    """The host path's rule for float inputs: every value finite, else ValueError naming it."""
+    if a.dtype.kind == "f" and not np.isfinite(a).all():
+        raise ValueError(f"{fn}: argument '{name}' must be finite (no NaN or inf)")
 
 
 def native() -> Any:

@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import backend
 
-__all__ = ["DeviceView", "on_device", "view", "require_cuda", "cupy_or_raise"]
+__all__ = ["DeviceView", "on_device", "view", "require_cuda", "cupy_or_raise", "check_device_finite"]
 
 
 def is_device_array(x: Any) -> bool:
@@ -103,6 +103,24 @@ def require_cuda(fn: str, names: list[str]) -> ModuleType:
             f"{status}; pass NumPy arrays (e.g. cupy.asnumpy(x))"
         )
     return mod
+
+
+def check_device_finite(fn: str, unit: tuple[str, ...] = (), **arrays: Any) -> None:
+    """With ``facefuse.set_device_checks(True)`` (or ``FACEFUSE_DEVICE_CHECKS=1``): the
+    host path's rule on device arrays, NaN / inf in a float argument -> ValueError
+    naming it, and the arguments named in ``unit`` (masks) within [0, 1]. One
+    reduction and a host sync per argument, so it is off by default."""
+    if not backend.device_checks():
+        return
+    cp = cupy_or_raise(fn)
+    for name, a in arrays.items():
+        if a is None or np.dtype(a.dtype).kind != "f":
+            continue
+        x = cp.asarray(a)
+        if not bool(cp.isfinite(x).all()):
+            raise ValueError(f"{fn}: argument '{name}' must be finite (no NaN or inf)")
+        if name in unit and x.size and not (float(x.min()) >= 0.0 and float(x.max()) <= 1.0):
+            raise ValueError(f"{fn}: argument '{name}' must hold values in [0, 1]")
 
 
 def cupy_or_raise(fn: str) -> ModuleType:

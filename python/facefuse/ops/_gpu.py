@@ -7,9 +7,10 @@ outputs with CuPy on the inputs' device and enqueues ``facefuse._cuda`` on the
 current CuPy stream. No host synchronisation, except where the result is a
 host value (``tpsnr`` returns a float).
 
-What the GPU path does NOT check, because it would need a host round trip:
-NaN / inf in float frames or landmarks, mask values outside [0, 1] for
-``color_transfer`` (``blend_laplacian`` clamps them, as the CPU does), and
+What the GPU path does NOT check by default, because it would need a host round
+trip: NaN / inf in float frames or landmarks, mask values outside [0, 1] for
+``color_transfer`` (``blend_laplacian`` clamps them, as the CPU does) -- the ops
+check these before calling here when ``facefuse.set_device_checks(True)`` --, and
 all-zero colour-transfer masks (that image is returned as ``src``, clipped).
 """
 from __future__ import annotations

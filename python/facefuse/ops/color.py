@@ -17,6 +17,7 @@ import numpy as np
 
 from . import _gpu
 from ._common import as_mask, as_ndarray, native, on_device
+from ._device import check_device_finite
 
 __all__ = ["bgr_to_lab", "lab_to_bgr", "color_transfer"]
 
@@ -41,6 +42,7 @@ def bgr_to_lab(img: Any) -> np.ndarray:
         float32 H x W x 3: L in [0, 100], a and b in about [-128, 127].
     """
     if on_device("bgr_to_lab", img=img):
+        check_device_finite("bgr_to_lab", img=img)
         return _gpu.bgr_to_lab(img)
     return _per_pixel(native().bgr_to_lab, as_ndarray("bgr_to_lab", "img", img))
 
@@ -57,6 +59,7 @@ def lab_to_bgr(lab: Any) -> np.ndarray:
         float32 H x W x 3 BGR in [0, 1].
     """
     if on_device("lab_to_bgr", lab=lab):
+        check_device_finite("lab_to_bgr", lab=lab)
         return _gpu.lab_to_bgr(lab)
     return _per_pixel(native().lab_to_bgr, as_ndarray("lab_to_bgr", "lab", lab))
 
@@ -106,6 +109,7 @@ def color_transfer(
     """
     fn = "color_transfer"
     if on_device(fn, src=src, ref=ref, src_mask=src_mask, ref_mask=ref_mask):
+        check_device_finite(fn, unit=("src_mask", "ref_mask"), src=src, ref=ref, src_mask=src_mask, ref_mask=ref_mask)
         return _gpu.color_transfer(src, ref, src_mask, ref_mask, strength)
     src = as_ndarray(fn, "src", src)
     ref = as_ndarray(fn, "ref", ref)

@@ -20,7 +20,7 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-from ._common import as_mask, as_ndarray, native, require_host
+from ._common import as_mask, as_ndarray, native, require_finite, require_host
 from .poisson import blend_poisson
 
 __all__ = ["paste_back", "warp_affine"]
@@ -93,6 +93,7 @@ def _paste_poisson(frame: np.ndarray, crops: Any, masks: Any, affs: Any, color: 
         raise TypeError(f"{fn}: argument 'levels' must be an int, got {type(levels).__name__}")
     if levels < 1:
         raise ValueError(f"{fn}: argument 'levels' must be >= 1, got {levels}")
+    require_finite(fn, "frame", frame)  # the alpha / laplacian paths check it natively
     for c, m, a in zip(crops, masks, affs):  # validates frame and every face before anything is written
         core.paste_warp(frame[:1, :1] if frame.ndim == 3 else frame, c, m, a)
     if out is not None:

@@ -56,8 +56,8 @@ def blend_poisson(dst: Any, src: Any, mask: Any, *, tol: float = DEFAULT_TOL,
 
     Raises:
         TypeError: wrong dtypes, GPU arrays, non-numeric ``tol`` / ``max_iter``.
-        ValueError: wrong shapes, empty frames, non-finite mask (or non-finite
-            float frames where the solve reads them), parameters out of range.
+        ValueError: wrong shapes, empty frames, NaN / inf in any input,
+            parameters out of range.
     """
     fn = "blend_poisson"
     require_host(fn, dst=dst, src=src, mask=mask)

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from . import _gpu
-from ._common import as_mask, as_ndarray, native, on_device, require_host
+from ._common import as_mask, as_ndarray, native, on_device, require_finite, require_host
+from ._device import check_device_finite
 
 __all__ = ["blend_laplacian", "gaussian_pyramid", "laplacian_pyramid", "max_levels"]
 
@@ -38,6 +39,7 @@ def _levels(fn: str, levels: Any) -> int:
 
 def _image(fn: str, img: Any) -> np.ndarray:
     a = as_ndarray(fn, "img", img)
+    require_finite(fn, "img", a)
     if a.dtype in (np.uint8, np.float64):
         a = a.astype(np.float32)
     return a
@@ -54,7 +56,10 @@ def gaussian_pyramid(img: Any, levels: int) -> list[np.ndarray]:
         ``min(levels, max_levels(H, W))`` float32 arrays; level k+1 has shape
         ``((h + 1) // 2, (w + 1) // 2[, C])`` of level k. Level 0 is a float32 copy.
     """
-    fn = "gaussian_pyramid"
+    return _gaussian("gaussian_pyramid", img, levels)
+
+
+def _gaussian(fn: str, img: Any, levels: int) -> list[np.ndarray]:
     require_host(fn, img=img)
     n = _levels(fn, levels)
     g = _image(fn, img)
@@ -76,7 +81,7 @@ def laplacian_pyramid(img: Any, levels: int) -> list[np.ndarray]:
     coarsest level) gives the image back.
     """
     core = native()
-    g = gaussian_pyramid(img, levels)
+    g = _gaussian("laplacian_pyramid", img, levels)
     bands = [g[k] - core.pyr_up(g[k + 1], g[k].shape[0], g[k].shape[1]) for k in range(len(g) - 1)]
     return bands + [g[-1]]
 
@@ -94,7 +99,8 @@ def blend_laplacian(dst: Any, src: Any, mask: Any, levels: int = 5) -> Any:
         src: same shape and dtype as ``dst``.
         mask: H x W (N x H x W for a batch); float32 in [0, 1], uint8 0..255
             (scaled by 1/255), bool or float64. Values outside [0, 1] are
-            clamped; NaN/inf raise ValueError (CPU; not checked on the GPU).
+            clamped. NaN / inf in any input raise ValueError (on the GPU only with
+            ``facefuse.set_device_checks(True)``: the check costs a host sync).
         levels: number of bands, an int >= 1 (1 = a plain per-pixel alpha blend,
             5 = four downsamplings); clamped to ``max_levels(H, W)``.
 
@@ -104,10 +110,11 @@ def blend_laplacian(dst: Any, src: Any, mask: Any, levels: int = 5) -> Any:
 
     Raises:
         TypeError: wrong dtypes, mixed host / GPU arrays, non-integer ``levels``.
-        ValueError: wrong shapes, empty frames, non-finite mask, ``levels < 1``.
+        ValueError: wrong shapes, empty frames, NaN / inf, ``levels < 1``.
     """
     fn = "blend_laplacian"
     if on_device(fn, dst=dst, src=src, mask=mask):
+        check_device_finite(fn, dst=dst, src=src, mask=mask)
         return _gpu.blend_laplacian(dst, src, mask, _levels(fn, levels))
     d = as_ndarray(fn, "dst", dst)
     s = as_ndarray(fn, "src", src)

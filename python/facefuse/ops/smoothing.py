@@ -159,6 +159,7 @@ class LandmarkSmoother:
             # device ones are copied back (small); landmarks stay on the GPU.
             ids = _ids(fn, "track_ids", _to_host(track_ids))
             ts = _timestamps(fn, _to_host(t), ids.shape[0])
+            _device.check_device_finite(fn, landmarks=landmarks)
             mod = _device.require_cuda(fn, ["landmarks"])
             self._use(fn, True)
             if self._gpu is None:
@@ -224,15 +225,12 @@ class TemporalSmoother:
 
     def __init__(self, window_size: int = 5, alpha: float = 0.25, enable_adaptive: bool = True,
                  cut_ratio: float = 5.0, cut_min: float = 0.35) -> None:
-        if int(window_size) != window_size or window_size < 1:
-            raise ValueError(f"TemporalSmoother: argument 'window_size' must be an integer >= 1, got {window_size!r}")
-        if not 0 < alpha <= 1:
-            raise ValueError(f"TemporalSmoother: argument 'alpha' must be in (0, 1], got {alpha!r}")
-        self.window_size = int(window_size)
-        self.alpha = float(alpha)
+        fn = "TemporalSmoother"
+        self.window_size = _common.check_int(fn, "window_size", window_size, 1, 1_000_000)
+        self.alpha = _common.check_real(fn, "alpha", alpha, 0.0, 1.0, lo_open=True)
         self.enable_adaptive = bool(enable_adaptive)
-        self.cut_ratio = float(cut_ratio)
-        self.cut_min = float(cut_min)
+        self.cut_ratio = _common.check_real(fn, "cut_ratio", cut_ratio, 0.0, lo_open=True)
+        self.cut_min = _common.check_real(fn, "cut_min", cut_min, 0.0)
         self._pose = LandmarkSmoother("pose_shape", auto_reset=False, max_age=0)
         method = "adaptive_ema" if self.enable_adaptive else "ema"
         self._point = LandmarkSmoother(method, alpha=self.alpha, auto_reset=False, max_age=0)
