@@ -11,7 +11,8 @@ __version__: str
 openmp: bool
 
 def max_threads() -> int: ...
-def set_threads(n: int) -> None: ...
+def set_threads(n: int) -> None:
+    """Threads the kernels use, an int in [1, 4096] (ValueError otherwise)."""
 
 # ---- pyramid ---------------------------------------------------------------
 

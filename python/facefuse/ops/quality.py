@@ -265,21 +265,12 @@ class QualityMonitor:
         copy_frames: bool = True,
     ) -> None:
         fn = "QualityMonitor"
-        if not (isinstance(jitter_margin_db, (int, float)) and math.isfinite(jitter_margin_db) and jitter_margin_db >= 0):
-            raise ValueError(f"{fn}: argument 'jitter_margin_db' must be a finite number >= 0, got {jitter_margin_db!r}")
-        if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
-            raise ValueError(f"{fn}: argument 'window' must be an int >= 1, got {window!r}")
-        if isinstance(min_history, bool) or not isinstance(min_history, (int, np.integer)) or not 1 <= min_history <= window:
-            raise ValueError(f"{fn}: argument 'min_history' must be an int in [1, window], got {min_history!r}")
-        if not (isinstance(cap_db, (int, float)) and math.isfinite(cap_db) and cap_db > 0):
-            raise ValueError(f"{fn}: argument 'cap_db' must be a finite number > 0, got {cap_db!r}")
-        if face_size is not None and not (isinstance(face_size, (int, float)) and math.isfinite(face_size) and face_size > 0):
-            raise ValueError(f"{fn}: argument 'face_size' must be None or a finite number > 0, got {face_size!r}")
-        self.jitter_margin_db = float(jitter_margin_db)
-        self.window = int(window)
-        self.min_history = int(min_history)
-        self.cap_db = float(cap_db)
-        self.face_size = None if face_size is None else float(face_size)
+        self.jitter_margin_db = _common.check_real(fn, "jitter_margin_db", jitter_margin_db, 0.0)
+        self.window = _common.check_int(fn, "window", window, 1, 1_000_000)
+        self.min_history = _common.check_int(fn, "min_history", min_history, 1, self.window)
+        self.cap_db = _common.check_real(fn, "cap_db", cap_db, 0.0, lo_open=True)
+        self.face_size = None if face_size is None else _common.check_real(fn, "face_size", face_size, 0.0,
+                                                                           lo_open=True)
         self.copy_frames = bool(copy_frames)
         self._lock = threading.RLock()
         self.reset()
