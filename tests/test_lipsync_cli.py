@@ -60,15 +60,37 @@ def test_quality_plot_failure_leaves_no_partial_file(media, tmp_path, capsys, mo
     assert not plot.exists() and not [p for p in os.listdir(tmp_path) if p.startswith(".q.png")]
 
 
+def test_full_disk_for_the_quality_report_says_the_video_was_kept(media, tmp_path, capsys, monkeypatch) -> None:
+    import errno
+
+    from facefuse.ops import QualityMonitor
+
+    def full(self, path):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(QualityMonitor, "to_json", full)
+    out, rep = tmp_path / "o.mp4", tmp_path / "q.json"
+    rc = main(["lipsync", "-v", str(media / "v.mp4"), "-a", str(media / "a.wav"), "-o", str(out),
+               "--models-dir", str(media / "models"), "--providers", "cpu", "--steps", "1", "--spacing", "even",
+               "--preset", "ultrafast", "--no-progress", "--quality-report", str(rep)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("facefuse lipsync: error: writing the quality report ")
+    assert str(rep) in last and "No space left on device" in last and f"the video {str(out)!r} was written and kept" in last
+    assert sorted(os.listdir(tmp_path)) == ["o.mp4"]
+
+
 def test_lipsync_command_errors(media, tmp_path, capsys) -> None:
     base = ["lipsync", "-a", str(media / "a.wav"), "-o", str(tmp_path / "o.mp4"), "--models-dir", str(media / "models")]
-    assert main(base + ["-v", str(tmp_path / "missing.mp4")]) == 1
-    assert "facefuse lipsync: error: argument 'video': no such file" in capsys.readouterr().err
-    assert main(base + ["-v", str(media / "v.mp4"), "--model", "other.onnx"]) == 1
+    # user errors exit 2 as in `facefuse swap` (was 1), naming the flag (was the Python argument)
+    assert main(base + ["-v", str(tmp_path / "missing.mp4")]) == 2
+    assert "facefuse lipsync: error: argument --video: no such file" in capsys.readouterr().err
+    assert main(base + ["-v", str(media / "v.mp4"), "--model", "other.onnx"]) == 2
     err = capsys.readouterr().err
     assert "'other.onnx' not found" in err and "export-diff2lip" in err
-    assert main(base + ["-v", str(media / "v.mp4"), "--face-hide-percentage", "2"]) == 1
-    assert "face_hide_percentage" in capsys.readouterr().err
+    assert main(base + ["-v", str(media / "v.mp4"), "--face-hide-percentage", "2"]) == 2
+    assert "argument --face-hide-percentage" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["lipsync", "-v", "x.mp4"])  # -a / -o missing: argparse usage error
     assert not (tmp_path / "o.mp4").exists()
@@ -80,11 +102,11 @@ def test_export_needs_torch_and_diff2lip(tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.setitem(sys.modules, "torch", None)  # as if torch were not installed
     rc = main(["export-diff2lip", "--checkpoint", str(ckpt), "--source", str(tmp_path), "-o", str(tmp_path / "d.onnx")])
     err = capsys.readouterr().err
-    assert rc == 1 and "needs PyTorch" in err and "pip install torch" in err
-    assert main(["export-diff2lip", "--checkpoint", str(tmp_path / "none.pt"), "--source", str(tmp_path)]) == 1
-    assert "argument 'checkpoint': no such file" in capsys.readouterr().err
-    assert main(["export-diff2lip", "--checkpoint", str(ckpt), "--source", str(tmp_path / "nodir")]) == 1
-    assert "argument 'source': no such directory" in capsys.readouterr().err
+    assert rc == 2 and "needs PyTorch" in err and "pip install torch" in err
+    assert main(["export-diff2lip", "--checkpoint", str(tmp_path / "none.pt"), "--source", str(tmp_path)]) == 2
+    assert "argument --checkpoint: no such file" in capsys.readouterr().err
+    assert main(["export-diff2lip", "--checkpoint", str(ckpt), "--source", str(tmp_path / "nodir")]) == 2
+    assert "argument --source: no such directory" in capsys.readouterr().err
     with pytest.raises(FileNotFoundError, match="guided-diffusion/guided_diffusion/script_util.py"):
         E._import_diff2lip(tmp_path)
     assert os.listdir(tmp_path) == ["model.pt"]

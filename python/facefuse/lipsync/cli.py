@@ -110,17 +110,21 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace, parser: Optional[argparse.ArgumentParser] = None) -> int:
-    """Run a command of :data:`COMMANDS`; returns the exit status (1 with a one-line message on
-    a user-facing error: missing file, bad value, wrong model, missing torch)."""
+    """Run a command of :data:`COMMANDS`; returns the exit status: 2 with a one-line message
+    naming the flag on a user-facing error (missing file, bad value, wrong model, missing torch,
+    an output that cannot be written), as ``facefuse swap``; 1 with a one-line message when the
+    run itself fails (RuntimeError); 130 on Ctrl-C."""
+    from ..cli import name_flags
+
     fn = _lipsync if args.command == "lipsync" else _export
     try:
         return fn(args)
-    except (FileNotFoundError, ValueError, TypeError, ImportError, RuntimeError) as e:
+    except (OSError, ValueError, TypeError, ImportError, RuntimeError) as e:
         msg = str(e)
         for prefix in ("lipsync_video: ", "export-diff2lip: "):  # the command is named already
             msg = msg[len(prefix):] if msg.startswith(prefix) else msg
-        print(f"facefuse {args.command}: error: {msg}", file=sys.stderr)
-        return 1
+        print(f"facefuse {args.command}: error: {name_flags(msg, args)}", file=sys.stderr)
+        return 1 if isinstance(e, RuntimeError) else 2
     except KeyboardInterrupt:
         print(f"\nfacefuse {args.command}: interrupted; no output written", file=sys.stderr)
         return 130

@@ -32,7 +32,7 @@ from typing import Any, Callable, List, Optional, Sequence, Union
 
 import numpy as np
 
-from .._files import write_atomic
+from .._outputs import write_quality_files
 from .audio import MEL_WINDOW, SAMPLE_RATE, MelStream, decode_audio, mel_window, mel_window_start
 from .model import MODEL_SIZE, Diff2LipDenoiser, is_out_of_memory
 from .sampler import DDIMSampler, from_model, initial_noise, lipsync_batch, to_model
@@ -508,11 +508,9 @@ def lipsync_video(
         summary = None
         if monitor is not None:
             summary = monitor.summary()
-            # temporary files renamed on success, like every other output
-            if quality_report is not None:
-                write_atomic(os.fspath(quality_report), monitor.to_json)
-            if quality_plot is not None:
-                write_atomic(os.fspath(quality_plot), monitor.plot)
+            # temporary files renamed on success, like every other output; a failure says the
+            # video was written and kept
+            write_quality_files(fn, [("video", out_s)], monitor, quality_report, quality_plot)
         return LipsyncResult(output=out_s, frames=done, frames_synced=synced, video_frames=video_frames,
                              cut=bool(state["cut"]), audio_seconds=audio_seconds, fps=fps, batch_size=bs,
                              seconds=time.perf_counter() - t_start, quality=summary, warnings=notes)
