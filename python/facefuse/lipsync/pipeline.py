@@ -32,6 +32,7 @@ from typing import Any, Callable, List, Optional, Sequence, Union
 
 import numpy as np
 
+from .._files import check_distinct, claim_outputs
 from .._outputs import write_quality_files
 from .audio import MEL_WINDOW, SAMPLE_RATE, MelStream, decode_audio, mel_window, mel_window_start
 from .model import MODEL_SIZE, Diff2LipDenoiser, is_out_of_memory
@@ -161,6 +162,10 @@ class _MelFeed:
 
 
 # --------------------------------------------------------------------------- helpers
+
+def _is_path_arg(p: Any) -> bool:
+    return isinstance(p, (str, os.PathLike)) and bool(os.fspath(p))
+
 
 def _check_path(fn: str, name: str, p: Any) -> str:
     if not isinstance(p, (str, os.PathLike)):
@@ -307,8 +312,12 @@ def lipsync_video(
     if not isinstance(output, (str, os.PathLike)):
         raise TypeError(f"{fn}: argument 'output' must be a path, got {type(output).__name__}")
     out_s = os.fspath(output)
-    if os.path.abspath(out_s) in (os.path.abspath(video_s), os.path.abspath(audio_s)):
-        raise ValueError(f"{fn}: argument 'output' must differ from 'video' and 'audio', got {out_s!r}")
+    # no output may replace an input or another output (symlinks and hard links resolved);
+    # the model counts as an input when given as a path with a folder or an existing file
+    model_read = model if _is_path_arg(model) and (os.path.dirname(os.fspath(model))
+                                                   or os.path.isfile(os.fspath(model))) else None
+    check_distinct(fn, reads={"video": video_s, "audio": audio_s, "model": model_read},
+                   writes={"output": out_s, "quality_report": quality_report, "quality_plot": quality_plot})
     if not os.path.isdir(os.path.dirname(os.path.abspath(out_s))):
         raise FileNotFoundError(f"{fn}: argument 'output': directory does not exist: {os.path.dirname(out_s)!r}")
     if reference not in ("gt", "first"):
@@ -348,6 +357,9 @@ def lipsync_video(
     writer = None
     worker = None
     stop = threading.Event()
+    # from here on, a temporary file of these outputs is ours; stale ones a killed run left go now
+    claim = claim_outputs((out_s, quality_report, quality_plot))
+    claim.__enter__()
     try:
         denoiser = Diff2LipDenoiser(pool, model, providers=providers)
         det = _make_detector(detector, pool)
@@ -530,5 +542,8 @@ def lipsync_video(
                 pass
         if reader is not None and (worker is None or not worker.is_alive()):
             reader.close()
-        if own_pool:
-            pool.close()
+        try:
+            if own_pool:
+                pool.close()
+        finally:
+            claim.__exit__(None, None, None)

@@ -19,7 +19,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from .._files import write_atomic
+from .._files import check_distinct, claim_outputs, write_atomic
 from .._outputs import write_quality_files
 from .tracking import FaceTracker, SceneCutDetector
 
@@ -521,8 +521,9 @@ def swap_video(
     target_s, output_s = os.fspath(target), os.fspath(output)
     if not os.path.isfile(target_s):
         raise FileNotFoundError(f"swap_video: argument 'target': no such file: {target_s!r}")
-    if os.path.abspath(target_s) == os.path.abspath(output_s):
-        raise ValueError("swap_video: arguments 'target' and 'output' name the same file")
+    # no output may replace an input or another output (symlinks and hard links resolved)
+    check_distinct("swap_video", reads={"source": source, "target": target_s, "reference": reference},
+                   writes={"output": output_s, "quality_report": quality_report, "quality_plot": quality_plot})
     out_dir = os.path.dirname(os.path.abspath(output_s))
     if not os.path.isdir(out_dir):
         raise FileNotFoundError(f"swap_video: argument 'output': directory does not exist: {out_dir!r}")
@@ -548,10 +549,13 @@ def swap_video(
     from .progress import ProgressBar
 
     own_pool = pool is None
-    if own_pool:
-        pool = InferencePool(models_dir=models_dir, providers=providers)
+    # from here on, a temporary file of these outputs is ours; stale ones a killed run left go now
+    claim = claim_outputs((output_s, quality_report, quality_plot))
+    claim.__enter__()
     bar: Optional[ProgressBar] = None
     try:
+        if own_pool:
+            pool = InferencePool(models_dir=models_dir, providers=providers)
         # every model loads (and is checked) before any frame is decoded or any file made
         try:
             det = FaceDetector(pool, detector, size=int(detector_size), score_threshold=float(score_threshold))
@@ -629,7 +633,10 @@ def swap_video(
                           frames_with_swap=worker.frames_with_swap, is_image=image_target,
                           quality=monitor.summary(), stage_seconds=dict(worker.stage_seconds))
     finally:
-        if bar is not None:
-            bar.close()
-        if own_pool:
-            pool.close()
+        try:
+            if bar is not None:
+                bar.close()
+            if own_pool and pool is not None:
+                pool.close()
+        finally:
+            claim.__exit__(None, None, None)
