@@ -12,9 +12,10 @@ NumPy / OpenCV reference in the same run (cases: :mod:`facefuse.benchmarks`), an
 prints a table of medians and speed-ups; ``--json`` also writes them for machines.
 
 ``swap`` runs :func:`facefuse.swap_video`; usage, model and video errors print one
-``facefuse swap: error: ...`` message and exit with status 2, Ctrl-C exits with 130
-(no partial output is left in either case). ``doctor`` reports versions, native
-backends, ONNX Runtime providers, the GPU, NVENC encoders and the model files found.
+``facefuse swap: error: ...`` message and exit with status 2, Ctrl-C exits with 130 and
+SIGTERM with 143 (no partial output is left in either case; see :func:`main`).
+``doctor`` reports versions, native backends, ONNX Runtime providers, the GPU, NVENC
+encoders and the model files found.
 """
 from __future__ import annotations
 
@@ -371,7 +372,35 @@ def _doctor(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    """Run the ``facefuse`` command line; returns the exit status."""
+    """Run the ``facefuse`` command line; returns the exit status.
+
+    SIGINT and SIGTERM are handled alike (:mod:`facefuse._signals`): the command stops and
+    cleans up, the status is 130 (SIGINT) or 143 (SIGTERM), and a second signal during that
+    shutdown ends the process at once with the same status and no temporary file left. Run
+    as the program (``argv`` None, the ``facefuse`` script and ``python -m facefuse``), an
+    interrupted command leaves through ``os._exit`` without finalising the interpreter,
+    whose native threads may still be busy; called with ``argv`` it returns the status.
+    """
+    import threading
+
+    from ._signals import handle_interrupts, leave_now
+
+    program = argv is None and threading.current_thread() is threading.main_thread()
+    with handle_interrupts() as interrupts:
+        try:
+            status = _main(argv)
+        except KeyboardInterrupt:  # outside a command's own handling (start-up, bench, doctor)
+            print("\nfacefuse: interrupted", file=sys.stderr)
+            status = 130
+        if interrupts.signum is not None:
+            if status == 130:
+                status = interrupts.status or status
+            if program:
+                leave_now(status)
+    return status
+
+
+def _main(argv: Optional[list[str]]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "bench":
