@@ -22,7 +22,6 @@ from facefuse.pipeline import swap as swap_module  # noqa: E402
 from pipeline_clips import build_models, clip_frame, make_clip, source_face  # noqa: E402
 
 FAST = ["--detector", "scrfd", "--detector-size", "320", "--preset", "ultrafast", "--no-progress"]
-ENOSPC = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 
 @pytest.fixture(scope="module")

@@ -311,7 +311,8 @@ def _swap(args: argparse.Namespace) -> int:
         return 2
 
     try:
-        result = swap_video(
+        result = _said_once(
+            swap_video,
             args.source, args.target, args.output, models_dir=args.models_dir, providers=args.providers,
             detector=args.detector, detector_size=args.detector_size, score_threshold=args.score_threshold,
             swapper=args.swapper, blend=args.blend, color=None if args.color == "none" else args.color,
@@ -331,12 +332,14 @@ def _swap(args: argparse.Namespace) -> int:
         print(f"facefuse swap: unexpected error: {type(e).__name__}: {e} (run with --debug for the traceback)",
               file=sys.stderr)
         return 1
+    for note in result.warnings:  # what the output does not keep of the target
+        print(f"facefuse swap: warning: {note.split(': ', 1)[-1]}", file=sys.stderr)
     q = result.quality or {}
     if args.json:
         doc = {"output": result.output, "frames": result.frames, "fps": result.fps, "seconds": result.seconds,
                "processing_fps": result.processing_fps, "faces_swapped": result.faces_swapped,
                "frames_with_swap": result.frames_with_swap, "is_image": result.is_image,
-               "stage_seconds": result.stage_seconds, "quality": q}
+               "stage_seconds": result.stage_seconds, "quality": q, "warnings": result.warnings}
         sys.stdout.write(json.dumps(doc, indent=2, allow_nan=False, default=str) + "\n")
     else:
         jit = q.get("jitter", {})
@@ -346,6 +349,17 @@ def _swap(args: argparse.Namespace) -> int:
         print(f"wrote {result.output}: {result.frames} frame(s), {result.faces_swapped} face(s) swapped in "
               f"{result.frames_with_swap} frame(s), {result.seconds:.1f} s ({result.processing_fps:.1f} fps){qual}")
     return 0
+
+
+def _said_once(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` without Python's display of the UserWarnings its result also lists
+    (``SwapResult.warnings``): the command prints those as its own one-line warnings."""
+    import warnings
+
+    with warnings.catch_warnings():
+        for start in ("VideoWriter: ", "swap_video: "):
+            warnings.filterwarnings("ignore", message=start, category=UserWarning)
+        return fn(*args, **kwargs)
 
 
 def name_flags(message: str, args: argparse.Namespace, renames: Optional[dict[str, str]] = None) -> str:

@@ -13,11 +13,13 @@ naming the file and what failed.
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 import queue
 import tempfile
 import threading
+import warnings
 from fractions import Fraction
 from typing import Any, Callable, Iterator, NamedTuple, Optional, Union
 
@@ -32,7 +34,9 @@ __all__ = [
     "VideoReader",
     "VideoWriter",
     "read_image",
+    "read_image_alpha",
     "available_encoders",
+    "size_change_note",
     "count_frames",
     "audio_duration",
     "process_video",
@@ -398,6 +402,21 @@ def read_image(path: PathLike, *, auto_rotate: bool = True) -> np.ndarray:
         return next(iter(r)).image
 
 
+def read_image_alpha(path: PathLike, *, auto_rotate: bool = True) -> tuple:
+    """:func:`read_image` and the image's alpha channel: ``(bgr, alpha)``, ``alpha`` an H x W
+    uint8 array (rotated like ``bgr``), or None when the image has no alpha (a palette image
+    counts as having one only when a colour of it is not opaque)."""
+    with VideoReader(path, auto_rotate=auto_rotate, strict=False) as r:
+        raw = r._first  # the decoded first frame, before iteration converts it to BGR
+        alpha = None
+        fmt = raw.format
+        if fmt.has_palette or any(c.is_alpha for c in fmt.components):
+            a = raw.to_ndarray(format="bgra")[..., 3]
+            if not fmt.has_palette or int(a.min()) < 255:
+                alpha = np.ascontiguousarray(_upright(a, r.rotation) if r.auto_rotate else a)
+        return next(iter(r)).image, alpha
+
+
 # --------------------------------------------------------------------------- writer
 
 def _check_codec(codec: str) -> None:
@@ -410,6 +429,76 @@ def _check_codec(codec: str) -> None:
             f"VideoWriter: argument 'codec' names no video encoder of this FFmpeg build: {codec!r} "
             f"(see facefuse.video.available_encoders())"
         )
+
+
+def _encoder_options(codec: str, crf: Optional[float], preset: Optional[str], options: Optional[dict]) -> dict:
+    """FFmpeg codec options for ``crf`` / ``preset`` (x264 / x265 / NVENC), then ``options``."""
+    opts: dict = {}
+    if codec in ("libx264", "libx265", "libx264rgb"):
+        if crf is not None:
+            opts["crf"] = str(crf)
+        if preset is not None:
+            opts["preset"] = str(preset)
+    elif "nvenc" in codec:
+        if crf is not None:
+            opts["rc"] = "vbr"
+            opts["cq"] = str(int(crf))
+        if preset is not None:
+            opts["preset"] = str(preset)
+    if options:
+        opts.update({str(k): str(v) for k, v in options.items()})
+    return opts
+
+
+@functools.lru_cache(maxsize=64)
+def _encoder_opens(codec: str, pix_fmt: str, width: int, height: int, opts: tuple) -> bool:
+    """Whether ``codec`` opens for ``width`` x ``height`` frames in ``pix_fmt`` with ``opts``
+    (a throwaway encoder, opened and dropped)."""
+    try:
+        ctx = av.CodecContext.create(codec, "w")
+        ctx.width, ctx.height, ctx.pix_fmt = width, height, pix_fmt
+        ctx.time_base = Fraction(1, 25)
+        ctx.framerate = Fraction(25, 1)
+        ctx.options = dict(opts)
+        ctx.open()
+    except Exception:  # noqa: BLE001 - any refusal counts
+        return False
+    return True
+
+
+def _encoded_size(codec: str, pix_fmt: str, width: int, height: int, opts: dict) -> tuple:
+    """The frame size the file gets: (width, height) unless the pixel format subsamples chroma
+    in a direction whose size is odd and the encoder refuses that size (H.264 and HEVC in 4:2:0
+    or 4:2:2 do; VP9, AV1, FFV1, MPEG-4 take it): then padded to even there."""
+    need_w = pix_fmt in _EVEN_BOTH or pix_fmt in _EVEN_WIDTH
+    need_h = pix_fmt in _EVEN_BOTH
+    if not ((need_w and width % 2) or (need_h and height % 2)):
+        return width, height
+    if _encoder_opens(codec, pix_fmt, width, height, tuple(sorted(opts.items()))):
+        return width, height
+    return width + (width % 2 if need_w else 0), height + (height % 2 if need_h else 0)
+
+
+def _size_note(codec: str, pix_fmt: str, w: int, h: int, ew: int, eh: int, opts: dict) -> str:
+    pad = " and ".join(what for what, grew in (("column", ew != w), ("row", eh != h)) if grew)
+    keep = ("pix_fmt 'yuv444p'" if _encoder_opens(codec, "yuv444p", w, h, tuple(sorted(opts.items())))
+            else "a 4:4:4 pix_fmt")
+    return (f"VideoWriter: {codec} does not encode {w}x{h} frames in pix_fmt {pix_fmt!r} (its chroma needs even "
+            f"sizes): the video is {ew}x{eh}, the last {pad} repeated; {keep} or a codec that takes odd sizes "
+            f"(libvpx-vp9, ffv1, mpeg4) keeps {w}x{h}")
+
+
+def size_change_note(width: int, height: int, *, codec: str = "libx264", pix_fmt: str = "yuv420p",
+                     crf: Optional[float] = 18, preset: Optional[str] = "medium",
+                     options: Optional[dict] = None) -> Optional[str]:
+    """The warning :class:`VideoWriter` gives for ``width`` x ``height`` frames with these
+    settings when the file cannot have that size (odd sizes in 4:2:0 with H.264 / HEVC: padded
+    by one column / row), or None when it keeps the size."""
+    opts = _encoder_options(codec, crf, preset, options)
+    ew, eh = _encoded_size(codec, pix_fmt, int(width), int(height), opts)
+    if (ew, eh) == (width, height):
+        return None
+    return _size_note(codec, pix_fmt, int(width), int(height), ew, eh, opts)
 
 
 def _as_fps(fps: Any) -> Fraction:
@@ -436,9 +525,12 @@ class VideoWriter:
     and to NVENC ``cq``/``preset``; other encoders take ``options`` (FFmpeg codec
     options, applied last). ``crf=0`` with libx264 is lossless in YUV.
 
-    Odd sizes: ``yuv420p`` (and other 2x2-subsampled formats) need even dimensions.
-    With ``pad_odd=True`` (default) frames are padded by repeating the last row/column,
-    so the file is ``even(width) x even(height)``; ``pad_odd=False`` raises ValueError.
+    Odd sizes: kept when the encoder takes them (VP9, AV1, FFV1, MPEG-4; H.264 / HEVC in
+    ``yuv444p``). H.264 and HEVC in ``yuv420p`` (and other chroma-subsampled formats) need
+    even sizes: with ``pad_odd=True`` (default) the frames are padded by repeating the last
+    column / row, so the file is ``even(width) x even(height)``, and a ``UserWarning`` naming
+    both sizes is given (also in :attr:`size_note`; :func:`size_change_note` tells it
+    beforehand); ``pad_odd=False`` raises ValueError instead.
 
     ``audio_from``: a media file whose first audio stream is copied (packets remuxed, no
     re-encode; trimmed to the video's duration at packet granularity). If the output
@@ -498,33 +590,22 @@ class VideoWriter:
         self.codec = codec
         if rotation not in (0, 90, 180, 270):
             raise ValueError(f"VideoWriter: argument 'rotation' must be 0, 90, 180 or 270, got {rotation!r}")
+        opts = _encoder_options(codec, crf, preset, options)
         ew, eh = self.width, self.height
-        need_w = pix_fmt in _EVEN_BOTH or pix_fmt in _EVEN_WIDTH
-        need_h = pix_fmt in _EVEN_BOTH
-        if (need_w and ew % 2) or (need_h and eh % 2):
-            if not pad_odd:
-                raise ValueError(
-                    f"VideoWriter: pix_fmt {pix_fmt!r} needs even dimensions, got 'width'={ew}, "
-                    f"'height'={eh} (pass pad_odd=True to pad by one row/column)")
-            ew += ew % 2 if need_w else 0
-            eh += eh % 2 if need_h else 0
+        #: why the file's frame size differs from (width, height) (None when it does not): the
+        #: encoder takes no odd size in this pixel format, so the frames are padded
+        self.size_note: Optional[str] = None
+        if video_template is None:
+            ew, eh = _encoded_size(codec, pix_fmt, ew, eh, opts)
+            if (ew, eh) != (self.width, self.height):
+                if not pad_odd:
+                    raise ValueError(
+                        f"VideoWriter: {codec} does not encode {self.width}x{self.height} frames in pix_fmt "
+                        f"{pix_fmt!r} (its chroma needs even sizes); pass pad_odd=True to pad them to {ew}x{eh}")
+                self.size_note = _size_note(codec, pix_fmt, self.width, self.height, ew, eh, opts)
+                warnings.warn(self.size_note, UserWarning, stacklevel=2)
         self.encoded_width, self.encoded_height = ew, eh
         self.frames_written = 0
-
-        opts: dict = {}
-        if codec in ("libx264", "libx265", "libx264rgb"):
-            if crf is not None:
-                opts["crf"] = str(crf)
-            if preset is not None:
-                opts["preset"] = str(preset)
-        elif "nvenc" in codec:
-            if crf is not None:
-                opts["rc"] = "vbr"
-                opts["cq"] = str(int(crf))
-            if preset is not None:
-                opts["preset"] = str(preset)
-        if options:
-            opts.update({str(k): str(v) for k, v in options.items()})
 
         directory = os.path.dirname(os.path.abspath(self.path))
         base = os.path.basename(self.path)

@@ -436,7 +436,7 @@ def lipsync_video(
         ref_first: Optional[np.ndarray] = None
         done = synced = 0
         pending: List[_Item] = []
-        notes: List[str] = []
+        notes: List[str] = [writer.size_note] if writer.size_note else []  # an odd size padded (it warned)
 
         def run_model(items: List[_Item]) -> np.ndarray:
             nonlocal bs, ref_first

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence, Union
 
@@ -50,7 +51,9 @@ class SwapResult:
     ``seconds``: wall time of the whole call; ``faces_swapped``: crops pasted in all frames;
     ``frames_with_swap``: frames where at least one face was swapped; ``quality``:
     :meth:`facefuse.QualityMonitor.summary` of the output; ``stage_seconds``: time spent
-    in each per-frame stage of the swap worker (detect, track, crop, swap, paste, quality).
+    in each per-frame stage of the swap worker (detect, track, crop, swap, paste, quality);
+    ``warnings``: what the output does not keep of the target, one line each (a frame size the
+    encoder cannot take, an alpha channel the image format cannot hold).
     """
 
     output: str
@@ -62,6 +65,7 @@ class SwapResult:
     is_image: bool
     quality: Optional[dict] = None
     stage_seconds: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)
 
     @property
     def processing_fps(self) -> float:
@@ -374,7 +378,13 @@ def _pick_face(detector: Any, image: np.ndarray, order: str, index: int, what: s
     return faces[ordered[index]]
 
 
-def _write_image(path: str, image: np.ndarray) -> None:
+#: image formats whose files hold an alpha channel (as cv2 writes them)
+ALPHA_EXTENSIONS = (".png", ".webp", ".tif", ".tiff")
+
+
+def _write_image(path: str, image: np.ndarray, alpha: Optional[np.ndarray] = None) -> Optional[str]:
+    """Write ``image`` (BGR) with ``alpha`` (H x W, the target's) as its alpha channel where the
+    format holds one; returns why the alpha was dropped otherwise (None when kept or absent)."""
     import cv2
 
     from .._outputs import output_error, reason
@@ -383,6 +393,13 @@ def _write_image(path: str, image: np.ndarray) -> None:
     # encoded in memory first: cv2.imwrite's bare False does not tell an encoder that does not
     # take the image from a write that failed (a full disk), nor say why
     ext = os.path.splitext(path)[1].lower()
+    note = None
+    if alpha is not None:
+        if ext in ALPHA_EXTENSIONS:  # the face edit worked on BGR; the alpha goes back as it came
+            image = np.dstack([image, alpha])
+        else:
+            note = (f"swap_video: the target's alpha channel is dropped: {ext} images have none "
+                    f"(write {', '.join(ALPHA_EXTENSIONS[:-1])} to keep it)")
     try:
         ok, buf = cv2.imencode(ext, image)
     except cv2.error as e:
@@ -400,6 +417,7 @@ def _write_image(path: str, image: np.ndarray) -> None:
         write_atomic(path, write)
     except OSError as e:
         raise output_error(f"swap_video: cannot write the image {path!r}: {reason(e)}", e) from e
+    return note
 
 
 # ------------------------------------------------------------------------------- API
@@ -545,7 +563,7 @@ def swap_video(
     from ..models.recognizer import FaceRecognizer
     from ..models.swapper import FaceSwapper
     from ..ops import QualityMonitor
-    from ..video import VideoReader, process_video
+    from ..video import VideoReader, process_video, read_image_alpha, size_change_note
     from .progress import ProgressBar
 
     own_pool = pool is None
@@ -574,10 +592,16 @@ def swap_video(
 
         fps = 0.0
         total = 1
-        target_img = _read_image(target_s, "target") if image_target else None  # read once
-        if not image_target:
+        notes: list = []
+        target_img = target_alpha = None
+        if image_target:  # read once; its alpha channel (if any) goes into the output as it is
+            target_img, target_alpha = read_image_alpha(target_s)
+        else:
             with VideoReader(target_s) as r:  # opening decodes frame 0: an unreadable file fails here
                 fps, total = r.fps, r.frame_count
+                size_note = size_change_note(r.width, r.height, codec=codec, crf=crf, preset=preset)
+            if size_note:  # an odd size the encoder cannot take (VideoWriter warns too)
+                notes.append(size_note)
             if total:
                 total = max(0, (total if stop_frame is None else min(total, stop_frame)) - start_frame)
 
@@ -614,7 +638,10 @@ def swap_video(
 
         if image_target:
             out = worker(target_img, 0, None)
-            _write_image(output_s, out)
+            alpha_note = _write_image(output_s, out, target_alpha)
+            if alpha_note:
+                notes.append(alpha_note)
+                warnings.warn(alpha_note, UserWarning, stacklevel=2)
             frames = 1
             if on_progress is not None:
                 on_progress(1, 1)
@@ -631,7 +658,7 @@ def swap_video(
         return SwapResult(output=output_s, frames=int(frames), fps=float(fps),
                           seconds=time.perf_counter() - t_start, faces_swapped=worker.faces_swapped,
                           frames_with_swap=worker.frames_with_swap, is_image=image_target,
-                          quality=monitor.summary(), stage_seconds=dict(worker.stage_seconds))
+                          quality=monitor.summary(), stage_seconds=dict(worker.stage_seconds), warnings=notes)
     finally:
         try:
             if bar is not None:
