@@ -133,3 +133,44 @@ def test_next_run_sweeps_the_temps_a_killed_run_left(work, tmp_path) -> None:
     finally:
         holder.kill()
         holder.wait()
+
+
+@pytest.mark.parametrize("signals", [(signal.SIGTERM,), (signal.SIGINT, signal.SIGINT)], ids=["sigterm", "two_sigint"])
+def test_batch_stops_on_sigterm_and_on_a_second_ctrl_c(tmp_path, signals) -> None:
+    import json
+
+    from batch_helpers import make_clip as batch_clip
+    from batch_helpers import smooth_job, temp_leftovers, write_jsonl
+
+    clips = [batch_clip(tmp_path / f"c{i}.mp4", 40) for i in range(3)]
+    out = tmp_path / "out"
+    jf = write_jsonl(tmp_path / "jobs.jsonl", [smooth_job(c, out / f"j{i}.mp4", delay=0.03) for i, c in enumerate(clips)])
+    manifest = tmp_path / "jobs.jsonl.manifest.json"
+
+    def running() -> bool:
+        try:
+            doc = json.loads(manifest.read_text())
+        except (OSError, ValueError):
+            return False
+        return any(e.get("status") == "running" for e in doc["jobs"].values()) and bool(
+            [n for n in (os.listdir(out) if out.is_dir() else []) if n.endswith(".tmp.mp4")])
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    p = subprocess.Popen([sys.executable, "-m", "facefuse", "batch", str(jf)], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and not running() and p.poll() is None:
+            time.sleep(0.02)
+        assert running(), p.communicate() if p.poll() is not None else "no job started"
+        for k, s in enumerate(signals):
+            if k:
+                time.sleep(0.02)
+            p.send_signal(s)
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 128 + signals[0], err
+    assert "Traceback" not in err and "terminate called" not in err
+    assert temp_leftovers(out) == []

@@ -55,20 +55,12 @@ def chunk_path(directory: str, index: int, output: str) -> str:
 
 def remove_stale_temps(path: str) -> List[str]:
     """Delete the temporary files a killed writer of ``path`` left behind
-    (:class:`facefuse.video.VideoWriter`'s ``.NAME.*.tmpEXT``); returns what was removed."""
-    d, base = os.path.split(os.path.abspath(path))
-    ext = os.path.splitext(base)[1]
-    removed = []
-    if not os.path.isdir(d):
-        return removed
-    for name in os.listdir(d):
-        if name.startswith(f".{base}.") and name.endswith(f".tmp{ext}"):
-            try:
-                os.unlink(os.path.join(d, name))
-                removed.append(name)
-            except FileNotFoundError:
-                pass
-    return removed
+    (:class:`facefuse.video.VideoWriter`'s ``.NAME.XXXXXXXX.tmpEXT``) that no live process
+    holds open (:func:`facefuse._files.sweep_temps`: another run may be writing the same
+    output); returns the names removed."""
+    from .._files import sweep_temps
+
+    return [os.path.basename(p) for p in sweep_temps(path)]
 
 
 def discard_chunks(directory: str) -> None:

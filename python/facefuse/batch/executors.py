@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
 from multiprocessing.connection import wait
 from typing import Any, Dict, List, Optional, Sequence
 
+from .._signals import register_emergency, unregister_emergency
 from .worker import Unit, ray_task, worker_main
 
 __all__ = ["LocalExecutor", "RayExecutor"]
@@ -54,6 +56,9 @@ class LocalExecutor:
         self._ctx = mp.get_context("spawn")  # no fork: onnxruntime / CUDA state must not be inherited
         self._args = (models_dir, providers, threads)
         self._workers: List[_Worker] = []
+        # a second Ctrl-C ends the batch at once: the workers first, so that their temporary
+        # files can be removed (facefuse._signals.leave_now)
+        register_emergency(self._kill_now)
         try:
             for d in devices:
                 self._workers.append(_Worker(self._ctx, d, self._args))
@@ -115,7 +120,23 @@ class LocalExecutor:
                 self._replace(i)
         return events
 
+    def _kill_now(self) -> None:
+        """SIGKILL every worker and reap it (the emergency exit of a second Ctrl-C)."""
+        procs = [w.proc for w in self._workers]
+        for p in procs:
+            try:
+                if p.pid is not None:
+                    os.kill(p.pid, signal.SIGKILL)
+            except OSError:
+                pass
+        for p in procs:
+            try:
+                p.join(2)
+            except Exception:  # noqa: BLE001 - leaving anyway
+                pass
+
     def close(self) -> None:
+        unregister_emergency(self._kill_now)
         for w in self._workers:
             try:
                 if w.uid is None and w.proc.is_alive():

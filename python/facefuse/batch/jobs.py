@@ -26,7 +26,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .kinds import RANGE_ARGS, resolve_kind
 
-__all__ = ["Job", "JobFileError", "load_jobs", "parse_jobs", "RESERVED_OPTIONS"]
+__all__ = ["Job", "JobFileError", "load_jobs", "parse_jobs", "path_problems", "RESERVED_OPTIONS"]
 
 #: options the batch runner sets itself (a job may not)
 RESERVED_OPTIONS = frozenset({"pool", "on_progress", "progress", *RANGE_ARGS})
@@ -149,7 +149,7 @@ def parse_jobs(doc: Any, *, base_dir: str = ".", source: str = "<jobs>",
         raise JobFileError(source, ["the job file holds no job"])
     problems: List[str] = []
     jobs: List[Job] = []
-    outputs: Dict[str, str] = {}
+    files: List[_Files] = []  # what each job with a valid output reads and writes, also an invalid job
     for i, item in enumerate(doc):
         line = lines[i] if lines is not None and i < len(lines) else None
         where = f"job {i}" + (f" (line {line})" if line else "")
@@ -215,12 +215,6 @@ def parse_jobs(doc: Any, *, base_dir: str = ".", source: str = "<jobs>",
                     bad("output", f"{output!r} has no extension (the container format comes from it, e.g. .mp4)")
                 elif os.path.isdir(output):
                     bad("output", f"{output!r} is a directory")
-                elif output in inputs.values():
-                    bad("output", f"{output!r} is also an input of this job")
-                elif output in outputs:
-                    bad("output", f"{output!r} is also the output of {outputs[output]}")
-                else:
-                    outputs[output] = where
         # options
         options = item.get("options", {})
         if options is None:
@@ -259,11 +253,77 @@ def parse_jobs(doc: Any, *, base_dir: str = ".", source: str = "<jobs>",
         if name is not None and not isinstance(name, str):
             bad("name", f"expected a string, got {name!r}")
             name = None
+        if output is not None:
+            files.append(_Files(where, dict(inputs), output, dict(options), kind))
         if kind is None or output is None or len(inputs) != len(kind.inputs):
             continue
         jobs.append(Job(index=i, line=line, name=name or os.path.basename(output), kind=str(item["kind"]),
                         inputs={k: inputs[k] for k in kind.inputs}, output=output, options=dict(options),
                         chunk_seconds=float(chunk) if chunk is not None else None))
+    problems.extend(_path_problems(files))  # no file written is read or written twice, in any job
     if problems:
         raise JobFileError(source, problems)
     return jobs
+
+
+@dataclass
+class _Files:
+    where: str
+    inputs: Dict[str, str]
+    output: str
+    options: Dict[str, Any]
+    kind: Any  # JobKind or None
+
+
+def path_problems(jobs: Sequence[Job]) -> List[str]:
+    """Every file a batch writes (each job's output and the files its kind's
+    ``output_options`` name) must differ from every file any job reads (inputs and
+    ``input_options``) and from every other file written: compared as files
+    (:func:`facefuse._files.same_file`: symlinked folders and hard links resolved), since
+    the jobs run in parallel. Option paths are taken as the pipeline opens them (relative
+    to the working directory); an input option counts when it names a folder or an existing
+    file (a bare model name is looked up in the models directory). Returns one problem line
+    per clash: ``job 1 (line 2), field 'output': '/o/a.mp4' is also the output of job 0 (line 1)``."""
+    files = []
+    for j in jobs:
+        try:
+            kind = resolve_kind(j.kind)
+        except (ValueError, ImportError):
+            kind = None
+        where = f"job {j.index}" + (f" (line {j.line})" if j.line else "")
+        files.append(_Files(where, dict(j.inputs), j.output, dict(j.options), kind))
+    return _path_problems(files)
+
+
+def _path_problems(files: Sequence[_Files]) -> List[str]:
+    from .._files import path_collisions
+
+    reads: List[Tuple[Any, Any]] = []
+    writes: List[Tuple[Any, Any]] = []
+    for j in files:
+        in_opts = j.kind.input_options if j.kind is not None else ()
+        out_opts = j.kind.output_options if j.kind is not None else ()
+        for name, p in j.inputs.items():
+            reads.append(((j, f"inputs.{name}", p), p))
+        for opt in in_opts:
+            v = j.options.get(opt)
+            if isinstance(v, str) and v and (os.path.dirname(v) or os.path.exists(v)):
+                full = os.path.abspath(os.path.expanduser(v))
+                reads.append(((j, f"options.{opt}", full), full))
+        writes.append(((j, "output", j.output), j.output))
+        for opt in out_opts:
+            v = j.options.get(opt)
+            if isinstance(v, str) and v:
+                full = os.path.abspath(os.path.expanduser(v))
+                writes.append(((j, f"options.{opt}", full), full))
+    problems = []
+    for (wj, wfield, wpath), (oj, ofield, _) in path_collisions(reads, writes):
+        whose = "this job" if oj is wj else oj.where
+        if ofield == "output":
+            other = f"the output of {whose}"
+        elif ofield.startswith("inputs."):
+            other = f"input '{ofield[len('inputs.'):]}' of {whose}"
+        else:
+            other = f"field '{ofield}' of {whose}"
+        problems.append(f"{wj.where}, field '{wfield}': {wpath!r} is also {other} (the same file)")
+    return problems

@@ -37,6 +37,9 @@ class JobKind:
     ``audio_input``: the input whose audio the output carries; ``audio_at_video_start``:
     True when that audio belongs to the video (it is offset by the video's first frame
     time, as :func:`facefuse.video.process_video` does), False when it starts with frame 0.
+    ``output_options`` / ``input_options``: the options that name files the function writes
+    (a quality report) / reads (a reference image): no file a batch writes may be a file it
+    reads or another file it writes, and a job writing such a side file runs in one piece.
     """
 
     name: str
@@ -45,6 +48,8 @@ class JobKind:
     video_input: str
     audio_input: str
     audio_at_video_start: bool = True
+    output_options: Tuple[str, ...] = ()
+    input_options: Tuple[str, ...] = ()
 
     def load(self) -> Callable[..., Any]:
         """Import and return the pipeline function; ImportError naming the kind when absent."""
@@ -78,9 +83,11 @@ class JobKind:
 #: built-in kinds; the functions land in ``facefuse`` with the swap and lip-sync pipelines
 KINDS: Dict[str, JobKind] = {
     "swap": JobKind("swap", "facefuse:swap_video", ("source", "target"), video_input="target",
-                    audio_input="target", audio_at_video_start=True),
+                    audio_input="target", audio_at_video_start=True,
+                    output_options=("quality_report", "quality_plot"), input_options=("reference",)),
     "lipsync": JobKind("lipsync", "facefuse:lipsync_video", ("video", "audio"), video_input="video",
-                       audio_input="audio", audio_at_video_start=False),
+                       audio_input="audio", audio_at_video_start=False,
+                       output_options=("quality_report", "quality_plot"), input_options=("model",)),
 }
 
 

@@ -17,7 +17,8 @@ from typing import Any, Dict, List, Optional, Sequence, TextIO, Union
 
 from .chunks import (DEFAULT_WARMUP_FRAMES, chunk_dir, chunk_path, discard_chunks, join_chunks, plan_chunks,
                      remove_stale_temps)
-from .jobs import Job, load_jobs
+from .._files import claim_outputs
+from .jobs import Job, JobFileError, load_jobs, path_problems
 from .kinds import RANGE_ARGS, resolve_kind
 from .manifest import Manifest
 from .worker import Unit
@@ -192,6 +193,26 @@ class _Run:
     progress: Dict[str, tuple] = field(default_factory=dict)
 
 
+def _stamp(path: str) -> Optional[Dict[str, int]]:
+    """What identifies the file written at ``path``: its size and modification time (ns)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return {"size": int(st.st_size), "mtime_ns": int(st.st_mtime_ns)}
+
+
+def _unchanged(path: str, stamp: Any) -> bool:
+    """Whether ``path`` is still the file recorded as ``stamp`` (:func:`_stamp`) when it was
+    made: a file replaced, rewritten or touched since is not (nor is an entry without a stamp)."""
+    return isinstance(stamp, dict) and stamp.get("size") is not None and _stamp(path) == {
+        "size": stamp.get("size"), "mtime_ns": stamp.get("mtime_ns")}
+
+
+def _note(o: JobOutcome, msg: str) -> None:
+    o.note = f"{o.note}; {msg}" if o.note else msg
+
+
 def _plan(job: Job, manifest: Manifest, *, force: bool, chunk_seconds: Optional[float], warmup: int) -> _Run:
     from ..video import VideoReader, audio_duration, count_frames
 
@@ -199,20 +220,27 @@ def _plan(job: Job, manifest: Manifest, *, force: bool, chunk_seconds: Optional[
     run = _Run(job, JobOutcome(job))
     entry = manifest.entry(key) or {}
     if not force and entry.get("status") == "done" and os.path.isfile(job.output):
-        o = run.outcome
-        o.status, o.frames, o.seconds = "skipped", entry.get("frames"), entry.get("seconds")
-        o.quality_mean, o.quality_min = entry.get("quality_mean"), entry.get("quality_min")
-        o.chunks = len((entry.get("plan") or {}).get("ranges") or []) or 1
-        o.note = "finished earlier"
-        return run
+        if _unchanged(job.output, entry.get("written")):
+            o = run.outcome
+            o.status, o.frames, o.seconds = "skipped", entry.get("frames"), entry.get("seconds")
+            o.quality_mean, o.quality_min = entry.get("quality_mean"), entry.get("quality_min")
+            o.chunks = len((entry.get("plan") or {}).get("ranges") or []) or 1
+            o.note = "finished earlier"
+            return run
+        # not the file this job made (replaced, rewritten, touched since): make it again
+        run.outcome.note = "its output changed since it was made: redone"
     remove_stale_temps(job.output)
     kind = resolve_kind(job.kind)
     inputs = tuple(job.inputs[n] for n in kind.inputs)
     seconds = job.chunk_seconds if job.chunk_seconds is not None else chunk_seconds
     ranges = None
+    side = [o for o in kind.output_options if job.options.get(o) is not None]
     if seconds:
         if not kind.supports_chunks():
-            run.outcome.note = (f"not split: {kind.function} takes no {'/'.join(RANGE_ARGS)}")
+            _note(run.outcome, f"not split: {kind.function} takes no {'/'.join(RANGE_ARGS)}")
+        elif side:
+            # every chunk would write the one file, and each would cover its own frames only
+            _note(run.outcome, f"not split: its {' / '.join(side)} covers the whole video")
         else:
             video = job.inputs[kind.video_input]
             with VideoReader(video) as r:
@@ -229,7 +257,8 @@ def _plan(job: Job, manifest: Manifest, *, force: bool, chunk_seconds: Optional[
             else:
                 run.fps = fps
                 run.audio_offset = start_time if kind.audio_at_video_start else 0.0
-    base = {"name": job.name, "kind": job.kind, "output": job.output, "index": job.index, "error": None}
+    base = {"name": job.name, "kind": job.kind, "output": job.output, "index": job.index, "error": None,
+            "written": None}
     if ranges is None:
         # chunks an earlier, interrupted chunked run of this job left for a resume: unused now
         discard_chunks(chunk_dir(job.output, key))
@@ -251,7 +280,7 @@ def _plan(job: Job, manifest: Manifest, *, force: bool, chunk_seconds: Optional[
         path = chunk_path(cdir, k, job.output)
         remove_stale_temps(path)
         old = old_chunks.get(str(k), {})
-        if old.get("status") == "done" and os.path.isfile(path):
+        if old.get("status") == "done" and _unchanged(path, old.get("written")):
             run.chunk_stats[k] = old.get("stats", {})
             chunks[str(k)] = old
             continue
@@ -334,6 +363,9 @@ def run_batch(
             raise TypeError("run_batch: argument 'jobs' must be a job file path or a list of facefuse.batch.Job")
         if manifest is None:
             raise ValueError("run_batch: argument 'manifest' is required when 'jobs' is a list")
+        problems = path_problems(job_list)  # load_jobs checked a job file already
+        if problems:
+            raise JobFileError("run_batch: argument 'jobs'", problems)
 
     t_start = time.perf_counter()
     disp = _Progress(progress, len(job_list))
@@ -352,6 +384,11 @@ def run_batch(
                 disp.event(f"{r.job.label}: finished earlier, skipped ({r.job.output})")
         by_key = {r.job.key: r for r in runs}
         queue = deque(u for r in runs if r.outcome.status == "pending" for u in r.units.values())
+        # while the batch runs, these outputs and chunk files are written for it: a second Ctrl-C
+        # removes their temporary files after killing the workers (facefuse._signals)
+        claim = claim_outputs([r.job.output for r in runs if r.outcome.status == "pending"]
+                              + [u.output for u in queue], sweep=False)
+        claim.__enter__()
         for r in runs:  # every chunk already made: only the join is left
             if r.outcome.status == "pending" and not r.remaining:
                 r.t0 = time.perf_counter()
@@ -374,9 +411,12 @@ def run_batch(
             interrupted = True
             disp.event("interrupted: finished outputs are kept; run the same command again to resume")
         finally:
-            if executor is not None:
-                executor.close()
-            disp.finish()
+            try:
+                if executor is not None:
+                    executor.close()
+                disp.finish()
+            finally:
+                claim.__exit__(None, None, None)
         for r in runs:
             if r.outcome.status == "pending" and interrupted:
                 r.outcome.note = "interrupted"
@@ -455,7 +495,7 @@ def _events(events: List[tuple], by_key: Dict[str, _Run], man: Manifest, disp: _
             stats = ev[2]
             if unit.chunk is not None:
                 r.chunk_stats[unit.chunk] = stats
-                man.update_chunk(key, unit.chunk, status="done", stats=stats)
+                man.update_chunk(key, unit.chunk, status="done", stats=stats, written=_stamp(unit.output))
             else:
                 r.chunk_stats[0] = stats
             if r.outcome.status == "pending" and not r.remaining:
@@ -503,7 +543,8 @@ def _finish(r: _Run, man: Manifest, disp: _Progress) -> None:
     else:  # first chunk started -> join finished
         o.seconds = time.perf_counter() - r.t0 if r.t0 is not None else None
     man.update(r.job.key, status="done", frames=o.frames, seconds=o.seconds, fps=o.fps,
-               quality_mean=o.quality_mean, quality_min=o.quality_min, error=None, traceback=None)
+               quality_mean=o.quality_mean, quality_min=o.quality_min, error=None, traceback=None,
+               written=_stamp(r.job.output))  # a later run skips the job only while this is the file
     if r.cdir is not None:
         discard_chunks(r.cdir)
     fps = f", {o.fps:.1f} fps" if o.fps else ""
