@@ -127,3 +127,23 @@ def test_a_finished_chunk_that_changed_is_made_again(clips, tmp_path):
         Path(chunk_path(cdir, 0, job.output)).write_bytes(b"0123456789")
         run = _plan(job, man, force=False, chunk_seconds=None, warmup=5)
         assert sorted(u.chunk for u in run.units.values()) == [0]
+
+
+def test_a_job_writing_a_quality_report_is_not_split(tmp_path):
+    """Each chunk would write the job's one report (and cover its own frames only)."""
+    pytest.importorskip("onnx")
+    from facefuse.batch.jobs import parse_jobs
+    from facefuse.batch.runner import _plan
+    from pipeline_clips import make_clip as swap_clip
+    from pipeline_clips import source_face
+
+    face, clip = source_face(tmp_path / "face.png"), swap_clip(tmp_path / "t.mp4", seconds=2, audio=False)
+    job = {"kind": "swap", "inputs": {"source": str(face), "target": str(clip)}, "chunk_seconds": 0.5}
+    plain, reported = parse_jobs([dict(job, output="a.mp4"),
+                                  dict(job, output="b.mp4", options={"quality_report": str(tmp_path / "q.json")})],
+                                 base_dir=str(tmp_path))
+    with Manifest(tmp_path / "m.json") as man:
+        assert len(_plan(plain, man, force=False, chunk_seconds=None, warmup=5).units) > 1  # split
+        run = _plan(reported, man, force=False, chunk_seconds=None, warmup=5)
+        assert run.ranges is None and len(run.units) == 1
+        assert "not split: its quality_report covers the whole video" in run.outcome.note
