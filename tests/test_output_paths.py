@@ -169,3 +169,13 @@ def test_lipsync_refuses_to_overwrite_its_inputs(tmp_path, capsys) -> None:
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith("facefuse lipsync: error: argument --quality-report") and "--audio" in err
     assert _snapshot(tmp_path) == before
+
+
+def test_export_diff2lip_refuses_to_overwrite_the_checkpoint(tmp_path, capsys) -> None:
+    ckpt = tmp_path / "model.pt"
+    ckpt.write_bytes(b"weights")
+    os.symlink(tmp_path, tmp_path / "ln")
+    rc = main(["export-diff2lip", "--checkpoint", str(ckpt), "--source", str(tmp_path), "-o", str(tmp_path / "ln" / "model.pt")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "argument --output" in err and "argument --checkpoint" in err and "are the same file" in err
+    assert ckpt.read_bytes() == b"weights" and sorted(os.listdir(tmp_path)) == ["ln", "model.pt"]

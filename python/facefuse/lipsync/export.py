@@ -105,6 +105,9 @@ def export_diff2lip(checkpoint: PathLike, source: PathLike, output: PathLike, *,
         raise FileNotFoundError(f"export-diff2lip: argument 'source': no such directory: {str(src)!r}")
     if not out.parent.is_dir():
         raise FileNotFoundError(f"export-diff2lip: argument 'output': directory does not exist: {str(out.parent)!r}")
+    from .._files import check_distinct
+
+    check_distinct("export-diff2lip", reads={"checkpoint": ckpt}, writes={"output": out})
     torch = _import_torch()
     script_util = _import_diff2lip(src)
 
