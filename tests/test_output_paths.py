@@ -179,3 +179,23 @@ def test_export_diff2lip_refuses_to_overwrite_the_checkpoint(tmp_path, capsys) -
     err = capsys.readouterr().err
     assert rc == 2 and "argument --output" in err and "argument --checkpoint" in err and "are the same file" in err
     assert ckpt.read_bytes() == b"weights" and sorted(os.listdir(tmp_path)) == ["ln", "model.pt"]
+
+
+def test_the_claims_can_be_read_by_a_signal_handler_in_the_middle_of_an_update() -> None:
+    """A second Ctrl-C runs its handler in the main thread, possibly while that thread is
+    inside claim_outputs' bookkeeping: reading the claims there must not deadlock."""
+    import threading
+
+    from facefuse import _files, _signals
+
+    seen: list = []
+
+    def handler_inside_update() -> None:
+        with _files._claims_lock, _signals._emergency_lock:
+            seen.append(_files.claimed_outputs())
+            _signals.unregister_emergency(print)
+
+    t = threading.Thread(target=handler_inside_update, daemon=True)
+    t.start()
+    t.join(5)
+    assert not t.is_alive() and seen == [[]]

@@ -209,7 +209,7 @@ def sweep_temps(path: Any, *, include_own: bool = False) -> List[str]:
 
 
 _claims: "Counter[str]" = Counter()
-_claims_lock = threading.Lock()
+_claims_lock = threading.RLock()  # re-entrant: a signal handler (facefuse._signals) reads it in the main thread
 
 
 @contextlib.contextmanager

@@ -31,7 +31,7 @@ __all__ = ["HANDLED", "Interrupts", "handle_interrupts", "register_emergency", "
 HANDLED = (signal.SIGINT, signal.SIGTERM)
 
 _emergency: List[Callable[[], None]] = []
-_emergency_lock = threading.Lock()
+_emergency_lock = threading.RLock()  # re-entrant: read by the signal handler in the main thread
 
 
 def register_emergency(fn: Callable[[], None]) -> None:
