@@ -12,6 +12,8 @@ from facefuse.testing.media import mux_audio, tone
 
 W, H, FPS, SECONDS, SR = 320, 240, 25, 2, 44100
 SIDE = 64  # square side (pixels): within the stand-in detectors' 40..250 range
+# `facefuse swap` flags that keep a CLI test fast (small detector input, fastest x264 preset)
+FAST = ["--detector", "scrfd", "--detector-size", "320", "--preset", "ultrafast", "--no-progress"]
 Y0 = 80
 
 

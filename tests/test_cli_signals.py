@@ -16,11 +16,9 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
 from facefuse.cli import main  # noqa: E402
-from pipeline_clips import build_models, make_clip, source_face  # noqa: E402
+from pipeline_clips import FAST, build_models, make_clip, source_face  # noqa: E402
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals to a child process")
-
-FAST = ["--detector", "scrfd", "--detector-size", "320", "--preset", "ultrafast", "--no-progress"]
 
 # the swap CLI with every frame ~0.5 s longer, spent in short native calls that release the
 # GIL (multi-band blends of 1024 x 1024 images): the process stage keeps entering and leaving

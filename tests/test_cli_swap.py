@@ -16,10 +16,7 @@ pytest.importorskip("onnx")
 
 from facefuse.cli import main  # noqa: E402
 from facefuse.video import VideoReader  # noqa: E402
-from pipeline_clips import FPS, SECONDS, build_models, leftovers, make_clip, source_face  # noqa: E402
-
-FAST = ["--detector", "scrfd", "--detector-size", "320", "--preset", "ultrafast", "--no-progress"]
-
+from pipeline_clips import FAST, FPS, SECONDS, build_models, leftovers, make_clip, source_face  # noqa: E402
 
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):

@@ -15,10 +15,7 @@ pytest.importorskip("onnx")
 import facefuse as ff  # noqa: E402
 from facefuse._files import check_distinct, same_file, sweep_temps  # noqa: E402
 from facefuse.cli import main  # noqa: E402
-from pipeline_clips import build_models, clip_frame, make_clip, source_face  # noqa: E402
-
-FAST = ["--detector", "scrfd", "--detector-size", "320", "--preset", "ultrafast", "--no-progress"]
-
+from pipeline_clips import FAST, build_models, clip_frame, make_clip, source_face  # noqa: E402
 
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):

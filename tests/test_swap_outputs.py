@@ -19,10 +19,7 @@ import cv2  # noqa: E402
 import facefuse as ff  # noqa: E402
 from facefuse.cli import main  # noqa: E402
 from facefuse.pipeline import swap as swap_module  # noqa: E402
-from pipeline_clips import build_models, clip_frame, make_clip, source_face  # noqa: E402
-
-FAST = ["--detector", "scrfd", "--detector-size", "320", "--preset", "ultrafast", "--no-progress"]
-
+from pipeline_clips import FAST, build_models, clip_frame, make_clip, source_face  # noqa: E402
 
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):
