@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from typing import Any, Callable, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
-__all__ = ["publish", "write_atomic", "same_file", "path_collisions", "check_distinct", "temp_files", "sweep_temps",
+__all__ = ["publish", "write_atomic", "is_path", "same_file", "path_collisions", "check_distinct", "temp_files", "sweep_temps",
            "claim_outputs", "claimed_outputs"]
 
 _umask_lock = threading.Lock()
@@ -75,7 +75,8 @@ def same_file(a: Any, b: Any) -> bool:
     return ra == rb or (ia is not None and ia == ib)
 
 
-def _is_path(v: Any) -> bool:
+def is_path(v: Any) -> bool:
+    """A non-empty str / bytes / os.PathLike (not None, not an array)."""
     return isinstance(v, (str, bytes, os.PathLike)) and bool(os.fspath(v))
 
 
@@ -83,11 +84,11 @@ def path_collisions(reads: Iterable[Tuple[Any, Any]], writes: Iterable[Tuple[Any
     """Pairs ``(written label, other label)`` where a written path names the same file
     (:func:`same_file`) as a read path or as an earlier written path. ``reads`` and ``writes``
     are ``(label, path)`` pairs; entries whose path is None or not a path (an array) are skipped."""
-    seen_r = [(label, _identity(p)) for label, p in reads if _is_path(p)]
+    seen_r = [(label, _identity(p)) for label, p in reads if is_path(p)]
     seen_w: List[Tuple[Any, Tuple[str, Optional[Tuple[int, int]]]]] = []
     found: List[Tuple[Any, Any]] = []
     for label, p in writes:
-        if not _is_path(p):
+        if not is_path(p):
             continue
         ident = _identity(p)
         for other, oid in seen_w + seen_r:
@@ -218,7 +219,7 @@ def claim_outputs(paths: Iterable[Any], *, sweep: bool = True) -> Iterator[None]
     the stale temporary files of each are removed (:func:`sweep_temps`), and a forced exit
     (a second Ctrl-C, see :mod:`facefuse._signals`) removes their temporary files, also the
     ones this process holds."""
-    ps = [os.path.abspath(os.fspath(p)) for p in paths if _is_path(p)]
+    ps = [os.path.abspath(os.fspath(p)) for p in paths if is_path(p)]
     if sweep:
         for p in ps:
             sweep_temps(p)

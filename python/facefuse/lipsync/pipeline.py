@@ -32,7 +32,7 @@ from typing import Any, Callable, List, Optional, Sequence, Union
 
 import numpy as np
 
-from .._files import check_distinct, claim_outputs
+from .._files import check_distinct, claim_outputs, is_path
 from .._outputs import write_quality_files
 from .audio import MEL_WINDOW, SAMPLE_RATE, MelStream, decode_audio, mel_window, mel_window_start
 from .model import MODEL_SIZE, Diff2LipDenoiser, is_out_of_memory
@@ -162,10 +162,6 @@ class _MelFeed:
 
 
 # --------------------------------------------------------------------------- helpers
-
-def _is_path_arg(p: Any) -> bool:
-    return isinstance(p, (str, os.PathLike)) and bool(os.fspath(p))
-
 
 def _check_path(fn: str, name: str, p: Any) -> str:
     if not isinstance(p, (str, os.PathLike)):
@@ -314,8 +310,8 @@ def lipsync_video(
     out_s = os.fspath(output)
     # no output may replace an input or another output (symlinks and hard links resolved);
     # the model counts as an input when given as a path with a folder or an existing file
-    model_read = model if _is_path_arg(model) and (os.path.dirname(os.fspath(model))
-                                                   or os.path.isfile(os.fspath(model))) else None
+    model_read = model if is_path(model) and (os.path.dirname(os.fspath(model))
+                                         or os.path.isfile(os.fspath(model))) else None
     check_distinct(fn, reads={"video": video_s, "audio": audio_s, "model": model_read},
                    writes={"output": out_s, "quality_report": quality_report, "quality_plot": quality_plot})
     if not os.path.isdir(os.path.dirname(os.path.abspath(out_s))):
