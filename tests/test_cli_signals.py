@@ -65,19 +65,21 @@ def _wait_for_temp(p, directory, timeout=90.0) -> list:
     raise AssertionError(f"no temporary output appeared (exit {p.poll()}): {p.communicate() if p.poll() else ''}")
 
 
-def test_sigterm_is_handled_like_ctrl_c(work, tmp_path) -> None:
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_stops_the_run_and_leaves_no_half_file(work, tmp_path, signum, status) -> None:
+    """Ctrl-C and SIGTERM alike: the run stops, its temporary output is removed, 128 + signal."""
     out = tmp_path / "o.mp4"
     p = _start(work, out)
     try:
         names = _wait_for_temp(p, tmp_path)
         assert names[0].startswith(".o.mp4.") and names[0].endswith(".tmp.mp4")
         time.sleep(0.2)
-        p.send_signal(signal.SIGTERM)
+        p.send_signal(signum)
         _, err = p.communicate(timeout=60)
     finally:
         if p.poll() is None:
             p.kill()
-    assert p.returncode == 143, err
+    assert p.returncode == status, err
     assert "interrupted" in err and "Traceback" not in err
     assert os.listdir(tmp_path) == []
 
