@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -62,14 +62,16 @@ def as_mask(fn: str, name: str, mask: Any) -> np.ndarray:
     raise TypeError(f"{fn}: argument '{name}' must be a float32 (0..1) or uint8 (0..255) mask, got {m.dtype}")
 
 
-def check_int(fn: str, name: str, v: Any, lo: int, hi: int) -> int:
-    """``v`` as an int in [lo, hi] (integral floats such as 5.0 accepted; bool is not)."""
+def check_int(fn: str, name: str, v: Any, lo: int, hi: Optional[int] = None) -> int:
+    """``v`` as an int in [lo, hi] (``hi`` None: no upper bound; integral floats such as 5.0
+    accepted; bool is not)."""
+    want = f"an int >= {lo}" if hi is None else f"an int in [{lo}, {hi}]"
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, (numbers.Integral, numbers.Real)):
-        raise TypeError(f"{fn}: argument '{name}' must be an int in [{lo}, {hi}], got {type(v).__name__}")
+        raise TypeError(f"{fn}: argument '{name}' must be {want}, got {type(v).__name__}")
     if not isinstance(v, numbers.Integral) and not (math.isfinite(float(v)) and float(v).is_integer()):
-        raise ValueError(f"{fn}: argument '{name}' must be an int in [{lo}, {hi}], got {v!r}")
-    if not lo <= v <= hi:
-        raise ValueError(f"{fn}: argument '{name}' must be an int in [{lo}, {hi}], got {v!r}")
+        raise ValueError(f"{fn}: argument '{name}' must be {want}, got {v!r}")
+    if not lo <= v or (hi is not None and v > hi):
+        raise ValueError(f"{fn}: argument '{name}' must be {want}, got {v!r}")
     return int(v)
 
 
