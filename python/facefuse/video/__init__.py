@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterator, NamedTuple, Optional, Union
 
 import numpy as np
 
-from ._files import publish
+from .._files import publish
 import av
 
 __all__ = [
