@@ -18,10 +18,10 @@ if os.environ.get("CI"):
 def _no_user_models(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     """Keep the user's own $FACEFUSE_MODELS and ~/.facefuse/models out of every test (a real
     model there would change what the model-lookup and doctor tests find)."""
-    from facefuse import inference
+    from facefuse.inference import files
 
     monkeypatch.delenv("FACEFUSE_MODELS", raising=False)
-    monkeypatch.setattr(inference, "DEFAULT_MODELS_DIR", tmp_path / "home_models")
+    monkeypatch.setattr(files, "DEFAULT_MODELS_DIR", tmp_path / "home_models")
 
 
 @pytest.fixture
