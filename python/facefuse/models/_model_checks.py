@@ -13,27 +13,13 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..inference import ModelError, ModelSpec
-
-Dim = Union[int, str, None]
+from ..inference.specs import Dim, dims_match  # noqa: F401  (dims_match: swapper; one copy, check_model's)
 
 
 def fmt_shape(shape: Optional[Sequence[Any]]) -> str:
     if shape is None:
         return "[?]"
     return "[" + ", ".join("?" if (d is None or isinstance(d, str) or (isinstance(d, int) and d < 0)) else str(d) for d in shape) + "]"
-
-
-def dims_match(expected: Sequence[Dim], found: Optional[Sequence[Any]]) -> bool:
-    if found is None:
-        return True
-    if len(expected) != len(found):
-        return False
-    for e, f in zip(expected, found):
-        if e is None or isinstance(e, str):
-            continue
-        if isinstance(f, int) and f >= 0 and f != int(e):
-            return False
-    return True
 
 
 def is_dynamic(dim: Any) -> bool:
