@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence, TextIO, Union
 from .chunks import (DEFAULT_WARMUP_FRAMES, chunk_dir, chunk_path, discard_chunks, join_chunks, plan_chunks,
                      remove_stale_temps)
 from .._files import claim_outputs
+from ..progress import StatusLine
 from .jobs import Job, JobFileError, load_jobs, path_problems
 from .kinds import RANGE_ARGS, resolve_kind
 from .manifest import Manifest
@@ -134,46 +135,6 @@ def parse_gpus(spec: Optional[str]) -> Optional[List[str]]:
     if len(set(ids)) != len(ids):
         raise ValueError(f"argument 'gpus' lists a device twice: {spec!r}")
     return ids
-
-
-# --------------------------------------------------------------------------- progress
-
-class _Progress:
-    """A dependency-free progress display on ``stream``: a redrawn status line on a
-    terminal; event lines (started / finished / failed) otherwise."""
-
-    def __init__(self, stream: Optional[TextIO], total: int) -> None:
-        self.stream = stream
-        self.tty = bool(stream is not None and getattr(stream, "isatty", lambda: False)())
-        self.total = total
-        self._last = 0.0
-        self._shown = False
-
-    def event(self, msg: str) -> None:
-        if self.stream is None:
-            return
-        if self.tty and self._shown:
-            self.stream.write("\r\033[K")
-            self._shown = False
-        self.stream.write(f"[batch] {msg}\n")
-        self.stream.flush()
-
-    def status(self, line: str, force: bool = False) -> None:
-        if self.stream is None or not self.tty:
-            return
-        now = time.monotonic()
-        if not force and now - self._last < 0.2:
-            return
-        self._last = now
-        self.stream.write("\r\033[K" + line[:200])
-        self.stream.flush()
-        self._shown = True
-
-    def finish(self) -> None:
-        if self.stream is not None and self.tty and self._shown:
-            self.stream.write("\r\033[K")
-            self.stream.flush()
-            self._shown = False
 
 
 # --------------------------------------------------------------------------- planning
@@ -368,7 +329,7 @@ def run_batch(
             raise JobFileError("run_batch: argument 'jobs'", problems)
 
     t_start = time.perf_counter()
-    disp = _Progress(progress, len(job_list))
+    disp = StatusLine(progress, prefix="[batch] ")  # None: quiet
     with Manifest(manifest) as man:
         runs: List[_Run] = []
         for job in job_list:
@@ -414,7 +375,7 @@ def run_batch(
             try:
                 if executor is not None:
                     executor.close()
-                disp.finish()
+                disp.close()
             finally:
                 claim.__exit__(None, None, None)
         for r in runs:
@@ -473,7 +434,7 @@ def _status_line(runs: List[_Run]) -> str:
     return f"[batch {head}] " + " | ".join(parts)
 
 
-def _events(events: List[tuple], by_key: Dict[str, _Run], man: Manifest, disp: _Progress) -> None:
+def _events(events: List[tuple], by_key: Dict[str, _Run], man: Manifest, disp: StatusLine) -> None:
     for ev in events:
         kind, uid = ev[0], ev[1]
         key = uid.rsplit(":", 1)[0]
@@ -511,14 +472,14 @@ def _events(events: List[tuple], by_key: Dict[str, _Run], man: Manifest, disp: _
                 _fail(r, man, disp, where + err["reason"], err.get("traceback"))
 
 
-def _fail(r: _Run, man: Manifest, disp: _Progress, reason: str, tb: Optional[str] = None) -> None:
+def _fail(r: _Run, man: Manifest, disp: StatusLine, reason: str, tb: Optional[str] = None) -> None:
     r.outcome.status, r.outcome.error = "failed", reason
     r.outcome.seconds = time.perf_counter() - r.t0 if r.t0 is not None else None
     man.update(r.job.key, status="failed", error=reason, traceback=tb or None)
     disp.event(f"{r.job.label}: FAILED {reason}")
 
 
-def _finish(r: _Run, man: Manifest, disp: _Progress) -> None:
+def _finish(r: _Run, man: Manifest, disp: StatusLine) -> None:
     """All units of ``r`` are done: join the chunks if any, record the outcome."""
     o = r.outcome
     if r.ranges is None:
