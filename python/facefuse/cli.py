@@ -27,6 +27,9 @@ import sys
 import time
 from typing import Any, Optional, TextIO
 
+from ._cli_errors import error_text, name_flags, warning_text
+from .progress import is_terminal, write_line
+
 __all__ = ["main", "build_parser", "name_flags"]
 
 
@@ -172,12 +175,7 @@ def _table(rows: list[dict[str, Any]], skipped: list[dict[str, str]], out: TextI
 
 
 def _progress(msg: str) -> None:
-    err = sys.stderr
-    if err.isatty():
-        err.write("\r\033[K" + msg)
-    else:
-        err.write(msg + "\n")
-    err.flush()
+    write_line(sys.stderr, msg, in_place=is_terminal(sys.stderr))
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -249,8 +247,6 @@ def _bench(args: argparse.Namespace) -> int:
             from . import _core
 
             _core.set_threads(old_threads)
-    if sys.stderr.isatty():
-        sys.stderr.write("\r\033[K")
     _progress(f"done: {len(rows)} case(s) in {time.perf_counter() - t_start:.1f} s"
               + (f", {len(skipped)} skipped" if skipped else ""))
     _table(rows, skipped, table_out)
@@ -325,7 +321,7 @@ def _swap(args: argparse.Namespace) -> int:
         print("\nfacefuse swap: interrupted; no output written", file=sys.stderr)
         return 130
     except (ValueError, TypeError, OSError) as e:  # ModelError, VideoError, missing files: the user's to fix
-        return fail(name_flags(str(e).replace("swap_video: ", "", 1), args, {"reference": "--reference-image"}))
+        return fail(error_text(e, args, api=("swap_video",), renames={"reference": "--reference-image"}))
     except Exception as e:  # noqa: BLE001 - anything else: say what it was, traceback on request
         if args.debug:
             raise
@@ -333,7 +329,7 @@ def _swap(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     for note in result.warnings:  # what the output does not keep of the target
-        print(f"facefuse swap: warning: {note.split(': ', 1)[-1]}", file=sys.stderr)
+        print(f"facefuse swap: warning: {warning_text(note)}", file=sys.stderr)
     q = result.quality or {}
     if args.json:
         doc = {"output": result.output, "frames": result.frames, "fps": result.fps, "seconds": result.seconds,
@@ -360,18 +356,6 @@ def _said_once(fn: Any, *args: Any, **kwargs: Any) -> Any:
         for start in ("VideoWriter: ", "swap_video: "):
             warnings.filterwarnings("ignore", message=start, category=UserWarning)
         return fn(*args, **kwargs)
-
-
-def name_flags(message: str, args: argparse.Namespace, renames: Optional[dict[str, str]] = None) -> str:
-    """``message`` with each ``argument 'name'`` of a Python function that is also an option of
-    the command (a key of ``args``, or of ``renames`` -> its flag) written as the flag the
-    user typed: ``argument 'detector_size' must be ...`` -> ``argument --detector-size must be ...``."""
-    import re
-
-    flags = {k: "--" + k.replace("_", "-") for k in vars(args) if k not in ("command", "func")}
-    flags.update(renames or {})
-    return re.sub(r"argument '(\w+)'", lambda m: f"argument {flags[m.group(1)]}" if m.group(1) in flags
-                  else m.group(0), message)
 
 
 def _doctor(args: argparse.Namespace) -> int:

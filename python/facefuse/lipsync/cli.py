@@ -15,6 +15,8 @@ import argparse
 import sys
 from typing import Any, Optional
 
+from .._cli_errors import error_text, warning_text
+
 __all__ = ["COMMANDS", "add_parsers", "run"]
 
 COMMANDS = ("lipsync", "export-diff2lip")
@@ -76,7 +78,7 @@ def add_parsers(sub: Any) -> None:
 def _lipsync(args: argparse.Namespace) -> int:
     import warnings
 
-    from ..pipeline.progress import ProgressBar
+    from ..progress import ProgressBar
     from .pipeline import lipsync_video
 
     # a bar on a terminal; in a log, one line per 10 % of the frames
@@ -94,7 +96,7 @@ def _lipsync(args: argparse.Namespace) -> int:
     if bar is not None:
         bar.close()
     for note in result.warnings:
-        print(f"facefuse lipsync: warning: {note.split(': ', 1)[-1]}", file=sys.stderr)
+        print(f"facefuse lipsync: warning: {warning_text(note)}", file=sys.stderr)
     print(f"facefuse lipsync: wrote {result.output}: {result.frames} frames ({result.frames_synced} lip-synced) "
           f"at {result.fps:g} fps in {result.seconds:.1f} s", file=sys.stderr)
     return 0
@@ -114,16 +116,12 @@ def run(args: argparse.Namespace, parser: Optional[argparse.ArgumentParser] = No
     naming the flag on a user-facing error (missing file, bad value, wrong model, missing torch,
     an output that cannot be written), as ``facefuse swap``; 1 with a one-line message when the
     run itself fails (RuntimeError); 130 on Ctrl-C."""
-    from ..cli import name_flags
-
     fn = _lipsync if args.command == "lipsync" else _export
     try:
         return fn(args)
     except (OSError, ValueError, TypeError, ImportError, RuntimeError) as e:
-        msg = str(e)
-        for prefix in ("lipsync_video: ", "export-diff2lip: "):  # the command is named already
-            msg = msg[len(prefix):] if msg.startswith(prefix) else msg
-        print(f"facefuse {args.command}: error: {name_flags(msg, args)}", file=sys.stderr)
+        msg = error_text(e, args, api=("lipsync_video", "export-diff2lip"))
+        print(f"facefuse {args.command}: error: {msg}", file=sys.stderr)
         return 1 if isinstance(e, RuntimeError) else 2
     except KeyboardInterrupt:
         print(f"\nfacefuse {args.command}: interrupted; no output written", file=sys.stderr)
