@@ -272,3 +272,12 @@ def test_ctrl_c_stops_cleanly_with_status_130(clips, tmp_path):
     assert "INTERRUPTED" in stdout and "run the same command again to resume" in stderr
     assert (out / "j0.mp4").exists() and not (out / "j2.mp4").exists()
     assert temp_leftovers(out) == []
+
+
+def test_cli_no_progress_is_quiet_on_stderr(clips, tmp_path, capsys):
+    jf = write_jsonl(tmp_path / "jobs.jsonl", [smooth_job(clips[0], tmp_path / "a.mp4")])
+    assert cli_main(["batch", str(jf), "--no-progress"]) == 0
+    out = capsys.readouterr()
+    assert "[batch]" not in out.err and "started" not in out.err  # no event or status lines
+    assert "0 a.mp4" in out.out and "done" in out.out  # the summary table stays
+    assert len(frames_of(tmp_path / "a.mp4")) == 30

@@ -2,7 +2,7 @@
 
     facefuse batch jobs.yaml [--workers N] [--gpus all|0,1] [--force] [--manifest PATH]
                              [--ray auto|local|ADDRESS] [--chunk-seconds S] [--warmup-frames W]
-                             [--models-dir DIR] [--providers LIST] [--check]
+                             [--models-dir DIR] [--providers LIST] [--check] [--no-progress]
 
 Exit status: 0 when every job is done (or was done before), 1 when a job failed,
 2 for a bad job file or argument, 130 when interrupted.
@@ -47,12 +47,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--providers", default=None, metavar="LIST",
                    help="ONNX Runtime providers, e.g. 'cuda,cpu' (default: best available)")
     p.add_argument("--check", action="store_true", help="validate the job file, print the jobs and exit")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress on stderr (no status line, no per-job lines); the summary table stays")
     p.set_defaults(func=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``facefuse batch`` from parsed arguments; returns the exit status."""
+    from .._cli_errors import error_text
     from .jobs import JobFileError, load_jobs
     from .manifest import ManifestError
     from .runner import default_manifest_path, run_batch
@@ -81,9 +84,11 @@ def run(args: argparse.Namespace) -> int:
         report = run_batch(jobs, workers=args.workers, gpus=args.gpus, force=args.force,
                            manifest=args.manifest or default_manifest_path(args.jobs), ray=args.ray,
                            chunk_seconds=args.chunk_seconds, warmup_frames=args.warmup_frames,
-                           models_dir=args.models_dir, providers=args.providers, progress=sys.stderr)
+                           models_dir=args.models_dir, providers=args.providers,
+                           progress=None if args.no_progress else sys.stderr)
     except (ManifestError, ValueError, RuntimeError) as e:
-        print(f"facefuse batch: {e}", file=sys.stderr)
+        msg = error_text(e, args, api=("run_batch",), renames={"jobs": "JOBS"})  # JOBS: a positional
+        print(f"facefuse batch: {msg}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # while planning, before any worker ran
         print("facefuse batch: interrupted", file=sys.stderr)
