@@ -286,3 +286,16 @@ def test_nms_edge_cases():
         nms(b, np.zeros(2), 0.4)
     with pytest.raises(ValueError, match="iou"):
         nms(b, np.zeros(3), 1.5)
+
+
+def test_one_box_iou_for_nms_and_tracking():
+    from facefuse.models.boxes import box_iou
+    from facefuse.pipeline.tracking import box_iou as tracking_box_iou
+
+    assert tracking_box_iou is box_iou  # the tracker re-exports the detector's IoU
+    a = np.array([[0, 0, 10, 10], [0, 0, 0, 0]], np.float64)
+    b = np.array([[5, 0, 15, 10], [20, 20, 30, 30], [0, 0, 0, 0]], np.float64)
+    np.testing.assert_array_equal(box_iou(a, b), [[50 / 150, 0, 0], [0, 0, 0]])  # empty union: 0
+    boxes = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [5, 0, 15, 10]], np.float64)
+    # IoU(0, 1) = 90 / 110 > 0.4: dropped; IoU(0, 2) = 1 / 3 kept
+    assert nms(boxes, np.array([0.9, 0.8, 0.7]), 0.4).tolist() == [0, 2]

@@ -25,7 +25,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..inference import InferencePool, ModelError, ModelSpec
+from ..ops._common import check_choice, check_real
 from ._model_checks import check_frame
+from .boxes import box_iou
 from .face import Face
 
 __all__ = ["DETECTOR_SPECS", "FaceDetector", "nms", "check_frame"]
@@ -124,19 +126,13 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float = 0.4) -> np.ndarray:
     if not 0.0 <= float(iou) <= 1.0:
         raise ValueError(f"argument 'iou' must be in [0, 1], got {iou}")
     order = np.argsort(-s, kind="stable")
-    area = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
     keep: List[int] = []
     # One pass per KEPT box, each vectorised over the remaining candidates.
     while order.size:
         i = int(order[0])
         keep.append(i)
         rest = order[1:]
-        w = np.clip(np.minimum(b[i, 2], b[rest, 2]) - np.maximum(b[i, 0], b[rest, 0]), 0, None)
-        h = np.clip(np.minimum(b[i, 3], b[rest, 3]) - np.maximum(b[i, 1], b[rest, 1]), 0, None)
-        inter = w * h
-        union = area[i] + area[rest] - inter
-        ious = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-        order = rest[ious <= iou]
+        order = rest[box_iou(b[i], b[rest])[0] <= iou]
     return np.asarray(keep, dtype=np.int64)
 
 
@@ -180,17 +176,13 @@ class FaceDetector:
     ) -> None:
         if not isinstance(pool, InferencePool):
             raise TypeError(f"argument 'pool' must be a facefuse.inference.InferencePool, got {type(pool).__name__}")
-        if model not in DETECTOR_SPECS:
-            raise ValueError(f"argument 'model' must be one of {sorted(DETECTOR_SPECS)}, got {model!r}")
+        check_choice("FaceDetector", "model", model, sorted(DETECTOR_SPECS))
         if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
             raise TypeError(f"argument 'size' must be an int, got {type(size).__name__}")
         if size < 32 or size % 32:
             raise ValueError(f"argument 'size' must be a positive multiple of 32, got {size}")
         for name, v in (("score_threshold", score_threshold), ("iou_threshold", iou_threshold)):
-            if not isinstance(v, (int, float, np.floating, np.integer)) or isinstance(v, bool):
-                raise TypeError(f"argument '{name}' must be a number, got {type(v).__name__}")
-            if not 0.0 <= float(v) <= 1.0:
-                raise ValueError(f"argument '{name}' must be in [0, 1], got {v}")
+            check_real("FaceDetector", name, v, 0.0, 1.0)
         self.model = model
         self.spec = DETECTOR_SPECS[model]
         self.size = int(size)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
 from typing import Any, Optional
 
 import numpy as np
@@ -86,6 +87,14 @@ def check_real(fn: str, name: str, v: Any, lo: float = -math.inf, hi: float = ma
     if not (math.isfinite(x) and inside):
         raise ValueError(f"{fn}: argument '{name}' must be a finite number in {interval}, got {v!r}")
     return x
+
+
+def check_choice(fn: str, name: str, value: Any, choices: Sequence[Any]) -> Any:
+    """``value`` when it is one of ``choices``, else a ValueError listing them (in their order)."""
+    if value not in choices:
+        raise ValueError(f"{fn}: argument '{name}' must be one of {', '.join(repr(c) for c in choices)}, "
+                         f"got {value!r}")
+    return value
 
 
 def require_finite(fn: str, name: str, a: np.ndarray) -> None:
