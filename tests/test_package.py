@@ -24,3 +24,20 @@ def test_threads_roundtrip() -> None:
 def test_public_api_is_exported() -> None:
     for name in facefuse.ops.__all__:
         assert getattr(facefuse, name) is getattr(facefuse.ops, name)
+
+
+def test_import_is_light_and_reference_loads_on_first_use() -> None:
+    # `import facefuse` loads neither the reference oracle nor OpenCV (only the reference ops
+    # use it); `facefuse.reference` still works as an attribute and in a from-import.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, facefuse\n"
+        "print(sorted(m for m in ('facefuse.reference', 'cv2') if m in sys.modules))\n"
+        "print(callable(facefuse.reference.paste_back))\n"
+        "from facefuse import reference\n"
+        "print(reference is sys.modules['facefuse.reference'])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[:3] == ["[]", "True", "True"], out

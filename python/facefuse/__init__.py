@@ -8,7 +8,7 @@ NumPy/OpenCV twin in :mod:`facefuse.reference`.
 """
 from __future__ import annotations
 
-from . import ops, reference
+from . import ops
 from ._core import __version__
 from .backend import cuda_available, cuda_status, device_checks, set_device_checks
 from .ops import *  # noqa: F401,F403  (the public op API, listed in ops.__all__)
@@ -18,10 +18,12 @@ __all__ = [
     "ops", "reference", "__version__", "cuda_available", "cuda_status", "set_device_checks", "device_checks", "swap_video", "lipsync_video", *_ops_all
 ]
 
-# Pipelines load lazily: `import facefuse` stays light (no PyAV / ONNX Runtime import).
+# Pipelines and the reference oracle load lazily: `import facefuse` stays light (no PyAV /
+# ONNX Runtime import, and no OpenCV, which only the reference ops use).
 _LAZY = {
     "swap_video": ("facefuse.pipeline.swap", "swap_video"),
     "lipsync_video": ("facefuse.lipsync.pipeline", "lipsync_video"),
+    "reference": ("facefuse.reference", None),  # the module itself
 }
 
 
@@ -30,7 +32,9 @@ def __getattr__(name: str):  # PEP 562
         import importlib
 
         module, attr = _LAZY[name]
-        value = getattr(importlib.import_module(module), attr)
+        value = importlib.import_module(module)
+        if attr is not None:
+            value = getattr(value, attr)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'facefuse' has no attribute {name!r}")
