@@ -51,7 +51,7 @@ def child(args: argparse.Namespace) -> None:
     base_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     import facefuse  # noqa: F401
     from facefuse.lipsync import model as M
-    from facefuse.lipsync import pipeline as P
+    from facefuse.pipeline import lipsync as P
     from facefuse.lipsync import sampler as S
 
     model_s = [0.0]

@@ -21,7 +21,7 @@ from pipeline_clips import FAST, build_models, make_clip, source_face  # noqa: E
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals to a child process")
 
 # the swap CLI with every frame ~0.5 s longer, spent in short native calls that release the
-# GIL (multi-band blends of 1024 x 1024 images): the process stage keeps entering and leaving
+# GIL (multi-band blends of 1024 x 1024 images): the model stage keeps entering and leaving
 # the native core, as a pipeline of models and ops does, while the interrupted run shuts down
 SLOW_SWAP = r"""
 import numpy as np
@@ -29,12 +29,12 @@ import facefuse as ff
 from facefuse.pipeline import swap as S
 img = np.zeros((1024, 1024, 3), np.uint8)
 mask = np.ones((1024, 1024), np.float32)
-orig = S.FrameSwapper.process_batch
+orig = S.FrameSwapper.model
 def slow(self, *a, **k):
     for _ in range(40):
         ff.blend_laplacian(img, img, mask)
     return orig(self, *a, **k)
-S.FrameSwapper.process_batch = slow
+S.FrameSwapper.model = slow
 from facefuse.cli import main
 raise SystemExit(main())
 """

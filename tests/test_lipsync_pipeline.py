@@ -12,7 +12,10 @@ pytest.importorskip("onnx")
 
 import facefuse as ff  # noqa: E402
 from facefuse.inference import ModelNotFoundError  # noqa: E402
-from facefuse.lipsync import pipeline as P  # noqa: E402
+from facefuse.lipsync import batching, crop  # noqa: E402
+from facefuse.lipsync.feed import MelFeed  # noqa: E402
+from facefuse.pipeline import lipsync as P  # noqa: E402
+from facefuse.pipeline import lipsync_frames  # noqa: E402
 from facefuse.lipsync.audio import load_audio  # noqa: E402
 from facefuse.lipsync.sampler import from_model  # noqa: E402
 from facefuse.models import Face  # noqa: E402
@@ -147,26 +150,26 @@ def test_mouth_generated_and_rest_untouched(media, tmp_path) -> None:
 
 
 def test_soft_paste_mask() -> None:
-    m = P.paste_mask(128, 0.5)
+    m = crop.paste_mask(128, 0.5)
     assert m.shape == (128, 128) and m.dtype == np.float32
     assert m[:64].max() == 0 and m[100, 64] == pytest.approx(1.0, abs=1e-3)
     col = m[64:, 64]
     assert 0 < col[4] < 1 and np.all(np.diff(col[:12]) >= 0)  # ramps in below the cut, no step
     row = m[100]
     assert row[0] < 0.01 and 0 < row[6] < 1  # and towards the crop's sides
-    a = P.square_crop_affine(np.array([10, 20, 50, 100]), 128)
+    a = crop.square_crop_affine(np.array([10, 20, 50, 100]), 128)
     np.testing.assert_allclose(a @ [30, 60, 1], [64, 64], atol=1e-4)  # box centre -> crop centre
     np.testing.assert_allclose(a[0, 0], 128 / 80)  # the longer side fills the crop
 
 
 @pytest.mark.parametrize("call, arg", [
-    (lambda: P.paste_mask(128, 1.5), "face_hide_percentage"),
-    (lambda: P.paste_mask(128, 0.5, feather=0.6), "feather"),
-    (lambda: P.paste_mask(0), "size"),
-    (lambda: P.square_crop_affine(np.array([10, 20, 50]), 128), "box"),
-    (lambda: P.square_crop_affine(np.array([10, 20, np.nan, 100]), 128), "box"),
-    (lambda: P.square_crop_affine(np.array([10, 20, 50, 100]), 0), "size"),
-    (lambda: P.square_crop_affine(np.array([10, 20, 50, 100]), 128, scale=-1.0), "scale"),
+    (lambda: crop.paste_mask(128, 1.5), "face_hide_percentage"),
+    (lambda: crop.paste_mask(128, 0.5, feather=0.6), "feather"),
+    (lambda: crop.paste_mask(0), "size"),
+    (lambda: crop.square_crop_affine(np.array([10, 20, 50]), 128), "box"),
+    (lambda: crop.square_crop_affine(np.array([10, 20, np.nan, 100]), 128), "box"),
+    (lambda: crop.square_crop_affine(np.array([10, 20, 50, 100]), 0), "size"),
+    (lambda: crop.square_crop_affine(np.array([10, 20, 50, 100]), 128, scale=-1.0), "scale"),
 ])
 def test_geometry_helpers_name_a_bad_argument(call, arg) -> None:
     with pytest.raises(ValueError, match=f"'{arg}'"):
@@ -190,7 +193,7 @@ def test_frames_without_face_pass_through(media, tmp_path) -> None:
 
 
 def test_out_of_memory_shrinks_the_batch(media, tmp_path, monkeypatch) -> None:
-    real = P.lipsync_batch
+    real = lipsync_frames.lipsync_batch
     sizes = []
 
     def oom_above_2(den, sampler, crops, *a, **kw):
@@ -200,7 +203,7 @@ def test_out_of_memory_shrinks_the_batch(media, tmp_path, monkeypatch) -> None:
                                "requested buffer")
         return real(den, sampler, crops, *a, **kw)
 
-    monkeypatch.setattr(P, "lipsync_batch", oom_above_2)
+    monkeypatch.setattr(lipsync_frames, "lipsync_batch", oom_above_2)
     with pytest.warns(RuntimeWarning, match="out of memory at batch size") as rec:
         r = _run(media, tmp_path / "o.mp4", video="still.mp4", audio="long.m4a", batch_size=8)
     assert [str(w.message).split(": ", 1)[1] for w in rec] == [
@@ -222,23 +225,23 @@ def test_free_gpu_memory_of_the_visible_gpu(monkeypatch) -> None:
         ids = [a.split("=", 1)[1] for a in cmd if a.startswith("--id=")]
         return Done("".join(f"{free[i]}\n" for i in (ids or list(free))))
 
-    monkeypatch.setattr(P.subprocess, "run", fake_run)
+    monkeypatch.setattr(batching.subprocess, "run", fake_run)
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    assert P._free_gpu_mib() == 500
+    assert batching._free_gpu_mib() == 500
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
-    assert P._free_gpu_mib() == 70000
+    assert batching._free_gpu_mib() == 70000
 
 
 @pytest.mark.parametrize("reference", ["gt", "first"])
 def test_reference(media, tmp_path, monkeypatch, reference: str) -> None:
-    real = P.lipsync_batch
+    real = lipsync_frames.lipsync_batch
     seen = []
 
     def spy(den, sampler, crops, refs, *a, **kw):
         seen.append((crops.copy(), refs.copy()))
         return real(den, sampler, crops, refs, *a, **kw)
 
-    monkeypatch.setattr(P, "lipsync_batch", spy)
+    monkeypatch.setattr(lipsync_frames, "lipsync_batch", spy)
     _run(media, tmp_path / "o.mp4", audio="long.m4a", reference=reference, batch_size=4)
     first = seen[0][0][0]
     for crops, refs in seen:
@@ -275,7 +278,7 @@ def test_mel_feed_from_a_late_frame_holds_few_rows(tmp_path) -> None:
     # there but must not keep (and re-copy) every mel row before the chunk's first window
     speech = synth_speech(40.0, seed=3)
     write_audio(tmp_path / "long.wav", speech, 16000)
-    feed = P._MelFeed(tmp_path / "long.wav", 25.0)
+    feed = MelFeed(tmp_path / "long.wav", 25.0)
     held = []
     push = feed._stream.push
 

@@ -18,7 +18,7 @@ import cv2  # noqa: E402
 
 import facefuse as ff  # noqa: E402
 from facefuse.cli import main  # noqa: E402
-from facefuse.pipeline import swap as swap_module  # noqa: E402
+from facefuse.pipeline import swap_images as swap_module  # noqa: E402
 from pipeline_clips import FAST, build_models, clip_frame, make_clip, source_face  # noqa: E402
 
 @pytest.fixture(scope="module")

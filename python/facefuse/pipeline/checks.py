@@ -1,0 +1,61 @@
+"""The argument checks every pipeline entry point shares (input / output paths, the frame
+range, progress), stated once: ``swap_video``, ``lipsync_video`` and ``process_video`` call
+these, so the batch runner's chunking can rely on one frame-range contract."""
+from __future__ import annotations
+
+import os
+from typing import Any, Optional
+
+from ..ops._common import check_int
+
+__all__ = ["input_file", "output_path", "output_dirs", "frame_range", "progress_arg"]
+
+
+def input_file(fn: str, name: str, p: Any) -> str:
+    """``p`` as a path string of an existing file."""
+    if not isinstance(p, (str, os.PathLike)):
+        raise TypeError(f"{fn}: argument '{name}' must be a path, got {type(p).__name__}")
+    s = os.fspath(p)
+    if not os.path.isfile(s):
+        raise FileNotFoundError(f"{fn}: argument '{name}': no such file: {s!r}")
+    return s
+
+
+def output_path(fn: str, name: str, p: Any) -> str:
+    """``p`` as a path string whose directory exists."""
+    if not isinstance(p, (str, os.PathLike)):
+        raise TypeError(f"{fn}: argument '{name}' must be a path, got {type(p).__name__}")
+    s = os.fspath(p)
+    d = os.path.dirname(os.path.abspath(s))
+    if not os.path.isdir(d):
+        raise FileNotFoundError(f"{fn}: argument '{name}': directory does not exist: {d!r}")
+    return s
+
+
+def output_dirs(fn: str, **paths: Any) -> None:
+    """The optional side outputs (quality report / plot): None, or a path whose directory exists."""
+    for name, p in paths.items():
+        if p is not None:
+            if not isinstance(p, (str, os.PathLike)):
+                raise TypeError(f"{fn}: argument '{name}' must be a path or None, got {type(p).__name__}")
+            if not os.path.isdir(os.path.dirname(os.path.abspath(os.fspath(p)))):
+                raise FileNotFoundError(f"{fn}: argument '{name}': directory does not exist for {os.fspath(p)!r}")
+
+
+def frame_range(fn: str, start_frame: Any, stop_frame: Any, warmup_frames: Any) -> tuple[int, Optional[int], int]:
+    """The written range ``start_frame <= index < stop_frame`` and the warm-up before it:
+    (start, stop or None, warm-up) as ints."""
+    start = check_int(fn, "start_frame", start_frame, 0)
+    warm = check_int(fn, "warmup_frames", warmup_frames, 0)
+    if stop_frame is None:
+        return start, None, warm
+    if isinstance(stop_frame, bool) or not isinstance(stop_frame, int) or stop_frame <= start:
+        raise ValueError(f"{fn}: argument 'stop_frame' must be None or an int > start_frame ({start}), "
+                         f"got {stop_frame!r}")
+    return start, int(stop_frame), warm
+
+
+def progress_arg(fn: str, progress: Any) -> None:
+    if not (progress is None or isinstance(progress, bool) or callable(progress)):
+        raise TypeError(f"{fn}: argument 'progress' must be a bool, None or a callable, "
+                        f"got {type(progress).__name__}")

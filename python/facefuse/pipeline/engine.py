@@ -1,0 +1,302 @@
+"""The one streaming engine of facefuse: decode -> plan -> model -> finish -> encode.
+
+Every video pipeline (face swap, lip sync, :func:`process_video`'s plain function) is a
+:class:`FrameProcessor` run by :func:`run_stream`; this module holds the package's only
+thread and queue code::
+
+    thread "facefuse-prepare":  decode a frame -> processor.side_input -> processor.plan
+                                (sequential, stateful: detection, tracking, smoothing, crops)
+            bounded queue of FramePlans
+    thread "facefuse-model":    a batch of plans -> processor.model (one model run for the
+                                batch) -> processor.finish per plan (paste-back) -> quality monitor
+            bounded queue of output frames
+    calling thread:             encode (VideoWriter: temp file renamed on success, audio copied)
+
+Memory stays bounded whatever the video's length: at most about ``2 * queue_size + batch``
+frames are alive. Any exception (also KeyboardInterrupt) in a stage stops the others, is
+re-raised in the calling thread with its traceback, and leaves no output or temporary file.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, List, Optional
+
+import numpy as np
+
+__all__ = ["FramePlan", "FrameProcessor", "StreamCut", "EncodeSettings", "StreamResult", "run_stream"]
+
+
+class StreamCut(Exception):
+    """Raised by :meth:`FrameProcessor.side_input`: the stream ends before this frame (e.g. the
+    driving audio ended); the frames before it are written and the run succeeds."""
+
+
+@dataclass
+class FramePlan:
+    """One frame on its way through the engine. Processors subclass it with their own typed
+    fields (crops, affines, the model's outputs). ``roi`` (x, y, w, h) and ``landmarks`` feed
+    the quality monitor; ``warmup``: planned for its state only, never modelled nor written."""
+
+    index: int
+    timestamp: float
+    image: np.ndarray
+    roi: Optional[tuple] = None
+    landmarks: Optional[np.ndarray] = None
+    warmup: bool = False
+
+
+class FrameProcessor:
+    """A pipeline's per-frame work in typed stages (subclass and override).
+
+    ``plan`` runs once per frame in decode order in one thread (its state: tracks, smoothers);
+    ``model`` gets a batch of plans in one call (a model run for all of them) in another
+    thread, then ``finish`` turns each plan into its output frame. ``batch_size`` is read
+    before every batch (a processor may shrink it, e.g. after an out-of-memory error);
+    ``wait_for_batch``: the model stage waits for full batches (lip sync: GPU throughput)
+    instead of taking only the frames already planned (swap: the stream never waits);
+    ``model_warmup``: warm-up frames also go through model and finish (their output is dropped).
+    """
+
+    batch_size: int = 1
+    wait_for_batch: bool = False
+    model_warmup: bool = False
+
+    def side_input(self, index: int, timestamp: float) -> Any:
+        """A per-frame input besides the image (lip sync: the frame's mel window), computed in
+        the plan thread before ``plan``; raise :class:`StreamCut` to end the stream here."""
+        return None
+
+    def plan(self, image: np.ndarray, index: int, timestamp: float, side: Any) -> FramePlan:
+        raise NotImplementedError
+
+    def model(self, plans: List[FramePlan]) -> None:
+        """Run the model for a batch of plans, storing its outputs in them."""
+
+    def finish(self, plan: FramePlan) -> np.ndarray:
+        """The output frame of one modelled plan (H x W x 3 uint8 BGR)."""
+        raise NotImplementedError
+
+
+@dataclass
+class EncodeSettings:
+    """Where and how the engine writes (see :class:`facefuse.video.VideoWriter`).
+    ``audio_offset`` None: the audio starts at the video's start (a range from frame 0) or at
+    the first written frame's timestamp (a chunk)."""
+
+    path: str
+    codec: str = "libx264"
+    crf: Optional[float] = 18
+    preset: Optional[str] = "medium"
+    pix_fmt: str = "yuv420p"
+    options: Optional[dict] = None
+    audio_from: Optional[str] = None
+    audio_offset: Optional[float] = None
+
+
+@dataclass
+class StreamResult:
+    """What :func:`run_stream` did: ``frames`` written; ``frames_read``: frames planned up to
+    the last one with its side input (warm-up included, counted from the video's start);
+    ``cut``: a :class:`StreamCut` ended the stream (``cut_reason``: its message);
+    ``size_note``: the writer's note on a frame size the encoder could not take;
+    ``stage_seconds``: time in the engine's own stages (``quality``, ``encode``)."""
+
+    frames: int = 0
+    frames_read: int = 0
+    cut: bool = False
+    cut_reason: str = ""
+    size_note: Optional[str] = None
+    stage_seconds: dict = field(default_factory=lambda: {"quality": 0.0, "encode": 0.0})
+
+
+_END = object()
+_STOPPED = object()
+
+
+class _Stages:
+    """The two worker stages and their shared stop flag / first error."""
+
+    def __init__(self, reader: Any, proc: FrameProcessor, *, start_frame: int, stop_frame: Optional[int],
+                 queue_size: int, monitor: Any, result: StreamResult) -> None:
+        self.reader, self.proc, self.monitor, self.result = reader, proc, monitor, result
+        self.start_frame, self.stop_frame = start_frame, stop_frame
+        self.stop = threading.Event()
+        self.errors: List[BaseException] = []
+        self._lock = threading.Lock()
+        self.q_plan: "queue.Queue[Any]" = queue.Queue(maxsize=queue_size)
+        self.q_out: "queue.Queue[Any]" = queue.Queue(maxsize=queue_size)
+
+    def fail(self, e: BaseException) -> None:
+        with self._lock:
+            self.errors.append(e)
+        self.stop.set()
+
+    def put(self, q: "queue.Queue[Any]", item: Any) -> bool:
+        while not self.stop.is_set():
+            try:
+                q.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def get(self, q: "queue.Queue[Any]") -> Any:
+        while not self.stop.is_set():
+            try:
+                return q.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        return _STOPPED
+
+    # -- thread 1: decode, side input, plan ---------------------------------------------
+    def prepare(self) -> None:
+        proc, res = self.proc, self.result
+        try:
+            for image, index, ts in self.reader:
+                if self.stop_frame is not None and index >= self.stop_frame:
+                    break
+                try:
+                    side = proc.side_input(index, ts)
+                except StreamCut as cut:
+                    res.cut, res.cut_reason = True, str(cut)
+                    break
+                res.frames_read = index + 1
+                plan = proc.plan(image, index, ts, side)
+                plan.warmup = index < self.start_frame
+                if plan.warmup and not proc.model_warmup:
+                    continue  # planned for its state (tracks, smoother); nothing more
+                if not self.put(self.q_plan, plan):
+                    return
+            self.put(self.q_plan, _END)
+        except BaseException as e:  # noqa: BLE001 - re-raised by the calling thread
+            self.fail(e)
+
+    # -- thread 2: model, finish, quality -----------------------------------------------
+    def _batch(self, first: FramePlan) -> tuple:
+        batch, end = [first], False
+        while len(batch) < max(1, int(self.proc.batch_size)):
+            if self.proc.wait_for_batch:
+                nxt = self.get(self.q_plan)
+                if nxt is _STOPPED:
+                    return batch, True
+            else:  # only plans already made: the stream never waits for more
+                try:
+                    nxt = self.q_plan.get_nowait()
+                except queue.Empty:
+                    break
+            if nxt is _END:
+                end = True
+                break
+            batch.append(nxt)
+        return batch, end
+
+    def model(self) -> None:
+        proc, st = self.proc, self.result.stage_seconds
+        try:
+            while True:
+                first = self.get(self.q_plan)
+                if first is _STOPPED:
+                    return
+                if first is _END:
+                    self.put(self.q_out, _END)
+                    return
+                batch, end = self._batch(first)
+                proc.model(batch)
+                for plan in batch:
+                    out = proc.finish(plan)
+                    if plan.warmup:
+                        continue  # its output is dropped
+                    if self.monitor is not None:
+                        t0 = time.perf_counter()
+                        self.monitor.update(out, source=plan.image, roi=plan.roi, landmarks=plan.landmarks)
+                        st["quality"] += time.perf_counter() - t0
+                    if not self.put(self.q_out, (plan.index, out, plan.timestamp)):
+                        return
+                if end:
+                    self.put(self.q_out, _END)
+                    return
+        except BaseException as e:  # noqa: BLE001
+            self.fail(e)
+
+
+def _open_writer(enc: EncodeSettings, reader: Any, out: np.ndarray, timestamp: float, start_frame: int) -> Any:
+    from ..video import VideoWriter
+
+    h, w = out.shape[:2]
+    offset = enc.audio_offset
+    if offset is None:  # the audio from the first written frame on (the video's start for a range from 0)
+        offset = reader.start_time if start_frame == 0 else timestamp
+    return VideoWriter(enc.path, reader.fps_fraction, w, h, codec=enc.codec, crf=enc.crf, preset=enc.preset,
+                       pix_fmt=enc.pix_fmt, options=enc.options, audio_offset=offset, audio_from=enc.audio_from)
+
+
+def run_stream(
+    reader: Any,
+    processor: FrameProcessor,
+    encode: EncodeSettings,
+    *,
+    start_frame: int = 0,
+    stop_frame: Optional[int] = None,
+    queue_size: int = 8,
+    total: int = 0,
+    on_progress: Optional[Callable[[int, int], None]] = None,
+    monitor: Any = None,
+    join_timeout: float = 30.0,
+) -> StreamResult:
+    """Run ``processor`` over the frames of ``reader`` (a :class:`facefuse.video.VideoReader`,
+    opened at the first frame to plan: ``start_frame`` minus the warm-up) and encode the
+    frames ``start_frame <= index < stop_frame`` to ``encode.path``.
+
+    The writer opens at the first output frame (its size sets the video's); ``on_progress(done,
+    total)`` follows each encoded frame; ``monitor`` (a :class:`facefuse.QualityMonitor`) gets
+    every written frame with its plan's ``roi`` / ``landmarks``. When no frame is written the
+    result says ``frames == 0`` and no file is made (the caller names why). The reader is
+    closed at the end.
+    """
+    result = StreamResult()
+    stages = _Stages(reader, processor, start_frame=start_frame, stop_frame=stop_frame,
+                     queue_size=queue_size, monitor=monitor, result=result)
+    threads = [threading.Thread(target=stages.prepare, name="facefuse-prepare", daemon=True),
+               threading.Thread(target=stages.model, name="facefuse-model", daemon=True)]
+    writer = None
+    st = result.stage_seconds
+    try:
+        for t in threads:
+            t.start()
+        while True:
+            item = stages.get(stages.q_out)
+            if item is _STOPPED or item is _END:
+                break
+            _, out, timestamp = item
+            t0 = time.perf_counter()
+            if writer is None:
+                writer = _open_writer(encode, reader, out, timestamp, start_frame)
+                result.size_note = writer.size_note
+            writer.write(out)
+            st["encode"] += time.perf_counter() - t0
+            result.frames += 1
+            if on_progress is not None:
+                on_progress(result.frames, total)
+        if stages.errors:
+            raise stages.errors[0]
+        if writer is not None:
+            t0 = time.perf_counter()
+            writer.close()
+            st["encode"] += time.perf_counter() - t0
+        return result
+    except BaseException:
+        stages.stop.set()
+        if writer is not None:
+            writer.abort()
+        raise
+    finally:
+        stages.stop.set()
+        for t in threads:
+            if t.ident is not None:
+                t.join(join_timeout)
+        if not threads[0].is_alive():  # a decoder still inside FFmpeg keeps its container
+            reader.close()
+

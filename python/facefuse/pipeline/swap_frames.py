@@ -1,0 +1,231 @@
+"""The swap frame processor: :class:`FrameSwapper` (the per-frame work of ``swap_video``).
+
+Per frame: detect -> track (:class:`FaceTracker`, scene cuts restart the tracks) -> smooth
+the 5 landmarks of every track in one native call (:class:`facefuse.LandmarkSmoother`,
+``"pose_shape"``) -> select the faces to swap -> align crops (``plan``); the crops of a
+batch of frames through the swap model in one call (``model``); :func:`facefuse.paste_back`
+of a frame's faces in one call (``finish``).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, List, Optional, Sequence
+
+import numpy as np
+
+from ..ops._common import check_int
+from .engine import FramePlan, FrameProcessor
+from .selection import FACE_MODES, FACE_ORDERS, FaceSelector, roi_union
+from .tracking import FaceTracker, SceneCutDetector
+
+__all__ = ["SwapPlan", "FrameSwapper", "BLENDS", "COLORS"]
+
+BLENDS = ("alpha", "laplacian", "poisson")
+COLORS = (None, "lab")
+_STAGES = ("detect", "track", "select", "crop", "swap", "paste", "quality")
+
+
+@dataclass
+class SwapPlan(FramePlan):
+    """One frame's faces to swap: their boxes, smoothed landmarks, aligned crops and affines;
+    ``swapped`` / ``masks``: the swap model's outputs for these crops."""
+
+    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    crops: List[np.ndarray] = field(default_factory=list)
+    affines: List[np.ndarray] = field(default_factory=list)
+    swapped: Any = None
+    masks: Any = None
+
+
+def _check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
+    if value not in choices:
+        raise ValueError(f"FrameSwapper: argument '{name}' must be one of "
+                         f"{', '.join(repr(c) for c in choices)}, got {value!r}")
+
+
+class FrameSwapper(FrameProcessor):
+    """The per-frame work of :func:`swap_video`, usable on its own (one instance per video).
+
+    ``FrameSwapper(detector, swapper, latent, ...)(frame, index, timestamp) -> frame``:
+    ``frame`` H x W x 3 uint8 BGR in, a new swapped frame out. ``detector`` has
+    ``detect(frame) -> list[Face]``; ``swapper`` has ``crop``, ``swap``, ``crop_mask``
+    and ``batchable`` (:class:`facefuse.models.swapper.FaceSwapper`); ``latent`` is the
+    source identity ``(1, 512)`` float32 (``swapper.source_latent``). ``recognizer``
+    (``embed(frame, landmarks5)``) and ``reference_embedding`` (normed (512,)) are
+    needed for ``faces="reference"``. Frames with ``index < start_frame`` are warm-up:
+    they are detected, tracked, smoothed and selected (that state carries on) but not
+    swapped, pasted, counted or given to the quality monitor; they come back unchanged.
+    ``monitor`` is fed by ``__call__`` / :meth:`process_batch` (the engine feeds its own).
+    """
+
+    def __init__(
+        self,
+        detector: Any,
+        swapper: Any,
+        latent: np.ndarray,
+        *,
+        recognizer: Any = None,
+        faces: str = "reference",
+        face_index: int = 0,
+        face_order: str = "large-small",
+        reference_embedding: Optional[np.ndarray] = None,
+        reference_distance: float = 0.6,
+        recheck_every: int = 25,
+        blend: str = "laplacian",
+        color: Optional[str] = "lab",
+        smoothing: bool = True,
+        fps: float = 25.0,
+        monitor: Any = None,
+        max_age: int = 10,
+        start_frame: int = 0,
+        batch_size: int = 1,
+    ) -> None:
+        from ..ops import LandmarkSmoother
+
+        for name, v, choices in (("faces", faces, FACE_MODES), ("face_order", face_order, FACE_ORDERS),
+                                 ("blend", blend, BLENDS), ("color", color, COLORS)):
+            _check_choice(name, v, choices)
+        if faces == "reference" and (recognizer is None or reference_embedding is None):
+            raise ValueError("FrameSwapper: faces='reference' needs 'recognizer' and 'reference_embedding'")
+        check_int("FrameSwapper", "face_index", face_index, lo=0)
+        check_int("FrameSwapper", "start_frame", start_frame, lo=0)
+        check_int("FrameSwapper", "batch_size", batch_size, lo=1)
+        if np.shape(latent) != (1, 512):
+            raise ValueError(f"FrameSwapper: argument 'latent' must have shape (1, 512) (swapper.source_latent), "
+                             f"got {np.shape(latent)}")
+        self.detector = detector
+        self.swapper = swapper
+        self.latent = np.ascontiguousarray(latent, np.float32)
+        self.selector = FaceSelector(faces, face_index=face_index, face_order=face_order, recognizer=recognizer,
+                                     reference=reference_embedding, reference_distance=reference_distance,
+                                     recheck_every=recheck_every)
+        self.blend = blend
+        self.color = color
+        self.monitor = monitor
+        self.start_frame = int(start_frame)
+        self.batch_size = int(batch_size)
+        self.tracker = FaceTracker(max_age=max_age)
+        self.cuts = SceneCutDetector()
+        # freq: the smoother's rate when no timestamps are given (image targets)
+        self.smoother = LandmarkSmoother("pose_shape", freq=float(fps) if fps > 0 else 30.0) if smoothing else None
+        self.crop_mask = np.asarray(swapper.crop_mask(), np.float32)
+        self.faces_swapped = 0
+        self.frames_with_swap = 0
+        self.frames = 0
+        self.stage_seconds = {k: 0.0 for k in _STAGES}
+        self.last_faces: list = []  # the faces swapped in the last frame (track ids set)
+
+    # -- standalone use ------------------------------------------------------------------
+    def __call__(self, frame: np.ndarray, index: int = 0, timestamp: Optional[float] = None) -> np.ndarray:
+        """Swap one frame (H x W x 3 uint8 BGR) -> a new frame."""
+        return self.process_batch([frame], [index], [timestamp])[0]
+
+    def process_batch(self, frames: Sequence[np.ndarray], indices: Sequence[int],
+                      timestamps: Sequence[Optional[float]]) -> list[np.ndarray]:
+        """Swap consecutive frames; the crops of all of them go through the swapper in one call."""
+        plans = [self.plan(f, i, t, None) for f, i, t in zip(frames, indices, timestamps)]
+        self.model(plans)
+        outs = []
+        for p in plans:
+            out = self.finish(p)
+            if self.monitor is not None and not p.warmup:
+                t0 = time.perf_counter()
+                self.monitor.update(out, source=p.image, roi=p.roi, landmarks=p.landmarks)
+                self.stage_seconds["quality"] += time.perf_counter() - t0
+            outs.append(out)
+        return outs
+
+    # -- the processor's stages ------------------------------------------------------------
+    def _forget(self, ids: np.ndarray) -> None:
+        if ids.size == 0:
+            return
+        if self.smoother is not None:
+            self.smoother.forget(ids)
+        self.selector.forget(ids.tolist())
+
+    def _track(self, frame: np.ndarray, faces: list, timestamp: Optional[float]) -> tuple:
+        """Tracks and smoothed 5 landmarks of ``faces``: (boxes, ids, smoothed landmarks)."""
+        if self.cuts.update(frame):
+            self._forget(self.tracker.reset())
+        n = len(faces)
+        boxes = np.stack([np.asarray(f.box, np.float32) for f in faces]) if n else np.zeros((0, 4), np.float32)
+        lm5 = (np.stack([np.asarray(f.landmarks5, np.float32) for f in faces]) if n
+               else np.zeros((0, 5, 2), np.float32))
+        ids = self.tracker.update(boxes, lm5 if n else None)
+        self._forget(self.tracker.dropped)
+        for f, tid in zip(faces, ids.tolist()):
+            f.track_id = tid
+        smooth = lm5
+        if self.smoother is not None and (n or self.smoother.num_tracks):
+            smooth = self.smoother.update(lm5, ids, t=timestamp)
+            if n and self.smoother.last_reset.any():
+                # the smoother saw a jump on these tracks (a cut the frame test missed)
+                self.selector.recheck(ids[self.smoother.last_reset].tolist())
+        return boxes, ids, smooth
+
+    def plan(self, image: np.ndarray, index: int, timestamp: Optional[float], side: Any = None) -> SwapPlan:
+        """Detect, track, smooth, select and crop one frame."""
+        st = self.stage_seconds
+        t0 = time.perf_counter()
+        faces = list(self.detector.detect(image))
+        t1 = time.perf_counter()
+        st["detect"] += t1 - t0
+        boxes, ids, smooth = self._track(image, faces, timestamp)
+        t2 = time.perf_counter()
+        st["track"] += t2 - t1
+        sel = self.selector.select(image, index, faces, ids)
+        sel = sorted(sel, key=lambda i: int(ids[i]))  # a stable order for the quality monitor
+        t3 = time.perf_counter()
+        st["select"] += t3 - t2
+        plan = SwapPlan(index=index, timestamp=timestamp, image=image)
+        if index < self.start_frame:  # warm-up: the state above is all it is for
+            plan.warmup = True
+            return plan
+        for i in sel:
+            c, a = self.swapper.crop(image, smooth[i])
+            plan.crops.append(c)
+            plan.affines.append(np.asarray(a, np.float32))
+        st["crop"] += time.perf_counter() - t3
+        self.frames += 1
+        self.last_faces = [faces[i] for i in sel]
+        plan.boxes = boxes[sel]
+        if sel:  # the quality monitor's face region and landmarks (None: a frame without a swap)
+            plan.landmarks = smooth[sel]
+            plan.roi = roi_union(plan.boxes, image.shape[1], image.shape[0])
+        return plan
+
+    def model(self, plans: List[FramePlan]) -> None:
+        """All crops of the batch through the swap model in one call (one run when its batch
+        dimension is open)."""
+        crops = [c for p in plans for c in p.crops]
+        if not crops:
+            return
+        t0 = time.perf_counter()
+        swapped, masks = self.swapper.swap(np.stack(crops), self.latent)
+        self.stage_seconds["swap"] += time.perf_counter() - t0
+        k0 = 0
+        for p in plans:
+            k = len(p.crops)
+            p.swapped = swapped[k0:k0 + k]
+            p.masks = None if masks is None else masks[k0:k0 + k]
+            k0 += k
+
+    def finish(self, plan: FramePlan) -> np.ndarray:
+        """Paste one frame's swapped crops back (all faces in one call)."""
+        from ..ops import paste_back
+
+        k = len(plan.crops)
+        if plan.warmup or k == 0:
+            return plan.image
+        t0 = time.perf_counter()
+        m = np.broadcast_to(self.crop_mask, (k,) + self.crop_mask.shape)
+        if plan.masks is not None:
+            # the model's own mask (where it has one) limited by the box mask's feathered border
+            m = np.minimum(np.asarray(plan.masks, np.float32), m)
+        out = paste_back(plan.image, np.ascontiguousarray(plan.swapped), np.ascontiguousarray(m),
+                         np.stack(plan.affines), blend=self.blend, color=self.color)
+        self.faces_swapped += k
+        self.frames_with_swap += 1
+        self.stage_seconds["paste"] += time.perf_counter() - t0
+        return out
