@@ -1,25 +1,57 @@
-"""The decode -> ``fn`` -> encode engine over a whole video (or a frame range of it), exposed
-as ``facefuse.video.process_video``. Moved here unchanged from ``facefuse/video.py`` (issue 13):
-the IO layer keeps readers and writers, the pipeline layer runs them.
+"""``process_video(src, dst, fn)``: a plain function over every frame of a video (or a frame
+range of it), run by the streaming engine as a one-stage frame processor. Exposed as
+``facefuse.video.process_video`` (loaded on first use: the IO layer keeps readers and
+writers, the pipeline layer runs them).
 """
 from __future__ import annotations
 
 import os
-import queue
-import threading
-from typing import Any, Callable, Optional
+from typing import Any, Callable, List, Optional
 
 import numpy as np
 
+from .._files import check_distinct
+from ..ops._common import check_int
 from ..video.errors import PathLike, VideoError
-from ..video.reader import VideoReader
-from ..video.writer import VideoWriter
+from . import checks
+from .engine import EncodeSettings, FramePlan, FrameProcessor, run_stream
 
 __all__ = ["process_video"]
 
 
-_END = object()
-_STOPPED = object()
+class _FunctionProcessor(FrameProcessor):
+    """``fn`` as a frame processor: called in the model stage on one frame, or on lists of the
+    frames already planned (``batch_size`` > 1); warm-up frames included (their output dropped)."""
+
+    model_warmup = True
+
+    def __init__(self, fn: Callable[..., Any], batch_size: int) -> None:
+        self.fn, self.batch_size = fn, batch_size
+        self._out: dict = {}
+
+    def plan(self, image: np.ndarray, index: int, timestamp: float, side: Any) -> FramePlan:
+        return FramePlan(index=index, timestamp=timestamp, image=image)
+
+    def model(self, plans: List[FramePlan]) -> None:
+        if self.batch_size == 1:
+            p = plans[0]
+            outs = [self.fn(p.image, p.index, p.timestamp)]
+        else:
+            outs = self.fn([p.image for p in plans], [p.index for p in plans], [p.timestamp for p in plans])
+            if not isinstance(outs, (list, tuple)) or len(outs) != len(plans):
+                raise TypeError(f"process_video: with batch_size > 1 'fn' must return a list of "
+                                f"{len(plans)} frames, got {type(outs).__name__}"
+                                + (f" of {len(outs)}" if isinstance(outs, (list, tuple)) else ""))
+        for p, out in zip(plans, outs):
+            if not isinstance(out, np.ndarray) or out.dtype != np.uint8 or out.ndim != 3 or out.shape[2] != 3:
+                desc = (f"{out.dtype} array of shape {out.shape}" if isinstance(out, np.ndarray)
+                        else type(out).__name__)
+                raise TypeError(f"process_video: 'fn' must return an H x W x 3 uint8 BGR array, "
+                                f"got {desc} for frame {p.index}")
+            self._out[p.index] = out
+
+    def finish(self, plan: FramePlan) -> np.ndarray:
+        return self._out.pop(plan.index)
 
 
 def process_video(
@@ -45,9 +77,10 @@ def process_video(
     """Decode ``src``, apply ``fn(frame_bgr, index, timestamp) -> frame_bgr`` to every
     frame and encode the result to ``dst`` with the source audio copied.
 
-    Decode and ``fn`` run in two worker threads, encoding in the calling thread; they are
+    Decode and ``fn`` run in two worker threads of the engine (:mod:`.engine`), encoding in the
+    calling thread; they are
     joined by ``queue.Queue(maxsize=queue_size)`` queues, so at most about
-    ``2 * queue_size + 3`` frames are alive at once whatever the video's length.
+    ``2 * queue_size + batch_size + 2`` frames are alive at once whatever the video's length.
     ``fn`` must return an H x W x 3 uint8 array; all frames must have the size of the
     first one returned (it may differ from the input size). ``on_progress(done, total)``
     is called after each encoded frame (``total`` is ``VideoReader.frame_count``, possibly
@@ -70,153 +103,25 @@ def process_video(
     with its original traceback, and leaves no output or temporary file. Returns the
     number of frames written.
     """
-    for name, v in (("start_frame", start_frame), ("warmup_frames", warmup_frames)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
-            raise ValueError(f"process_video: argument '{name}' must be an int >= 0, got {v!r}")
-    if stop_frame is not None and (isinstance(stop_frame, bool) or not isinstance(stop_frame, (int, np.integer))
-                                   or stop_frame <= start_frame):
-        raise ValueError(f"process_video: argument 'stop_frame' must be None or an int > start_frame "
-                         f"({start_frame}), got {stop_frame!r}")
-    start_frame, warmup_frames = int(start_frame), int(warmup_frames)
-    first_frame = max(0, start_frame - warmup_frames)
-    if isinstance(queue_size, bool) or not isinstance(queue_size, int) or queue_size < 1:
-        raise ValueError(f"process_video: argument 'queue_size' must be an int >= 1, got {queue_size!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"process_video: argument 'batch_size' must be an int >= 1, got {batch_size!r}")
+    fn_name = "process_video"
+    start_frame, stop_frame, warmup_frames = checks.frame_range(fn_name, start_frame, stop_frame, warmup_frames)
+    check_int(fn_name, "queue_size", queue_size, 1)
+    check_int(fn_name, "batch_size", batch_size, 1)
     if not callable(fn):
         raise TypeError(f"process_video: argument 'fn' must be callable, got {type(fn).__name__}")
-    if os.path.abspath(os.fspath(src)) == os.path.abspath(os.fspath(dst)):
-        raise ValueError("process_video: arguments 'src' and 'dst' name the same file")
+    # the output may not replace the input (symlinks and hard links resolved)
+    check_distinct(fn_name, reads={"src": src}, writes={"dst": dst})
+    from ..video.reader import VideoReader
 
-    reader = VideoReader(src, auto_rotate=auto_rotate, start_frame=first_frame)
-    stop = threading.Event()
-    errors: list = []
-    lock = threading.Lock()
-    q_in: "queue.Queue[Any]" = queue.Queue(maxsize=queue_size)
-    q_out: "queue.Queue[Any]" = queue.Queue(maxsize=queue_size)
-
-    def fail(e: BaseException) -> None:
-        with lock:
-            errors.append(e)
-        stop.set()
-
-    def put(q: "queue.Queue[Any]", item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.05)
-                return True
-            except queue.Full:
-                pass
-        return False
-
-    def get(q: "queue.Queue[Any]") -> Any:
-        while not stop.is_set():
-            try:
-                return q.get(timeout=0.05)
-            except queue.Empty:
-                pass
-        return _STOPPED
-
-    def decode_stage() -> None:
-        try:
-            for fr in reader:
-                if stop_frame is not None and fr.index >= stop_frame:
-                    break
-                if not put(q_in, fr):
-                    return
-            put(q_in, _END)
-        except BaseException as e:  # noqa: BLE001 - forwarded to the caller
-            fail(e)
-
-    def check(out: Any, index: int) -> None:
-        if not isinstance(out, np.ndarray) or out.dtype != np.uint8 or out.ndim != 3 or out.shape[2] != 3:
-            desc = (f"{out.dtype} array of shape {out.shape}" if isinstance(out, np.ndarray)
-                    else type(out).__name__)
-            raise TypeError(f"process_video: 'fn' must return an H x W x 3 uint8 BGR array, "
-                            f"got {desc} for frame {index}")
-
-    def process_stage() -> None:
-        try:
-            while True:
-                item = get(q_in)
-                if item is _STOPPED:
-                    return
-                if item is _END:
-                    put(q_out, _END)
-                    return
-                if batch_size == 1:
-                    out = fn(item.image, item.index, item.timestamp)
-                    check(out, item.index)
-                    # a warm-up frame: fn has seen it, the output does not get it
-                    if item.index >= start_frame and not put(q_out, (item.index, out, item.timestamp)):
-                        return
-                    continue
-                batch, end = [item], False
-                while len(batch) < batch_size:  # only frames already decoded: never wait for more
-                    try:
-                        nxt = q_in.get_nowait()
-                    except queue.Empty:
-                        break
-                    if nxt is _END:
-                        end = True
-                        break
-                    batch.append(nxt)
-                outs = fn([b.image for b in batch], [b.index for b in batch], [b.timestamp for b in batch])
-                if not isinstance(outs, (list, tuple)) or len(outs) != len(batch):
-                    raise TypeError(f"process_video: with batch_size > 1 'fn' must return a list of "
-                                    f"{len(batch)} frames, got {type(outs).__name__}"
-                                    + (f" of {len(outs)}" if isinstance(outs, (list, tuple)) else ""))
-                for b, out in zip(batch, outs):
-                    check(out, b.index)
-                    if b.index >= start_frame and not put(q_out, (b.index, out, b.timestamp)):
-                        return
-                if end:
-                    put(q_out, _END)
-                    return
-        except BaseException as e:  # noqa: BLE001
-            fail(e)
-
-    threads = [threading.Thread(target=decode_stage, name="facefuse-decode", daemon=True),
-               threading.Thread(target=process_stage, name="facefuse-process", daemon=True)]
-    writer: Optional[VideoWriter] = None
+    reader = VideoReader(src, auto_rotate=auto_rotate, start_frame=max(0, start_frame - warmup_frames))
     total = reader.frame_count
     if total:
         total = max(0, (total if stop_frame is None else min(total, stop_frame)) - start_frame)
-    done = 0
-    try:
-        for t in threads:
-            t.start()
-        while True:
-            item = get(q_out)
-            if item is _STOPPED or item is _END:
-                break
-            _, out, timestamp = item
-            if writer is None:
-                h, w = out.shape[:2]
-                # audio from the first written frame on (the video's start when no range is set)
-                audio_offset = reader.start_time if start_frame == 0 else timestamp
-                writer = VideoWriter(dst, reader.fps_fraction, w, h, codec=codec, crf=crf, preset=preset,
-                                     pix_fmt=pix_fmt, options=options, audio_offset=audio_offset,
-                                     audio_from=src if (copy_audio and reader.has_audio) else None)
-            writer.write(out)
-            done += 1
-            if on_progress is not None:
-                on_progress(done, total)
-        if errors:
-            raise errors[0]
-        if writer is None:
-            raise VideoError(f"process_video: no frame decoded from {os.fspath(src)!r}")
-        writer.close()
-        return done
-    except BaseException:
-        stop.set()
-        if writer is not None:
-            writer.abort()
-        raise
-    finally:
-        stop.set()
-        for t in threads:
-            if t.ident is not None:
-                t.join(join_timeout)
-        if not threads[0].is_alive():
-            reader.close()
+    enc = EncodeSettings(os.fspath(dst), codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, options=options,
+                         audio_from=src if (copy_audio and reader.has_audio) else None)
+    res = run_stream(reader, _FunctionProcessor(fn, batch_size), enc, start_frame=start_frame,
+                     stop_frame=stop_frame, queue_size=queue_size, total=total, on_progress=on_progress,
+                     join_timeout=join_timeout)
+    if res.frames == 0:
+        raise VideoError(f"process_video: no frame decoded from {os.fspath(src)!r}")
+    return res.frames
