@@ -22,7 +22,7 @@ __all__ = [
 # ONNX Runtime import, and no OpenCV, which only the reference ops use).
 _LAZY = {
     "swap_video": ("facefuse.pipeline.swap", "swap_video"),
-    "lipsync_video": ("facefuse.lipsync.pipeline", "lipsync_video"),
+    "lipsync_video": ("facefuse.pipeline.lipsync", "lipsync_video"),
     "reference": ("facefuse.reference", None),  # the module itself
 }
 

@@ -79,7 +79,7 @@ def _lipsync(args: argparse.Namespace) -> int:
     import warnings
 
     from ..progress import ProgressBar
-    from .pipeline import lipsync_video
+    from ..pipeline.lipsync import lipsync_video
 
     # a bar on a terminal; in a log, one line per 10 % of the frames
     bar = None if args.no_progress else ProgressBar(label="lipsync", enabled=True, log_step=0.1)

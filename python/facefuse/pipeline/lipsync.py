@@ -28,7 +28,6 @@ from typing import Any, Callable, List, Optional, Sequence, Union
 
 from .._files import check_distinct, is_path
 from .._outputs import write_quality_files
-from ..lipsync.model import MODEL_SIZE
 from ..ops._common import check_int, check_real
 from . import checks
 from .lipsync_frames import LipsyncProcessor

@@ -17,11 +17,11 @@ import numpy as np
 
 from .._files import check_distinct
 from .._outputs import write_quality_files
-from ..ops._common import check_int, check_real
+from ..ops._common import check_choice, check_int, check_real
 from . import checks
 from .run import pipeline_scope, progress_callback
 from .selection import FACE_MODES, FACE_ORDERS
-from .swap_frames import BLENDS, COLORS, FrameSwapper
+from .swap_frames import BLENDS, COLORS, FrameSwapper, check_swap_options
 from .swap_images import IMAGE_EXTENSIONS, frame_at, is_image_path, pick_face, read_face_image, write_image
 
 __all__ = ["SwapResult", "FrameSwapper", "swap_video", "IMAGE_EXTENSIONS", "BLENDS", "COLORS", "FACE_MODES",
@@ -214,15 +214,11 @@ def _check_args(a: dict) -> tuple[str, str, bool]:
     from ..models.detector import DETECTOR_SPECS
     from ..models.swapper import SWAPPER_SPECS
 
-    for name, choices in (("detector", tuple(DETECTOR_SPECS)), ("swapper", tuple(SWAPPER_SPECS)),
-                          ("blend", BLENDS), ("color", COLORS), ("faces", FACE_MODES), ("face_order", FACE_ORDERS)):
-        if a[name] not in choices:
-            raise ValueError(f"swap_video: argument '{name}' must be one of "
-                             f"{', '.join(repr(c) for c in choices)}, got {a[name]!r}")
-    for name, lo in (("face_index", 0), ("reference_frame", 0), ("queue_size", 1)):
-        v = a[name]
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-            raise ValueError(f"swap_video: argument '{name}' must be an int >= {lo}, got {v!r}")
+    check_choice(_FN, "detector", a["detector"], tuple(DETECTOR_SPECS))
+    check_choice(_FN, "swapper", a["swapper"], tuple(SWAPPER_SPECS))
+    check_swap_options(_FN, a["faces"], a["face_order"], a["blend"], a["color"], a["face_index"])
+    check_int(_FN, "reference_frame", a["reference_frame"], 0)
+    check_int(_FN, "queue_size", a["queue_size"], 1)
     size = a["detector_size"]
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 32 <= size <= MAX_DETECTOR_SIZE \
             or size % 32:

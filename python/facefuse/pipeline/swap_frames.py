@@ -14,12 +14,12 @@ from typing import Any, List, Optional, Sequence
 
 import numpy as np
 
-from ..ops._common import check_int
+from ..ops._common import check_choice, check_int
 from .engine import FramePlan, FrameProcessor
 from .selection import FACE_MODES, FACE_ORDERS, FaceSelector, roi_union
 from .tracking import FaceTracker, SceneCutDetector
 
-__all__ = ["SwapPlan", "FrameSwapper", "BLENDS", "COLORS"]
+__all__ = ["SwapPlan", "FrameSwapper", "check_swap_options", "BLENDS", "COLORS"]
 
 BLENDS = ("alpha", "laplacian", "poisson")
 COLORS = (None, "lab")
@@ -38,10 +38,14 @@ class SwapPlan(FramePlan):
     masks: Any = None
 
 
-def _check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
-    if value not in choices:
-        raise ValueError(f"FrameSwapper: argument '{name}' must be one of "
-                         f"{', '.join(repr(c) for c in choices)}, got {value!r}")
+def check_swap_options(fn: str, faces: str, face_order: str, blend: str, color: Optional[str],
+                       face_index: Any) -> None:
+    """The contract of the per-frame swap options, for :class:`FrameSwapper` and ``swap_video``
+    (which checks before any model loads)."""
+    for name, v, choices in (("faces", faces, FACE_MODES), ("face_order", face_order, FACE_ORDERS),
+                             ("blend", blend, BLENDS), ("color", color, COLORS)):
+        check_choice(fn, name, v, choices)
+    check_int(fn, "face_index", face_index, 0)
 
 
 class FrameSwapper(FrameProcessor):
@@ -83,12 +87,9 @@ class FrameSwapper(FrameProcessor):
     ) -> None:
         from ..ops import LandmarkSmoother
 
-        for name, v, choices in (("faces", faces, FACE_MODES), ("face_order", face_order, FACE_ORDERS),
-                                 ("blend", blend, BLENDS), ("color", color, COLORS)):
-            _check_choice(name, v, choices)
+        check_swap_options("FrameSwapper", faces, face_order, blend, color, face_index)
         if faces == "reference" and (recognizer is None or reference_embedding is None):
             raise ValueError("FrameSwapper: faces='reference' needs 'recognizer' and 'reference_embedding'")
-        check_int("FrameSwapper", "face_index", face_index, lo=0)
         check_int("FrameSwapper", "start_frame", start_frame, lo=0)
         check_int("FrameSwapper", "batch_size", batch_size, lo=1)
         if np.shape(latent) != (1, 512):
