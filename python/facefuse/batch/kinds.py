@@ -22,8 +22,9 @@ __all__ = ["JobKind", "KINDS", "RANGE_ARGS", "DEFAULT_WARMUP_FRAMES", "resolve_k
 #: run at the chunk start, 25 up to 3, 40 none (the landmark smoother's state converges)
 DEFAULT_WARMUP_FRAMES = 50
 
-#: the keyword arguments a pipeline must accept for its jobs to be split into chunks
-#: (forwarded to :func:`facefuse.video.process_video`)
+#: the keyword arguments a pipeline must accept for its jobs to be split into chunks: the
+#: engine's frame range, checked once by :func:`facefuse.pipeline.checks.frame_range` (the same
+#: names as ``pipeline.checks.RANGE_ARGS``, spelled here so the registry loads no pipeline)
 RANGE_ARGS: Tuple[str, ...] = ("start_frame", "stop_frame", "warmup_frames")
 
 
@@ -50,6 +51,7 @@ class JobKind:
     audio_at_video_start: bool = True
     output_options: Tuple[str, ...] = ()
     input_options: Tuple[str, ...] = ()
+    processor: str = ""
 
     def load(self) -> Callable[..., Any]:
         """Import and return the pipeline function; ImportError naming the kind when absent."""
@@ -75,7 +77,10 @@ class JobKind:
         return name in self.parameters()[0]
 
     def supports_chunks(self) -> bool:
-        """Whether the function takes the frame-range keywords (:data:`RANGE_ARGS`)."""
+        """Whether the function takes the frame-range keywords (:data:`RANGE_ARGS`): an engine
+        processor's kind does; another function when its signature has them."""
+        if self.processor:
+            return True
         names = self.parameters()[0]
         return all(a in names for a in RANGE_ARGS)
 
@@ -84,10 +89,12 @@ class JobKind:
 KINDS: Dict[str, JobKind] = {
     "swap": JobKind("swap", "facefuse:swap_video", ("source", "target"), video_input="target",
                     audio_input="target", audio_at_video_start=True,
-                    output_options=("quality_report", "quality_plot"), input_options=("reference",)),
+                    output_options=("quality_report", "quality_plot"), input_options=("reference",),
+                    processor="facefuse.pipeline.swap_frames:FrameSwapper"),
     "lipsync": JobKind("lipsync", "facefuse:lipsync_video", ("video", "audio"), video_input="video",
                        audio_input="audio", audio_at_video_start=False,
-                       output_options=("quality_report", "quality_plot"), input_options=("model",)),
+                       output_options=("quality_report", "quality_plot"), input_options=("model",),
+                       processor="facefuse.pipeline.lipsync_frames:LipsyncProcessor"),
 }
 
 

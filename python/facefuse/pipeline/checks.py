@@ -8,7 +8,10 @@ from typing import Any, Optional
 
 from ..ops._common import check_int
 
-__all__ = ["input_file", "output_path", "output_dirs", "frame_range", "progress_arg"]
+__all__ = ["RANGE_ARGS", "input_file", "output_path", "output_dirs", "frame_range", "progress_arg"]
+
+#: the keyword arguments of the frame range every engine pipeline takes (:func:`frame_range`)
+RANGE_ARGS = ("start_frame", "stop_frame", "warmup_frames")
 
 
 def input_file(fn: str, name: str, p: Any) -> str:
