@@ -98,11 +98,16 @@ def source_image(path: str) -> None:
 
 # --------------------------------------------------------------------------- timed sessions
 
+_STREAM_THREADS = ("facefuse-prepare", "facefuse-model", "facefuse-process")
+
+
 class _TimedSession:
     """Delegates to an onnxruntime session; adds each run() time to a shared per-file counter.
 
-    Runs made in process_video's worker thread are counted under ``"<file>@worker"``, so the
-    set-up runs (source and reference embeddings) are told apart from the per-frame ones."""
+    Runs made in the streaming engine's threads are counted under ``"<file>@worker"``, so the
+    set-up runs (source and reference embeddings) are told apart from the per-frame ones.
+    (``facefuse-prepare`` / ``facefuse-model`` since the pipeline engine; ``facefuse-process``
+    before it, so the same script measures both in an A/B run.)"""
 
     def __init__(self, session: Any, name: str, totals: dict, lock: threading.Lock) -> None:
         self._s, self._name, self._totals, self._lock = session, name, totals, lock
@@ -113,7 +118,7 @@ class _TimedSession:
             return self._s.run(*args, **kwargs)
         finally:
             dt = time.perf_counter() - t0
-            key = self._name + ("@worker" if threading.current_thread().name == "facefuse-process" else "")
+            key = self._name + ("@worker" if threading.current_thread().name in _STREAM_THREADS else "")
             with self._lock:
                 self._totals[key] += dt
 
