@@ -1,6 +1,7 @@
-// The GPU landmark smoother: the same filters as LandmarkSmootherCore
-// (cpp/src/smoothing.cpp), with every track's state on the device and one
-// kernel launch per update for all N tracks (one thread block per track).
+// The GPU landmark smoother, twin of CpuLandmarkSmoother (facefuse/smoothing.hpp):
+// the same per-track update (smoothing::track_step), with every track's state on
+// the device and one kernel launch per update for all N tracks (one thread block
+// per track).
 // The host keeps only the bookkeeping that needs no device data: the id ->
 // slot map, ages, and a mirror of each track's last timestamp (so decreasing
 // timestamps are rejected without reading the device).
@@ -15,12 +16,12 @@
 
 namespace facefuse::cuda {
 
-class CudaSmoother {
+class CudaLandmarkSmoother {
  public:
-  CudaSmoother(SmoothMethod method, const SmoothParams& params);
-  ~CudaSmoother();
-  CudaSmoother(const CudaSmoother&) = delete;
-  CudaSmoother& operator=(const CudaSmoother&) = delete;
+  CudaLandmarkSmoother(SmoothMethod method, const SmoothParams& params);
+  ~CudaLandmarkSmoother();
+  CudaLandmarkSmoother(const CudaLandmarkSmoother&) = delete;
+  CudaLandmarkSmoother& operator=(const CudaLandmarkSmoother&) = delete;
 
   // Index of the first row whose timestamp goes back on a live track, or -1.
   std::int64_t first_decreasing_timestamp(const std::int64_t* ids, const double* t, std::int64_t n) const;
@@ -57,8 +58,8 @@ class CudaSmoother {
   int device_ = -1;
   cudaStream_t alloc_stream_ = nullptr;
   std::int64_t cap_slots_ = 0, cap_points_ = 0;
-  void* states_ = nullptr;     // cap_slots x TrackState
-  double* pts_ = nullptr;      // cap_slots x 9P doubles: raw, y, dy (2P each), r1 (2P), r2 (P)
+  void* states_ = nullptr;     // cap_slots x smoothing::TrackState
+  double* pts_ = nullptr;      // cap_slots x kTrackDoubles * P doubles (smoothing::track_points)
   // Per-update row data: pinned host staging + device copy, reused across updates.
   void* host_rows_ = nullptr;
   void* dev_rows_ = nullptr;

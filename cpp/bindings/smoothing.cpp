@@ -154,7 +154,7 @@ SmoothParams parse_params(SmoothMethod m, const py::kwargs& kw) {
   return p;
 }
 
-py::dict params_dict(const LandmarkSmootherCore& s) {
+py::dict params_dict(const CpuLandmarkSmoother& s) {
   py::dict d;
   const SmoothParams& p = s.params();
   for (const auto& name : allowed(s.method()))
@@ -177,7 +177,7 @@ py::array_t<std::int64_t, py::array::c_style> id_array(const py::handle& obj, co
 }
 
 struct PySmoother {
-  std::unique_ptr<LandmarkSmootherCore> core;
+  std::unique_ptr<CpuLandmarkSmoother> core;
   py::array_t<bool> last_reset{std::vector<py::ssize_t>{0}};
   py::array_t<bool> last_new{std::vector<py::ssize_t>{0}};
 };
@@ -189,7 +189,7 @@ py::array_t<float> do_update(PySmoother& self, const py::handle& lm_obj, const p
   if (lm.ndim() != 3 || lm.shape(2) != 2) value_error(kUpd, "landmarks", "must be float32 N x P x 2, got " + describe(lm));
   const std::int64_t n = lm.shape(0), p = lm.shape(1);
   if (n > 0 && p < 1) value_error(kUpd, "landmarks", "must have P >= 1 points, got " + describe(lm));
-  LandmarkSmootherCore& core = *self.core;
+  CpuLandmarkSmoother& core = *self.core;
   auto lmc = contiguous<float>(lm);
   if (!all_finite(lmc.data(), static_cast<std::size_t>(lmc.size())))
     value_error(kUpd, "landmarks", "must be finite (no NaN/inf)");
@@ -257,7 +257,7 @@ void bind_smoothing(py::module_& m) {
       .def(py::init([](const std::string& method, py::kwargs kw) {
              const SmoothMethod mm = parse_method(method);
              auto s = std::make_unique<PySmoother>();
-             s->core = std::make_unique<LandmarkSmootherCore>(mm, parse_params(mm, kw));
+             s->core = std::make_unique<CpuLandmarkSmoother>(mm, parse_params(mm, kw));
              return s;
            }),
            py::arg("method") = "pose_shape")

@@ -72,8 +72,8 @@ SmoothParams parse_params(const py::dict& d) {
   return p;
 }
 
-struct PyCudaSmoother {
-  std::unique_ptr<CudaSmoother> core;
+struct PyCudaLandmarkSmoother {
+  std::unique_ptr<CudaLandmarkSmoother> core;
   std::mutex mutex;
 };
 
@@ -83,17 +83,17 @@ using TArray = py::array_t<double, py::array::c_style | py::array::forcecast>;
 }  // namespace
 
 void bind_smoothing(py::module_& m) {
-  py::class_<PyCudaSmoother>(m, "LandmarkSmoother",
+  py::class_<PyCudaLandmarkSmoother>(m, "LandmarkSmoother",
                              "GPU state of a facefuse.ops.LandmarkSmoother (use that class, not this one).")
       .def(py::init([](const std::string& method, const py::dict& params) {
-             auto s = std::make_unique<PyCudaSmoother>();
-             s->core = std::make_unique<CudaSmoother>(parse_method(method), parse_params(params));
+             auto s = std::make_unique<PyCudaLandmarkSmoother>();
+             s->core = std::make_unique<CudaLandmarkSmoother>(parse_method(method), parse_params(params));
              return s;
            }),
            py::arg("method"), py::arg("params"))
       .def(
           "update",
-          [](PyCudaSmoother& self, std::uintptr_t landmarks, long long n, long long p, const IdArray& ids,
+          [](PyCudaLandmarkSmoother& self, std::uintptr_t landmarks, long long n, long long p, const IdArray& ids,
              const py::object& t_obj, std::uintptr_t out, std::uintptr_t reset_flags, std::uintptr_t new_flags,
              int device, std::uintptr_t stream) {
             if (n < 0 || (n > 0 && p < 1))
@@ -141,7 +141,7 @@ void bind_smoothing(py::module_& m) {
           "Enqueue one update of n tracks (device pointers; ids / t host arrays).")
       .def(
           "reset",
-          [](PyCudaSmoother& self, const py::object& ids) {
+          [](PyCudaLandmarkSmoother& self, const py::object& ids) {
             std::lock_guard<std::mutex> lock(self.mutex);
             if (ids.is_none()) {
               py::gil_scoped_release nogil;
@@ -154,21 +154,21 @@ void bind_smoothing(py::module_& m) {
           py::arg("ids") = py::none())
       .def(
           "forget",
-          [](PyCudaSmoother& self, const IdArray& ids) {
+          [](PyCudaLandmarkSmoother& self, const IdArray& ids) {
             std::lock_guard<std::mutex> lock(self.mutex);
             self.core->forget(ids.data(), ids.size());
           },
           py::arg("ids"))
       .def("track_ids",
-           [](PyCudaSmoother& self) {
+           [](PyCudaLandmarkSmoother& self) {
              std::lock_guard<std::mutex> lock(self.mutex);
              auto v = self.core->track_ids();
              py::array_t<std::int64_t> a(std::vector<py::ssize_t>{static_cast<py::ssize_t>(v.size())});
              if (!v.empty()) std::memcpy(a.mutable_data(), v.data(), v.size() * sizeof(std::int64_t));
              return a;
            })
-      .def_property_readonly("num_tracks", [](PyCudaSmoother& self) { return self.core->num_tracks(); })
-      .def_property_readonly("num_points", [](PyCudaSmoother& self) -> py::object {
+      .def_property_readonly("num_tracks", [](PyCudaLandmarkSmoother& self) { return self.core->num_tracks(); })
+      .def_property_readonly("num_points", [](PyCudaLandmarkSmoother& self) -> py::object {
         const auto n = self.core->num_points();
         if (n < 0) return py::none();
         return py::int_(n);

@@ -133,8 +133,8 @@ void check_tpsnr(int h, int w, int c, bool mask, int pairs = 2) {
 
 void check_smoother(SmoothMethod method, const char* name, int n, int p) {
   SmoothParams prm;
-  LandmarkSmootherCore cpu(method, prm);
-  cuda::CudaSmoother gpu(method, prm);
+  CpuLandmarkSmoother cpu(method, prm);
+  cuda::CudaLandmarkSmoother gpu(method, prm);
   std::normal_distribution<double> g(0, 1);
   std::vector<float> base(static_cast<std::size_t>(n) * p * 2);
   for (int i = 0; i < n; ++i) {
@@ -208,7 +208,7 @@ void check_device_restored() {
   cuda::tpsnr_sums(a.data(), b.data(), 0, 1, true, 4, 5, 3, nullptr, sums, 0, nullptr);
   still();
   {
-    cuda::CudaSmoother sm(SmoothMethod::Ema, SmoothParams{});
+    cuda::CudaLandmarkSmoother sm(SmoothMethod::Ema, SmoothParams{});
     sm.update(lm.data(), ids, nullptr, 2, 3, out.data(), rf.data(), nf.data(), 0, nullptr);
     still();
     sm.reset_all();
