@@ -30,7 +30,7 @@ from ._model_checks import check_frame
 from .boxes import box_iou
 from .face import Face
 
-__all__ = ["DETECTOR_SPECS", "FaceDetector", "nms", "check_frame"]
+__all__ = ["DETECTOR_SPECS", "FaceDetector", "FixedSizeError", "nms", "check_frame"]
 
 _SOURCE = (
     "{file} (FaceFusion's face detector model); FaceFusion users have it in "
@@ -146,6 +146,17 @@ def _anchors(stride: int, rows: int, cols: int) -> np.ndarray:
     return out
 
 
+class FixedSizeError(ValueError):
+    """The model file takes a fixed input size other than the ``size`` asked; ``size``,
+    ``fixed`` (height, width of the file's input) and ``path`` let a caller name the size by
+    its own argument (``swap_video``: ``detector_size``)."""
+
+    def __init__(self, size: int, fixed: tuple, path: str) -> None:
+        self.size, self.fixed, self.path = size, fixed, path
+        super().__init__(f"argument 'size' is {size} but model file {path!r} takes a fixed input "
+                         f"of {fixed[0]} x {fixed[1]}; pass size={fixed[0]}")
+
+
 class FaceDetector:
     """Find faces in a BGR frame with one of FaceFusion's detector models.
 
@@ -194,10 +205,7 @@ class FaceDetector:
         shape = self.session.get_inputs()[0].shape
         fixed = [d for d in shape[2:] if isinstance(d, int) and d > 0]
         if fixed and any(d != self.size for d in fixed):
-            raise ValueError(
-                f"argument 'size' is {self.size} but model file {str(path)!r} takes a fixed input "
-                f"of {shape[2]} x {shape[3]}; pass size={fixed[0]}"
-            )
+            raise FixedSizeError(self.size, (shape[2], shape[3]), str(path))
 
     # -- pre-processing -----------------------------------------------------------------------
     def _prepare(self, frame: np.ndarray) -> Tuple[np.ndarray, float, float]:

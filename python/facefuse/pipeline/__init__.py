@@ -8,7 +8,7 @@ pipeline runs.
 from __future__ import annotations
 
 from .engine import EncodeSettings, FramePlan, FrameProcessor, StreamCut, StreamResult, run_stream
-from .progress import ProgressBar
+from ..progress import ProgressBar
 from .swap import SwapResult, swap_video
 from .swap_frames import FrameSwapper, SwapPlan
 from .tracking import FaceTracker, SceneCutDetector, box_iou

@@ -34,7 +34,7 @@ def progress_callback(progress: Any, total: int, label: str) -> Tuple[Optional[C
     if callable(progress) and not isinstance(progress, bool):
         return progress, None
     if progress:
-        from .progress import ProgressBar
+        from ..progress import ProgressBar
 
         bar = ProgressBar(total, label=label)
         return bar.update, bar

@@ -245,17 +245,15 @@ def _check_args(a: dict) -> tuple[str, str, bool]:
 
 
 def _load_models(pool: Any, detector: str, detector_size: int, score_threshold: float, swapper: str) -> tuple:
-    from ..models.detector import FaceDetector
+    from ..models.detector import FaceDetector, FixedSizeError
     from ..models.recognizer import FaceRecognizer
     from ..models.swapper import FaceSwapper
 
     try:
         det = FaceDetector(pool, detector, size=int(detector_size), score_threshold=float(score_threshold))
-    except ValueError as e:  # a file with a fixed input size: FaceDetector names its own argument
-        if "argument 'size'" not in str(e):
-            raise
-        raise type(e)("swap_video: " + str(e).replace("argument 'size'", "argument 'detector_size'")
-                      .replace("; pass size=", "; use ")) from e
+    except FixedSizeError as e:  # FaceDetector names its own argument ('size')
+        raise ValueError(f"swap_video: argument 'detector_size' is {e.size} but model file {e.path!r} takes a "
+                         f"fixed input of {e.fixed[0]} x {e.fixed[1]}; use {e.fixed[0]}") from e
     swp = FaceSwapper(pool, swapper)
     return det, swp, FaceRecognizer(pool, swp.recognizer)
 
