@@ -301,13 +301,11 @@ class Solver {
         }
       });
     }
-    bval_fmg_ = true;
   }
 
-  // Solves A u = rhs on the fine level. fmg: start with full multigrid (from the
-  // boundary values when set_boundary_values was called, else from the
-  // restricted right-hand sides); otherwise from the u given.
-  PoissonResult solve(float tol, int max_iter, bool fmg) {
+  // Solves A u = rhs on the fine level, starting with full multigrid from the
+  // boundary values (set_boundary_values must have run).
+  PoissonResult solve(float tol, int max_iter) {
     PoissonResult r;
     const int last = static_cast<int>(levels_.size()) - 1;
     const double nb = std::sqrt(norm2(levels_[0], levels_[0].rhs));
@@ -315,14 +313,10 @@ class Solver {
       zero_u(levels_[0]);
       return r;
     }
-    if (fmg) {
-      if (!bval_fmg_)
-        for (int l = 0; l < last; ++l) restrict_to(l, levels_[l].rhs);
-      coarse_solve(levels_[last], true);
-      for (int l = last - 1; l >= 0; --l) {
-        prolong_add(l + 1, bval_fmg_, true);
-        if (l > 0) vcycle(l, false);
-      }
+    coarse_solve(levels_[last], true);
+    for (int l = last - 1; l >= 0; --l) {
+      prolong_add(l + 1, true, true);
+      if (l > 0) vcycle(l, false);
     }
     // Conjugate gradients on the finest level, preconditioned by one V-cycle
     // (symmetric: red-black before, black-red after, R = P^T, symmetric coarse
@@ -433,7 +427,6 @@ class Solver {
   }
   float* rowbuf_ = nullptr;
   std::size_t total_ = 0;
-  bool bval_fmg_ = false;
 
   float* row(float* plane_base, const Level& L, int ch, int y) const {
     return plane_base + ch * L.plane + static_cast<std::size_t>(y) * L.cols;
@@ -777,7 +770,7 @@ PoissonResult blend_any(const T* dst, std::ptrdiff_t ds, const T* src, std::ptrd
   }
   solver.build_hierarchy();
   solver.set_boundary_values();
-  const PoissonResult sr = solver.solve(tol, max_iter, true);
+  const PoissonResult sr = solver.solve(tol, max_iter);
   res.iterations = sr.iterations;
   res.rel_residual = sr.rel_residual;
 
@@ -824,43 +817,6 @@ PoissonResult blend_poisson_f32(const float* dst, std::ptrdiff_t dst_stride, con
                                max_iter);
   return blend_any<float, 1>(dst, dst_stride, src, src_stride, mask, mask_stride, out, out_stride, h, w, tol,
                              max_iter);
-}
-
-PoissonResult poisson_solve_planes(float* u, const float* rhs, const std::uint8_t* unknown, int h, int w,
-                                   int channels, float tol, int max_iter, bool fmg) {
-  PoissonResult r;
-  if (h < 3 || w < 3 || channels < 1) return r;
-  const int n = h - 2, m = w - 2;
-  Solver solver(n, m, channels);
-  Level& L = solver.fine();
-  std::fill(L.u, L.u + L.plane * channels, 0.f);
-  const std::size_t plane = static_cast<std::size_t>(h) * w;
-  int count = 0;
-  for (int y = 1; y <= n; ++y)
-    for (int x = 1; x <= m; ++x) {
-      const bool k = unknown[static_cast<std::size_t>(y) * w + x] != 0;
-      L.wunk[static_cast<std::size_t>(y) * L.cols + x] = k ? 1.f : 0.f;
-      count += k;
-      for (int ch = 0; ch < channels; ++ch) {
-        const std::size_t i = ch * plane + static_cast<std::size_t>(y) * w + x;
-        const std::size_t j = ch * L.plane + static_cast<std::size_t>(y) * L.cols + x;
-        L.rhs[j] = k ? rhs[i] : 0.f;
-        L.u[j] = k && !fmg ? u[i] : 0.f;
-      }
-    }
-  if (count == 0) return r;
-  solver.build_hierarchy();
-  r = solver.solve(tol, max_iter, fmg);
-  r.unknowns = count;
-  for (int ch = 0; ch < channels; ++ch)
-    for (int y = 0; y < h; ++y)
-      for (int x = 0; x < w; ++x) {
-        const bool inner = y >= 1 && y <= n && x >= 1 && x <= m;
-        const std::size_t i = ch * plane + static_cast<std::size_t>(y) * w + x;
-        u[i] = inner && unknown[static_cast<std::size_t>(y) * w + x] ? L.u[ch * L.plane + static_cast<std::size_t>(y) * L.cols + x]
-                                                                     : 0.f;
-      }
-  return r;
 }
 
 }  // namespace facefuse

@@ -52,13 +52,4 @@ inline PoissonResult blend_poisson_f32(const float* dst, const float* src, const
   return blend_poisson_f32(dst, s, src, s, mask, w, out, s, h, w, c, tol, max_iter);
 }
 
-// The membrane solver underneath, on planar float data: solves A u = rhs on the
-// cells with unknown[y * w + x] != 0 (every unknown cell must be off the
-// outer frame: 1 <= y <= h - 2, 1 <= x <= w - 2), the other cells of u being
-// zero Dirichlet values; `channels` planes of h * w floats each (u, rhs), u is
-// the initial guess on input (full multigrid starts from zero when
-// `fmg` is true, ignoring u). Returns iterations / rel_residual as above.
-PoissonResult poisson_solve_planes(float* u, const float* rhs, const std::uint8_t* unknown, int h, int w,
-                                   int channels, float tol, int max_iter, bool fmg);
-
 }  // namespace facefuse

@@ -24,25 +24,8 @@
 namespace facefuse {
 namespace poisson {
 
-// The 4-neighbour discrete Laplacian (negated, unscaled): 4 c - (u + d + l + r).
-FF_HD float neg_laplacian4(float c, float up, float down, float left, float right) {
-  return 4.f * c - ((up + down) + (left + right));
-}
-
-// Guidance term of NORMAL_CLONE at p: -laplacian(src) = 4 src_p - sum of the 4 neighbours.
-FF_HD float guidance_rhs(float s, float up, float down, float left, float right) {
-  return neg_laplacian4(s, up, down, left, right);
-}
-
-// The unknown rule: mask > 0.5 (binarised) and not on the image's outer frame
-// (those pixels keep dst, as cv2.seamlessClone zeroes the mask's 1-px border).
-FF_HD bool is_unknown(float m, int y, int x, int h, int w) {
-  return m > 0.5f && y > 0 && x > 0 && y < h - 1 && x < w - 1;
-}
-
-// Red-black colouring: colour 0 ("red") when x + y is even.
-FF_HD int rb_colour(int y, int x) { return (x + y) & 1; }
-// First interior column (x >= 1) of colour `colour` on row y.
+// Red-black colouring (colour 0, "red", when x + y is even): the first interior
+// column (x >= 1) of colour `colour` on row y.
 FF_HD int rb_first_x(int y, int colour) { return 1 + ((y + 1 + colour) & 1); }
 
 // Coarse levels keep the 5-point stencil with a diagonal that places the
@@ -78,8 +61,7 @@ FF_HD float residual(float c, float up, float down, float left, float right, flo
 FF_HD float boundary_source(float bu, float bd, float bl, float br) { return (bu + bd) + (bl + br); }
 
 // Restriction (transpose of the bilinear prolongation), one axis: coarse cell I
-// gathers fine cells 2I-2, 2I-1, 2I, 2I+1 with these weights (sum 2 per axis).
-FF_HD float restrict_tap(int k) { return (k == 1 || k == 2) ? 0.75f : 0.25f; }
+// gathers fine cells 2I-2, 2I-1, 2I, 2I+1 with weights 1/4, 3/4, 3/4, 1/4 (sum 2 per axis).
 FF_HD float restrict4(float a, float b, float c, float d) { return 0.25f * (a + d) + 0.75f * (b + c); }
 
 // Bilinear prolongation, one axis: fine cell 2I-1 takes 3/4 of coarse I and 1/4

@@ -18,9 +18,9 @@ class TrackSlots {
     return it == slot_of_.end() ? -1 : it->second;
   }
 
-  // Slot of `id`; an unknown id takes a freed slot, else a new one (index capacity() - 1
-  // afterwards). `fresh`: the id was unknown; `grown`: the slot is new, so the caller
-  // must append storage for it.
+  // Slot of `id`; an unknown id takes a freed slot, else a new one (the next index).
+  // `fresh`: the id was unknown; `grown`: the slot is new, so the caller must append
+  // storage for it.
   std::int64_t acquire(std::int64_t id, bool* fresh, bool* grown) {
     auto it = slot_of_.find(id);
     *fresh = *grown = false;
@@ -55,7 +55,6 @@ class TrackSlots {
   }
 
   std::int64_t size() const { return static_cast<std::int64_t>(slot_of_.size()); }
-  std::int64_t capacity() const { return capacity_; }
 
   // Live ids, ascending.
   std::vector<std::int64_t> ids() const {
