@@ -200,6 +200,39 @@ def test_paste_back_fallbacks_are_facefusion_exact(rng) -> None:
     assert _diff(ff.paste_back(frame, crop, m3, aff), ref_ff.paste_back(frame, crop, mask, aff)) <= PASTE_TOL
 
 
+def test_paste_back_blur_overshoot_stays_native(rng, monkeypatch) -> None:
+    """cv2.GaussianBlur leaves feathered masks at 1.0000001: the kernel clips the mask's
+    values, so such a mask pastes exactly as the mask clipped to 1, on the native path
+    (compat does not fall back to the reference for it), and the reference agrees."""
+    from facefuse import ops
+    from facefuse.reference import paste as ref_paste
+
+    for dtype in (np.uint8, np.float32):
+        frame, crop, mask, aff = _random_case(rng, 90, 120, 48, 48, dtype)
+        over = mask.copy()
+        over[mask >= 0.5] = np.float32(1.0000001)  # the overshoot next to values below 1
+        assert over.max() > 1.0
+        clipped = np.clip(over, 0, 1)
+        for blend in ("alpha", "laplacian"):
+            got = ops.paste_back(frame, crop, over, aff, blend=blend)
+            assert np.array_equal(got, ops.paste_back(frame, crop, clipped, aff, blend=blend))
+            want = ref_paste.paste_back(frame, crop, over, aff, blend=blend)
+            if blend == "alpha":  # bit-exact (laplacian: the pyramid reference's own tolerance, test_paste)
+                assert np.array_equal(got, want)
+            else:
+                assert _diff(got, want) <= (1 if dtype == np.uint8 else 1e-3)
+
+        def no_fallback(*args):
+            raise AssertionError("compat fell back to the reference for a mask at 1.0000001")
+
+        with monkeypatch.context() as mp:
+            mp.setattr(ff._ref, "paste_back", no_fallback)
+            got = ff.paste_back(frame, crop, over, aff)
+        assert np.array_equal(got, ff.paste_back(frame, crop, clipped, aff))
+        assert _diff(got, ref_ff.paste_back(frame, crop, over, aff)) <= (PASTE_TOL if dtype == np.uint8
+                                                                          else PASTE_TOL_F32)
+
+
 def test_paste_back_outside_frame_returns_copy(rng) -> None:
     frame, crop, mask, _ = _random_case(rng, 50, 60, 20, 20)
     aff = np.array([[1.0, 0.0, 1000.0], [0.0, 1.0, 1000.0]])

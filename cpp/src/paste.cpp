@@ -152,7 +152,7 @@ void paste_alpha_fused(T* img, int W, const Face<T>& f) {
         float sx, sy, a;
         map_col(m, x, rx, ry, &sx, &sy);
         sample_bilinear<float, 1>(f.mask, f.h, f.w, f.w, sx, sy, false, &a);
-        a = clampf(a, 0.0f, 1.0f);
+        a = mask_weight(a);
         if (!(a > 0.0f)) continue;  // frame * 1 + warped * 0 == frame
         float v[3];
         sample_bilinear<T, 3>(f.crop, f.h, f.w, cstride, sx, sy, true, v);
@@ -199,7 +199,7 @@ void warp_face_impl(const Face<T>& f, T* warped, float* mask) {
         float sx, sy, a, v[3];
         map_col(m, x, rx, ry, &sx, &sy);
         sample_bilinear<float, 1>(f.mask, f.h, f.w, f.w, sx, sy, false, &a);
-        mo[x] = clampf(a, 0.0f, 1.0f);
+        mo[x] = mask_weight(a);
         sample_bilinear<T, 3>(f.crop, f.h, f.w, cstride, sx, sy, true, v);
         for (int c = 0; c < 3; ++c) store_sample(v[c], o + static_cast<std::ptrdiff_t>(x) * 3 + c);
       }
@@ -271,12 +271,28 @@ void paste_buffered(T* img, int W, const Face<T>& f, Blend blend, bool color_lab
   }
 }
 
+// f with its mask values as blend weights (mask_weight): f itself when they all
+// are (the usual case, no copy), else f reading a clipped copy held in `buf`.
+template <typename T>
+Face<T> with_weights(const Face<T>& f, std::vector<float>& buf) {
+  const std::size_t n = static_cast<std::size_t>(f.h) * static_cast<std::size_t>(f.w);
+  std::size_t i = 0;
+  while (i < n && f.mask[i] == mask_weight(f.mask[i])) ++i;
+  if (i == n) return f;
+  buf.assign(f.mask, f.mask + n);
+  for (; i < n; ++i) buf[i] = mask_weight(buf[i]);
+  Face<T> g = f;
+  g.mask = buf.data();
+  return g;
+}
+
 template <typename T>
 void paste_back_impl(T* img, int H, int W, const Face<T>* faces, int n, Blend blend, bool color_lab, int levels) {
   (void)H;
+  std::vector<float> buf;
   for (int k = 0; k < n; ++k) {
-    const Face<T>& f = faces[k];
-    if (f.box.x1 <= f.box.x0 || f.box.y1 <= f.box.y0) continue;
+    if (faces[k].box.x1 <= faces[k].box.x0 || faces[k].box.y1 <= faces[k].box.y0) continue;
+    const Face<T> f = with_weights(faces[k], buf);
     if (blend == Blend::alpha && !color_lab)
       paste_alpha_fused(img, W, f);
     else
@@ -305,9 +321,13 @@ void paste_back_f32(float* img, int H, int W, const Face<float>* faces, int n, B
 }
 
 void warp_face_u8(const Face<std::uint8_t>& f, std::uint8_t* warped, float* mask) {
-  warp_face_impl(f, warped, mask);
+  std::vector<float> buf;
+  warp_face_impl(with_weights(f, buf), warped, mask);
 }
-void warp_face_f32(const Face<float>& f, float* warped, float* mask) { warp_face_impl(f, warped, mask); }
+void warp_face_f32(const Face<float>& f, float* warped, float* mask) {
+  std::vector<float> buf;
+  warp_face_impl(with_weights(f, buf), warped, mask);
+}
 
 void copy_rows(const void* src, std::int64_t src_stride, void* dst, std::int64_t dst_stride, int n_rows,
                std::int64_t row_bytes) {

@@ -339,7 +339,7 @@ void alpha_row(const Face<T>& f, int y, int bw, T* o) {
 #endif
     int any = 0;
     for (int i = 0; i < n; ++i) {
-      am[0][i] = kclampf(am[0][i], 0.0f, 1.0f);
+      am[0][i] = mask_weight(am[0][i]);
       any |= am[0][i] > 0.0f;
     }
     if (!any) continue;
@@ -415,6 +415,6 @@ void face_row(const Face<T>& f, int y, int bw, T* wo, float* mo) {
 #else
     sample<float, 1, false>(f.mask, f.h, f.w, ix, iy, ax, ay, n, am);
 #endif
-    for (int i = 0; i < n; ++i) md[i] = kclampf(am[0][i], 0.0f, 1.0f);
+    for (int i = 0; i < n; ++i) md[i] = mask_weight(am[0][i]);
   }
 }

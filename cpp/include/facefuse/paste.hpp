@@ -20,8 +20,9 @@ bool warp_affine_f32(const float* src, int sh, int sw, int c, float* dst, int dh
 
 enum class Blend { alpha = 0, laplacian = 1 };
 
-// One face: an h x w x 3 crop, its h x w float32 mask (any finite values; the
-// warped mask is clipped to [0, 1]) and the geometry from paste_setup.
+// One face: an h x w x 3 crop, its h x w float32 mask (any finite values, used as
+// mask_weight: clipped to [0, 1] before and after the warp) and the geometry from
+// paste_setup.
 template <typename T>
 struct Face {
   const T* crop;

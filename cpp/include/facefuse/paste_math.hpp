@@ -299,6 +299,12 @@ FF_HD void sample_bilinear(const T* src, int h, int w, std::ptrdiff_t stride, fl
 FF_HD void store_sample(float v, std::uint8_t* dst) { *dst = round_even_u8(v); }
 FF_HD void store_sample(float v, float* dst) { *dst = v; }
 
+// A mask value as a blend weight: clipped to [0, 1]. Applied to the crop mask's
+// values before the warp (so a blurred [0, 1] mask that overshoots 1 by an ulp, as
+// cv2.GaussianBlur's do, pastes exactly as the mask clipped to [0, 1]) and again to
+// the warped sample (the bilinear sum's rounding).
+FF_HD float mask_weight(float m) { return clampf(m, 0.0f, 1.0f); }
+
 // FaceFusion's blend of one channel: frame * (1 - m) + warped * m, each product
 // rounded to float (no fma), with m already clipped to [0, 1]. uint8 frames get
 // the result rounded half away from zero and saturated (FaceFusion truncates),

@@ -45,7 +45,11 @@ Inputs the native kernel does not take are served by the reference itself, so
 the function is safe as a drop-in for any call FaceFusion's own would accept:
 frames other than uint8 / float32 H x W x 3, a crop whose dtype differs from the
 frame's, uint8 masks (FaceFusion warps them as integers and clips to {0, 1}) and
-masks with values outside [0, 1] (FaceFusion clips after the warp).
+masks with values outside [0, 1] (FaceFusion clips after the warp, the kernel
+before and after). A mask that leaves [0, 1] by float rounding only (within
+``MASK_SLACK``, e.g. cv2.GaussianBlur's 1.0000001) stays native: the kernel pastes
+it exactly as the mask clipped to [0, 1], within a thousandth of a grey level of
+FaceFusion's clip after the warp.
 """
 from __future__ import annotations
 
@@ -62,6 +66,10 @@ from ..reference import compat_facefusion as _ref
 __all__ = ["paste_back", "patch", "unpatch", "is_patched", "patched_targets"]
 
 _NATIVE_DTYPES = (np.dtype(np.uint8), np.dtype(np.float32))
+
+#: How far outside [0, 1] a mask may reach and still take the native path: float
+#: rounding of a blurred or resized [0, 1] mask (a few float32 ulps of 1).
+MASK_SLACK = 1e-6
 
 
 def _native_ok(frame: Any, crop: Any, mask: Any, affine: Any) -> bool:
@@ -82,10 +90,11 @@ def _native_ok(frame: Any, crop: Any, mask: Any, affine: Any) -> bool:
         return False
     if np.linalg.det(a[:, :2].astype(np.float64)) == 0.0:
         return False
-    # FaceFusion clips the mask after warping it; the kernel clamps before. Same
-    # result exactly when the mask already lies in [0, 1] (FaceFusion's masks do).
+    # FaceFusion clips the mask after warping it; the kernel clips its values before
+    # (and after). The same result for a mask in [0, 1], and within MASK_SLACK * 255
+    # grey levels for one that a blur left a few ulps outside.
     lo, hi = float(mask.min()), float(mask.max())
-    return 0.0 <= lo and hi <= 1.0  # also False for NaN
+    return -MASK_SLACK <= lo and hi <= 1.0 + MASK_SLACK  # also False for NaN
 
 
 def paste_back(temp_vision_frame: np.ndarray, crop_vision_frame: np.ndarray, crop_mask: np.ndarray,

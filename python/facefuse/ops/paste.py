@@ -134,8 +134,9 @@ def paste_back(
     (w, 0), (w, h), (0, h) into the frame; the paste box is floor(min) / ceil(max)
     of them, clipped to the frame (an empty box leaves the frame unchanged). Each
     box pixel is mapped into the crop and sampled with :func:`warp_affine`'s
-    bilinear semantics (crop borders replicated and stored in the frame's dtype,
-    the mask 0 outside and clipped to [0, 1]), then blended where the mask is > 0.
+    bilinear semantics (crop borders replicated and stored in the frame's dtype;
+    the mask's values clipped to [0, 1], 0 outside, the sample clipped again),
+    then blended where the mask is > 0.
 
     Args:
         frame: H x W x 3 BGR, uint8 or float32 (0..255 scale). Never modified

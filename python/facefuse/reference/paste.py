@@ -33,7 +33,8 @@ differences measured on each version are in ``docs/warp-semantics.md``;
 Paste-back (FaceFusion 3.x's ``face_helper.paste_back`` layout): the crop's
 corners (0, 0), (w, 0), (w, h), (0, h) go through the inverse of ``affine``; the
 paste box is floor(min) / ceil(max) of them, clipped to the frame. The crop
-(replicated border) and its mask (0 border, then clipped to [0, 1]) are sampled
+(replicated border) and its mask (clipped to [0, 1], 0 border, the sample clipped
+to [0, 1] again) are sampled
 with the matrix ``K`` of the crop -> box warp, and blended where the mask is
 > 0: ``frame * (1 - m) + warped * m`` in float32 (two products, one sum, no
 fma); uint8 frames get ``clip`` to [0, 255], ``+ 0.5`` in float32 and truncation.
@@ -253,13 +254,16 @@ def _warp_face_cv2(crop: np.ndarray, mask: np.ndarray, paste_matrix: np.ndarray,
 def warp_face(crop: Any, crop_mask: Any, paste_matrix: np.ndarray, k: np.ndarray, size: tuple[int, int],
               warp: str = "facefuse") -> tuple[np.ndarray, np.ndarray]:
     """A face's warped crop (replicated border, stored in its dtype) and warped mask
-    (0 border, clipped to [0, 1]) in a box of ``size = (width, height)``; the
+    (clipped to [0, 1], 0 border, clipped again) in a box of ``size = (width, height)``; the
     matrices as :func:`paste_geometry` returns them."""
     crop, mask = np.asarray(crop), _mask(crop_mask)
     if warp == "cv2":
         return _warp_face_cv2(crop, mask, paste_matrix, size)
     warped = _store(sample_bilinear(crop, k, size, True), crop.dtype)
-    wmask = np.clip(sample_bilinear(mask[..., None], k, size, False)[..., 0], _F32(0), _F32(1))
+    # clipped before the warp too (as the native paste_math mask_weight): a mask a blur
+    # left at 1 + 1 ulp pastes as the mask clipped to 1
+    weights = np.clip(mask, _F32(0), _F32(1))
+    wmask = np.clip(sample_bilinear(weights[..., None], k, size, False)[..., 0], _F32(0), _F32(1))
     return warped, wmask
 
 
