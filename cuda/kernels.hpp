@@ -16,7 +16,7 @@ namespace facefuse::cuda {
 // the fly; NaN is not checked on the GPU). Same maths and rounding as the CPU
 // blend_laplacian_u8 / _f32 (pyramid_math.hpp), one launch sequence for the batch.
 void blend_laplacian(const void* dst, const void* src, const float* mask, void* out, bool u8, int n, int h, int w,
-                     int c, int levels, int device, cudaStream_t stream);
+                     int c, long long levels, int device, cudaStream_t stream);
 
 // ---- colour (cuda/color.cu) ---------------------------------------------------
 // n_px pixels B, G, R (uint8: value / 255; float: [0, 1]) -> L, a, b float32.

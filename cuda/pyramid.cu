@@ -224,7 +224,7 @@ int grid_1d(std::int64_t n, int block) {
 }
 
 template <typename T, int C>
-void blend_impl(const T* dst, const T* src, const float* mask, T* out, int n, int h, int w, int levels, int device,
+void blend_impl(const T* dst, const T* src, const float* mask, T* out, int n, int h, int w, long long levels, int device,
                 cudaStream_t stream) {
   const int K = pyr::clamp_levels(levels, h, w);
   if (K <= 1) {
@@ -284,7 +284,7 @@ void blend_impl(const T* dst, const T* src, const float* mask, T* out, int n, in
 
 template <typename T>
 void blend_typed(const void* dst, const void* src, const float* mask, void* out, int n, int h, int w, int c,
-                 int levels, int device, cudaStream_t stream) {
+                 long long levels, int device, cudaStream_t stream) {
   const T* d = static_cast<const T*>(dst);
   const T* s = static_cast<const T*>(src);
   T* o = static_cast<T*>(out);
@@ -297,7 +297,7 @@ void blend_typed(const void* dst, const void* src, const float* mask, void* out,
 }  // namespace
 
 void blend_laplacian(const void* dst, const void* src, const float* mask, void* out, bool u8, int n, int h, int w,
-                     int c, int levels, int device, cudaStream_t stream) {
+                     int c, long long levels, int device, cudaStream_t stream) {
   if (n <= 0 || h <= 0 || w <= 0) return;
   const DeviceScope scope(device);
   // The frame index is blockIdx.z (at most kMaxGridYZ): larger batches run as

@@ -115,7 +115,8 @@ __global__ void __launch_bounds__(kThreads) smooth_kernel(SmoothMethod method, S
 
 }  // namespace
 
-CudaLandmarkSmoother::CudaLandmarkSmoother(SmoothMethod method, const SmoothParams& params) : method_(method), params_(params) {}
+CudaLandmarkSmoother::CudaLandmarkSmoother(SmoothMethod method, const SmoothParams& params)
+    : method_(method), params_(params) {}
 
 CudaLandmarkSmoother::~CudaLandmarkSmoother() { free_device(); }
 
@@ -146,15 +147,12 @@ void CudaLandmarkSmoother::free_device() {
 }
 
 std::int64_t CudaLandmarkSmoother::first_decreasing_timestamp(const std::int64_t* ids, const double* t,
-                                                      std::int64_t n) const {
+                                                             std::int64_t n) const {
   if (!t) return -1;
-  for (std::int64_t i = 0; i < n; ++i) {
-    const std::int64_t slot = ids_.find(ids[i]);
-    if (slot < 0) continue;
+  return ids_.first_row(ids, n, [&](std::int64_t slot, std::int64_t i) {
     const auto s = static_cast<std::size_t>(slot);
-    if (alive_[s] && !fresh_[s] && has_t_[s] && t[i] < last_t_[s]) return i;
-  }
-  return -1;
+    return alive_[s] && !fresh_[s] && has_t_[s] && t[i] < last_t_[s];
+  });
 }
 
 // Device arrays for `slots` tracks of p points (grow-only; contents kept).

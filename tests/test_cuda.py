@@ -58,27 +58,41 @@ def test_cuda_module_reports_devices_without_raising():
 
 
 def test_cuda_entry_points_check_sizes_before_touching_the_device():
+    """_cuda applies the op's contract (the CPU binding's) and its launch limits to
+    the device arrays it is given, before any launch."""
     mod = backend.cuda_module()
     if mod is None:
         pytest.skip("facefuse._cuda not built")
-    with pytest.raises(ValueError, match="'dst'"):
-        mod.blend_laplacian(0, 8, 8, 8, True, 1, 4, 4, 3, 5, 0, 0)
-    with pytest.raises(ValueError, match="'c'"):
-        mod.blend_laplacian(8, 8, 8, 8, True, 1, 4, 4, 4, 5, 0, 0)
-    with pytest.raises(ValueError, match="'h'"):
-        mod.blend_laplacian(8, 8, 8, 8, True, 1, 0, 4, 3, 5, 0, 0)
-    with pytest.raises(ValueError, match="'n_ref'"):
-        mod.color_transfer(8, 8, 0, 0, 8, True, 4, 16, 3, 16, 1.0, 0, 0)
+
+    def dev(shape, typestr="|u1", ptr=8):
+        return FakeDeviceArray(shape, typestr, ptr=ptr)
+
+    frame, mask = dev((4, 4, 3)), dev((4, 4), "<f4")
+    with pytest.raises(ValueError, match="'dst'.*device pointer"):
+        mod.blend_laplacian(dev((4, 4, 3), ptr=0), frame, mask, frame, 5, 0, 0)
+    with pytest.raises(ValueError, match="'dst'.*channels"):
+        mod.blend_laplacian(dev((4, 4, 4)), dev((4, 4, 4)), mask, dev((4, 4, 4)), 5, 0, 0)
+    with pytest.raises(ValueError, match="'dst'.*empty"):
+        mod.blend_laplacian(dev((0, 4, 3)), dev((0, 4, 3)), dev((0, 4), "<f4"), dev((0, 4, 3)), 5, 0, 0)
+    with pytest.raises(ValueError, match="'levels'"):
+        mod.blend_laplacian(frame, frame, mask, frame, 0, 0, 0)
+    with pytest.raises(TypeError, match="'levels'"):
+        mod.blend_laplacian(frame, frame, mask, frame, 2.0, 0, 0)
+    with pytest.raises(ValueError, match="'ref'"):
+        mod.color_transfer(dev((4, 4, 4, 3)), dev((3, 4, 4, 3)), None, None, dev((4, 4, 4, 3)), 1.0, 0, 0)
     with pytest.raises(ValueError, match="'strength'"):
-        mod.color_transfer(8, 8, 0, 0, 8, True, 1, 16, 1, 16, 1.5, 0, 0)
-    with pytest.raises(ValueError, match="'c'"):
-        mod.tpsnr_sums(8, 8, 0, 1, True, 4, 4, 2, 0, 0, 0)
-    with pytest.raises(ValueError, match="'pair_stride'"):  # pairs would overlap
-        mod.tpsnr_sums(8, 8, 10, 3, True, 4, 4, 3, 0, 0, 0)
-    with pytest.raises(ValueError, match="'h'.*tile rows"):  # beyond grid y: a clean error, not a launch failure
-        mod.blend_laplacian(8, 8, 8, 8, True, 1, 65535 * 16 + 1, 4, 3, 5, 0, 0)
+        mod.color_transfer(frame, frame, None, None, frame, 1.5, 0, 0)
+    with pytest.raises(ValueError, match="'prev'"):
+        mod.tpsnr(dev((4, 4, 2)), dev((4, 4, 2)), None, 0, 0)
+    with pytest.raises(ValueError, match="'out'"):  # an output of the wrong size
+        mod.bgr_to_lab(frame, dev((4, 3, 3), "<f4"), 0, 0)
+    with pytest.raises(ValueError, match="'dst'.*tile rows"):  # beyond grid y: a clean error, not a launch failure
+        big = dev((65535 * 16 + 1, 4, 3))
+        mod.blend_laplacian(big, big, dev((65535 * 16 + 1, 4), "<f4"), big, 5, 0, 0)
     with pytest.raises(ValueError, match="'method'"):
         mod.LandmarkSmoother("kalman", {})
+    with pytest.raises(ValueError, match="'alpha'"):  # the CPU core's parameter rules
+        mod.LandmarkSmoother("ema", {"alpha": 2.0})
 
 
 def test_mixed_host_and_device_arguments_raise_type_error_naming_them():

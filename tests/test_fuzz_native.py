@@ -93,7 +93,7 @@ def _call(fn, args):
 # entry point -> how many positional arguments it takes at most
 ENTRIES = {
     "bgr_to_lab": 1, "lab_to_bgr": 1, "color_transfer": 5, "blend_laplacian": 4, "blend_poisson": 5,
-    "max_levels": 2, "paste_back": 8, "paste_warp": 4, "pyr_down": 1, "pyr_up": 3, "tpsnr": 3,
+    "gaussian_pyramid": 3, "max_levels": 2, "paste_back": 8, "paste_warp": 4, "pyr_down": 1, "pyr_up": 3, "tpsnr": 3,
     "tpsnr_sequence": 2, "warp_affine": 4, "set_threads": 1, "max_threads": 0,
 }
 CLASSES = {"LandmarkSmoother"}

@@ -25,6 +25,7 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "facefuse CPU core (C++17, OpenMP). Use the facefuse.ops API rather than this module.";
   m.attr("__version__") = FACEFUSE_VERSION;
   m.attr("openmp") = facefuse::have_openmp();
+  facefuse::bind::register_arg_errors();
   m.def("max_threads", &facefuse::max_threads, "Threads the kernels use (OpenMP max threads; 1 without OpenMP).");
   m.def(
       "set_threads",

@@ -257,7 +257,7 @@ std::pair<std::uintptr_t, std::uintptr_t> span(const py::array& a) {
 
 template <typename T>
 py::array paste_typed(py::array frame, const py::object& crop, const py::object& crop_mask, const py::object& affine,
-                      paste::Blend blend, bool lab, int levels, const py::object& out_obj) {
+                      paste::Blend blend, bool lab, long long levels, const py::object& out_obj) {
   constexpr const char* fn = "paste_back";
   if constexpr (std::is_same_v<T, float>) {
     auto fc = contiguous<float>(frame);
@@ -318,24 +318,18 @@ py::array paste_typed(py::array frame, const py::object& crop, const py::object&
 }
 
 void parse_options(const py::object& blend_obj, const py::object& color_obj, const py::object& levels_obj,
-                   const char* fn, paste::Blend* blend, bool* lab, int* levels, bool allow_poisson,
-                   bool* poisson) {
+                   const char* fn, paste::Blend* blend, bool* lab, long long* levels) {
   const std::string b = as_str(blend_obj, fn, "blend", "'alpha', 'laplacian', 'poisson'");
   if (!contains({"alpha", "laplacian", "poisson"}, b))
     value_error(fn, "blend", "must be 'alpha', 'laplacian' or 'poisson', got '" + b + "'");
-  if (b == "poisson" && !allow_poisson)
-    value_error(fn, "blend", "'poisson' is not a native paste mode; use facefuse.ops.paste_back");
-  *poisson = b == "poisson";
-  *blend = b == "laplacian" ? paste::Blend::laplacian : paste::Blend::alpha;
+  *blend = b == "laplacian" ? paste::Blend::laplacian : b == "poisson" ? paste::Blend::poisson : paste::Blend::alpha;
   *lab = false;
   if (!color_obj.is_none()) {
     const std::string c = as_str(color_obj, fn, "color", "None, 'lab'");
     if (c != "lab") value_error(fn, "color", "must be None or 'lab', got '" + c + "'");
     *lab = true;
   }
-  const long long lv = as_int(levels_obj, fn, "levels");
-  if (lv < 1) value_error(fn, "levels", "must be >= 1, got " + std::to_string(lv));
-  *levels = lv > 64 ? 64 : static_cast<int>(lv);
+  *levels = levels_contract(fn, as_int(levels_obj, fn, "levels"));
 }
 
 py::array paste_back(const py::object& frame_obj, const py::object& crop, const py::object& crop_mask,
@@ -345,9 +339,9 @@ py::array paste_back(const py::object& frame_obj, const py::object& crop, const 
   py::array frame = as_array(frame_obj, fn, "frame");
   require_frame(frame, fn);
   paste::Blend blend;
-  bool lab, poisson;
-  int levels;
-  parse_options(blend_obj, color_obj, levels_obj, fn, &blend, &lab, &levels, false, &poisson);
+  bool lab;
+  long long levels;
+  parse_options(blend_obj, color_obj, levels_obj, fn, &blend, &lab, &levels);
   if (is_dtype<std::uint8_t>(frame))
     return paste_typed<std::uint8_t>(frame, crop, crop_mask, affine, blend, lab, levels, out);
   return paste_typed<float>(frame, crop, crop_mask, affine, blend, lab, levels, out);
@@ -356,7 +350,7 @@ py::array paste_back(const py::object& frame_obj, const py::object& crop, const 
 // One face's paste box and its warped crop / mask (the inputs of a box blend).
 template <typename T>
 py::tuple warp_typed_face(const py::array& frame, const py::object& crop, const py::object& crop_mask,
-                          const py::object& affine, bool lab) {
+                          const py::object& affine) {
   constexpr const char* fn = "paste_warp";
   Parsed p;
   parse_faces<T>(crop, crop_mask, affine, frame, fn, p);
@@ -374,7 +368,6 @@ py::tuple warp_typed_face(const py::array& frame, const py::object& crop, const 
       paste::warp_face_f32(faces[0], wp, mp);
     else
       paste::warp_face_u8(faces[0], wp, mp);
-    (void)lab;
   }
   return py::make_tuple(py::make_tuple(b.x0, b.y0, b.x1, b.y1), warped, mask);
 }
@@ -384,8 +377,8 @@ py::tuple paste_warp(const py::object& frame_obj, const py::object& crop, const 
   constexpr const char* fn = "paste_warp";
   py::array frame = as_array(frame_obj, fn, "frame");
   require_frame(frame, fn);
-  if (is_dtype<std::uint8_t>(frame)) return warp_typed_face<std::uint8_t>(frame, crop, crop_mask, affine, false);
-  return warp_typed_face<float>(frame, crop, crop_mask, affine, false);
+  if (is_dtype<std::uint8_t>(frame)) return warp_typed_face<std::uint8_t>(frame, crop, crop_mask, affine);
+  return warp_typed_face<float>(frame, crop, crop_mask, affine);
 }
 
 }  // namespace
@@ -398,7 +391,8 @@ void bind_paste(py::module_& m) {
   m.def("paste_back", &paste_back, py::arg("frame"), py::arg("crop"), py::arg("crop_mask"), py::arg("affine"),
         py::arg("blend") = "alpha", py::arg("color") = py::none(), py::arg("levels") = 5,
         py::arg("out") = py::none(),
-        "Fused paste-back of warped face crops (one or a batch) into a frame; blend 'alpha' or 'laplacian'.");
+        "Fused paste-back of warped face crops (one or a batch) into a frame; blend 'alpha', 'laplacian' or "
+        "'poisson'.");
   m.def("paste_warp", &paste_warp, py::arg("frame"), py::arg("crop"), py::arg("crop_mask"), py::arg("affine"),
         "((x0, y0, x1, y1), warped crop, warped mask) of one face's paste box.");
 }

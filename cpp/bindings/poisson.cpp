@@ -47,20 +47,17 @@ py::array run(const py::array& dst, const py::array& src, const py::array& mask,
 
 py::array blend_poisson(const py::object& dst_o, const py::object& src_o, const py::object& mask_o,
                         const py::object& tol_o, const py::object& max_iter_o) {
-  const BlendArgs a = blend_args(dst_o, src_o, mask_o, kFn);
-  const py::array &dst = a.dst, &src = a.src, &mask = a.mask;
-  const bool u8 = a.u8;
-  const int c = a.channels;
+  const py::array dst = as_array(dst_o, kFn, "dst"), src = as_array(src_o, kFn, "src");
+  const py::array mask = as_array(mask_o, kFn, "mask");
+  const BlendShape b = blend_contract(kFn, desc(dst), desc(src), desc(mask), false);
   const double tol = as_real(tol_o, kFn, "tol");
   if (!std::isfinite(tol) || tol < 0.0 || tol >= 1.0)
     value_error(kFn, "tol", "must be a finite number in [0, 1), got " + std::string(py::str(tol_o)));
   const long long it = as_int(max_iter_o, kFn, "max_iter");
   if (it < 1 || it > 10000)
     value_error(kFn, "max_iter", "must be in [1, 10000], got " + std::to_string(it));
-  const int h = as_dim(dst.shape(0), kFn, "dst", dst);
-  const int w = as_dim(dst.shape(1), kFn, "dst", dst);
-  if (u8) return run<std::uint8_t>(dst, src, mask, h, w, c, static_cast<float>(tol), static_cast<int>(it));
-  return run<float>(dst, src, mask, h, w, c, static_cast<float>(tol), static_cast<int>(it));
+  if (b.u8) return run<std::uint8_t>(dst, src, mask, b.h, b.w, b.c, static_cast<float>(tol), static_cast<int>(it));
+  return run<float>(dst, src, mask, b.h, b.w, b.c, static_cast<float>(tol), static_cast<int>(it));
 }
 
 }  // namespace

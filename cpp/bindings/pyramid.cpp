@@ -8,6 +8,7 @@
 
 #include "checks.hpp"
 #include "facefuse/pyramid.hpp"
+#include "facefuse/pyramid_math.hpp"
 
 namespace py = pybind11;
 
@@ -17,54 +18,55 @@ namespace {
 
 constexpr const char* kFn = "blend_laplacian";
 
+// blend_contract's frame or batch, one frame at a time.
 template <typename T>
-py::array run_blend(const py::array& dst, const py::array& src, const py::array& mask, int h, int w, int c,
-                    int levels) {
+py::array run_blend(const py::array& dst, const py::array& src, const py::array& mask, const BlendShape& b,
+                    long long levels) {
   auto d = contiguous<T>(dst);
   auto s = contiguous<T>(src);
   require_finite(d, kFn, "dst");
   require_finite(s, kFn, "src");
   auto m = contiguous<float>(mask);
   py::array_t<T> out(dst.request().shape);
-  const std::size_t n = static_cast<std::size_t>(h) * static_cast<std::size_t>(w);
+  const std::size_t px = static_cast<std::size_t>(b.h) * static_cast<std::size_t>(b.w);
+  const std::size_t n_mask = px * static_cast<std::size_t>(b.n);
   int status;
   {
     py::gil_scoped_release release;
-    status = pyramid_mask_status(m.data(), n);
+    status = pyramid_mask_status(m.data(), n_mask);
   }
   if (status == 2) value_error(kFn, "mask", "must be finite (no NaN or inf)");
   if (status == 1) {  // alpha outside [0, 1]: clamp a copy (documented)
-    py::array_t<float, py::array::c_style> mc({static_cast<py::ssize_t>(h), static_cast<py::ssize_t>(w)});
-    pyramid_clamp_mask(m.data(), mc.mutable_data(), n);
+    py::array_t<float, py::array::c_style> mc(m.request().shape);
+    pyramid_clamp_mask(m.data(), mc.mutable_data(), n_mask);
     m = mc;
   }
+  const std::size_t frame = px * static_cast<std::size_t>(b.c);
   const T* dp = d.data();
   const T* sp = s.data();
   const float* mp = m.data();
   T* op = out.mutable_data();
   {
     py::gil_scoped_release release;
-    if constexpr (std::is_same_v<T, std::uint8_t>)
-      blend_laplacian_u8(dp, sp, mp, op, h, w, c, levels);
-    else
-      blend_laplacian_f32(dp, sp, mp, op, h, w, c, levels);
+    for (int i = 0; i < b.n; ++i) {
+      const std::size_t f = frame * static_cast<std::size_t>(i), k = px * static_cast<std::size_t>(i);
+      if constexpr (std::is_same_v<T, std::uint8_t>)
+        blend_laplacian_u8(dp + f, sp + f, mp + k, op + f, b.h, b.w, b.c, levels);
+      else
+        blend_laplacian_f32(dp + f, sp + f, mp + k, op + f, b.h, b.w, b.c, levels);
+    }
   }
   return std::move(out);
 }
 
 py::array blend_laplacian(const py::object& dst_o, const py::object& src_o, const py::object& mask_o,
                           const py::object& levels_o) {
-  const BlendArgs a = blend_args(dst_o, src_o, mask_o, kFn);
-  const py::array &dst = a.dst, &src = a.src, &mask = a.mask;
-  const bool u8 = a.u8;
-  const int c = a.channels;
-  const long long lv = as_int(levels_o, kFn, "levels");
-  if (lv < 1) value_error(kFn, "levels", "must be >= 1, got " + std::to_string(lv));
-  const int h = as_dim(dst.shape(0), kFn, "dst", dst);
-  const int w = as_dim(dst.shape(1), kFn, "dst", dst);
-  const int levels = lv > 64 ? 64 : static_cast<int>(lv);
-  if (u8) return run_blend<std::uint8_t>(dst, src, mask, h, w, c, levels);
-  return run_blend<float>(dst, src, mask, h, w, c, levels);
+  const py::array dst = as_array(dst_o, kFn, "dst"), src = as_array(src_o, kFn, "src");
+  const py::array mask = as_array(mask_o, kFn, "mask");
+  const BlendShape b = blend_contract(kFn, desc(dst), desc(src), desc(mask), true);
+  const long long levels = levels_contract(kFn, as_int(levels_o, kFn, "levels"));
+  if (b.u8) return run_blend<std::uint8_t>(dst, src, mask, b, levels);
+  return run_blend<float>(dst, src, mask, b, levels);
 }
 
 int max_levels(const py::object& h_o, const py::object& w_o) {
@@ -77,15 +79,28 @@ int max_levels(const py::object& h_o, const py::object& w_o) {
   return pyramid_max_levels(static_cast<int>(h), static_cast<int>(w));
 }
 
-// A float32 H x W, H x W x 1 or H x W x 3 image; returns (h, w, c).
+// A float32 H x W, H x W x 1 or H x W x 3 image, non-empty; returns (h, w, c).
 void check_image(const py::array& img, const char* fn, int& h, int& w, int& c) {
-  if (!is_dtype<float>(img)) type_error(fn, "img", "a float32 H x W, H x W x 1 or H x W x 3 image", describe(img));
-  require_ndim(img, fn, "img", {2, 3}, "an H x W, H x W x 1 or H x W x 3 image");
-  c = img.ndim() == 3 ? static_cast<int>(img.shape(2)) : 1;
-  if (c != 1 && c != 3) value_error(fn, "img", "must have 1 or 3 channels, got " + describe(img));
-  require_nonempty(img, fn, "img");
-  h = as_dim(img.shape(0), fn, "img", img);
-  w = as_dim(img.shape(1), fn, "img", img);
+  const ArrayDesc a = desc(img);
+  if (!a.is_f32()) type_error(fn, "img", "a float32 H x W, H x W x 1 or H x W x 3 image", a.describe());
+  if (a.ndim() != 2 && a.ndim() != 3)
+    value_error(fn, "img", "must be an H x W, H x W x 1 or H x W x 3 image, got " + a.describe());
+  c = a.ndim() == 3 ? static_cast<int>(a.dim(2)) : 1;
+  if (c != 1 && c != 3) value_error(fn, "img", "must have 1 or 3 channels, got " + a.describe());
+  require_nonempty(a, fn, "img");
+  h = side(a, 0, fn, "img");
+  w = side(a, 1, fn, "img");
+}
+
+// The float32 half-size image of src (cv2.pyrDown), with src's channel axis (or none).
+py::array_t<float> down(const float* src, int h, int w, int c, bool chan_axis) {
+  std::vector<py::ssize_t> shape{pyr::down_size(h), pyr::down_size(w)};
+  if (chan_axis) shape.push_back(c);
+  py::array_t<float> out(shape);
+  float* op = out.mutable_data();
+  py::gil_scoped_release release;
+  pyr_down_f32(src, op, h, w, c);
+  return out;
 }
 
 py::array pyr_down(const py::object& img_o) {
@@ -95,16 +110,28 @@ py::array pyr_down(const py::object& img_o) {
   check_image(img, fn, h, w, c);
   auto a = contiguous<float>(img);
   require_finite(a, fn, "img");
-  std::vector<py::ssize_t> shape{(h + 1) / 2, (w + 1) / 2};
-  if (img.ndim() == 3) shape.push_back(c);
-  py::array_t<float> out(shape);
-  const float* sp = a.data();
-  float* op = out.mutable_data();
-  {
-    py::gil_scoped_release release;
-    pyr_down_f32(sp, op, h, w, c);
+  return down(a.data(), h, w, c, img.ndim() == 3);
+}
+
+// [img, pyrDown(img), ...]: pyr::clamp_levels(levels, H, W) float32 levels, level 0 a copy.
+py::list gaussian_pyramid(const py::object& img_o, const py::object& levels_o, const std::string& fn_name) {
+  const char* fn = fn_name.c_str();
+  const long long levels = levels_contract(fn, as_int(levels_o, fn, "levels"));
+  py::array img = as_array(img_o, fn, "img");
+  int h, w, c;
+  check_image(img, fn, h, w, c);
+  auto a = contiguous<float>(img);
+  require_finite(a, fn, "img");
+  py::list out;
+  out.append(py::array_t<float>(img.request().shape, a.data()));  // a copy
+  const int k = pyr::clamp_levels(levels, h, w);
+  for (int l = 1; l < k; ++l) {
+    py::array_t<float> prev = out[static_cast<std::size_t>(l - 1)].cast<py::array_t<float>>();
+    out.append(down(prev.data(), h, w, c, img.ndim() == 3));
+    h = pyr::down_size(h);
+    w = pyr::down_size(w);
   }
-  return std::move(out);
+  return out;
 }
 
 py::array pyr_up(const py::object& img_o, const py::object& h_o, const py::object& w_o) {
@@ -145,10 +172,13 @@ void bind_pyramid(py::module_& m) {
   m.def("blend_laplacian", &blend_laplacian, py::arg("dst"), py::arg("src"), py::arg("mask"),
         py::arg("levels") = 5,
         "Multi-band (Laplacian-pyramid) blend of src over dst under mask.\n\n"
-        "dst, src: uint8 or float32 H x W, H x W x 1 or H x W x 3 (same shape and dtype);\n"
-        "mask: float32 H x W (values clamped to [0, 1], NaN/inf rejected);\n"
+        "dst, src: uint8 or float32 H x W, H x W x 1 or H x W x 3 (same shape and dtype), or batches\n"
+        "N x H x W x C; mask: float32 H x W (N x H x W; values clamped to [0, 1], NaN/inf rejected);\n"
         "levels: int >= 1, clamped to max_levels(H, W).\n"
         "Returns a new array with dst's shape and dtype.");
+  m.def("gaussian_pyramid", &gaussian_pyramid, py::arg("img"), py::arg("levels"), py::arg("fn") = "gaussian_pyramid",
+        "[img, pyrDown(img), ...] as float32: min(levels, max_levels(H, W)) levels of a float32\n"
+        "H x W[, 1 | 3] image (levels: int >= 1); level 0 is a copy. `fn` names the caller in errors.");
   m.def("max_levels", &max_levels, py::arg("h"), py::arg("w"),
         "Most pyramid levels an h x w image holds: halve (rounding up) while min(h, w) >= 2.");
 }

@@ -1,6 +1,7 @@
 // Bindings for the quality op family: temporal PSNR of a frame pair and of a
-// frame sequence. Every argument is validated here (hypothesis calls these
-// entries directly); kernels run with the GIL released.
+// frame sequence. Every argument is validated (the contracts of op_contracts.hpp,
+// shared with the CUDA binding; hypothesis calls these entries directly);
+// kernels run with the GIL released.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -18,29 +19,6 @@ namespace facefuse::bind {
 namespace {
 
 namespace q = facefuse::quality;
-
-struct FrameInfo {
-  py::ssize_t h = 0, w = 0;
-  int c = 1;
-  bool u8 = true;
-};
-
-// Validates a frame: uint8 / float32, H x W or H x W x C with C in {1, 3, 4}, non-empty.
-FrameInfo check_frame(const py::array& a, const char* fn, const char* arg, int lead = 0) {
-  const std::string layout = lead ? "T x H x W or T x H x W x C (C = 1, 3 or 4)" : "H x W or H x W x C (C = 1, 3 or 4)";
-  const bool u8 = is_dtype<std::uint8_t>(a);
-  if (!u8 && !is_dtype<float>(a)) type_error(fn, arg, "a uint8 or float32 " + layout + " array", describe(a));
-  if (a.ndim() != 2 + lead && a.ndim() != 3 + lead) value_error(fn, arg, "must be " + layout + ", got " + describe(a));
-  FrameInfo f;
-  f.u8 = u8;
-  f.h = a.shape(lead);
-  f.w = a.shape(lead + 1);
-  const py::ssize_t c = a.ndim() == 3 + lead ? a.shape(lead + 2) : 1;
-  if (c != 1 && c != 3 && c != 4) value_error(fn, arg, "must have 1, 3 or 4 channels, got " + describe(a));
-  f.c = static_cast<int>(c);
-  require_nonempty(a, fn, arg);
-  return f;
-}
 
 // A view of an (H, rowlen...) array whose rows are contiguous runs of `row_len`
 // elements, possibly with a row stride (negative too): no copy for a[::-1],
@@ -77,31 +55,17 @@ RowView<T> row_view(const py::array& a) {
   return v;
 }
 
-std::string shape_str(const py::array& a) {
-  std::string d = describe(a);
-  return d.substr(d.find("shape ") + 6);
-}
-
-py::object check_mask(const py::object& mask_obj, const char* fn, const char* arg, py::ssize_t h, py::ssize_t w,
-                      const char* ref) {
+// The optional weights, checked against the frames (quality_mask_contract).
+py::object mask_arg(const py::object& mask_obj, const char* fn, const QualityFrame& f) {
   if (mask_obj.is_none()) return py::none();
-  py::array m = as_array(mask_obj, fn, arg);
-  const std::string expected = std::string("a float32 H x W mask (0..1) matching ") + ref;
-  if (!is_dtype<float>(m)) type_error(fn, arg, expected, describe(m));
-  if (m.ndim() != 2 || m.shape(0) != h || m.shape(1) != w)
-    value_error(fn, arg,
-                "must be " + expected + " (" + std::to_string(h) + ", " + std::to_string(w) + "), got " + describe(m));
+  py::array m = as_array(mask_obj, fn, "mask");
+  const ArrayDesc d = desc(m);
+  quality_mask_contract(fn, &d, f);
   return std::move(m);
 }
 
-// Raises when the sums show invalid data: mask outside [0, 1] / not finite, a zero
-// mask, or non-finite frame values.
-void check_sums(const q::SseSums& s, bool has_mask, const char* fn, const char* mask_arg) {
-  if (has_mask) {
-    if (!std::isfinite(s.weight_sum) || !(s.mask_min >= 0.f) || !(s.mask_max <= 1.f))
-      value_error(fn, mask_arg, "must hold finite values in [0, 1]");
-    if (s.weight_sum <= 0.0) value_error(fn, mask_arg, "sums to 0: no pixel has a weight, so the PSNR is undefined");
-  }
+void check_sums(const q::SseSums& s, bool has_mask, const char* fn) {
+  quality_sums_contract(fn, has_mask, s.weight_sum, s.mask_min, s.mask_max);
 }
 
 template <typename T>
@@ -112,7 +76,7 @@ bool view_finite(const RowView<T>& v, py::ssize_t h, py::ssize_t row_len) {
 }
 
 template <typename T>
-double tpsnr_pair(const py::array& prev, const py::array& cur, const py::object& mask_obj, const FrameInfo& f) {
+double tpsnr_pair(const py::array& prev, const py::array& cur, const py::object& mask_obj, const QualityFrame& f) {
   const char* fn = "tpsnr";
   RowView<T> a = row_view<T>(prev), b = row_view<T>(cur);
   RowView<float> m;
@@ -126,7 +90,7 @@ double tpsnr_pair(const py::array& prev, const py::array& cur, const py::object&
     else
       s = q::frame_sse_f32(a.ptr, a.stride, b.ptr, b.stride, has_mask ? m.ptr : nullptr, m.stride, f.h, f.w, f.c);
   }
-  check_sums(s, has_mask, fn, "mask");
+  check_sums(s, has_mask, fn);
   if (!std::isfinite(s.sse)) {
     const char* bad = view_finite(a, f.h, f.w * f.c) ? "cur" : "prev";
     value_error(fn, bad, "must hold finite values (found NaN or inf)");
@@ -137,38 +101,31 @@ double tpsnr_pair(const py::array& prev, const py::array& cur, const py::object&
 double tpsnr(const py::object& prev_obj, const py::object& cur_obj, const py::object& mask_obj) {
   const char* fn = "tpsnr";
   py::array prev = as_array(prev_obj, fn, "prev");
-  const FrameInfo f = check_frame(prev, fn, "prev");
   py::array cur = as_array(cur_obj, fn, "cur");
-  if (f.u8 ? !is_dtype<std::uint8_t>(cur) : !is_dtype<float>(cur))
-    type_error(fn, "cur", std::string("an array with the dtype of 'prev' (") + py::str(prev.dtype()).cast<std::string>() + ")",
-               describe(cur));
-  bool same = cur.ndim() == prev.ndim();
-  for (py::ssize_t d = 0; same && d < prev.ndim(); ++d) same = cur.shape(d) == prev.shape(d);
-  if (!same) value_error(fn, "cur", "must have the shape of 'prev' " + shape_str(prev) + ", got " + describe(cur));
-  py::object mask = check_mask(mask_obj, fn, "mask", f.h, f.w, "the frames");
+  const QualityFrame f = tpsnr_contract(fn, desc(prev), desc(cur));
+  py::object mask = mask_arg(mask_obj, fn, f);
   return f.u8 ? tpsnr_pair<std::uint8_t>(prev, cur, mask, f) : tpsnr_pair<float>(prev, cur, mask, f);
 }
 
 template <typename T>
-py::array_t<double> tpsnr_seq_impl(const py::array& frames, const py::object& mask_obj, const FrameInfo& f,
-                                   py::ssize_t t) {
+py::array_t<double> tpsnr_seq_impl(const py::array& frames, const py::object& mask_obj, const QualityFrame& f) {
   const char* fn = "tpsnr_sequence";
   auto fr = contiguous<T>(frames);
   py::array_t<float, py::array::c_style> m;
   const bool has_mask = !mask_obj.is_none();
   if (has_mask) m = contiguous<float>(py::reinterpret_borrow<py::array>(mask_obj));
-  py::array_t<double> out(t - 1);
-  std::vector<q::SseSums> sums(static_cast<std::size_t>(t - 1));
+  py::array_t<double> out(f.t - 1);
+  std::vector<q::SseSums> sums(static_cast<std::size_t>(f.t - 1));
   {
     py::gil_scoped_release nogil;
     const float* mp = has_mask ? m.data() : nullptr;
     if constexpr (std::is_same_v<T, std::uint8_t>)
-      q::tpsnr_sequence_u8(fr.data(), t, f.h, f.w, f.c, mp, out.mutable_data(), sums.data());
+      q::tpsnr_sequence_u8(fr.data(), f.t, f.h, f.w, f.c, mp, out.mutable_data(), sums.data());
     else
-      q::tpsnr_sequence_f32(fr.data(), t, f.h, f.w, f.c, mp, out.mutable_data(), sums.data());
+      q::tpsnr_sequence_f32(fr.data(), f.t, f.h, f.w, f.c, mp, out.mutable_data(), sums.data());
   }
   for (const auto& s : sums) {
-    check_sums(s, has_mask, fn, "mask");
+    check_sums(s, has_mask, fn);
     if (!std::isfinite(s.sse)) value_error(fn, "frames", "must hold finite values (found NaN or inf)");
   }
   return out;
@@ -177,11 +134,9 @@ py::array_t<double> tpsnr_seq_impl(const py::array& frames, const py::object& ma
 py::array_t<double> tpsnr_sequence(const py::object& frames_obj, const py::object& mask_obj) {
   const char* fn = "tpsnr_sequence";
   py::array frames = as_array(frames_obj, fn, "frames");
-  const FrameInfo f = check_frame(frames, fn, "frames", 1);
-  const py::ssize_t t = frames.shape(0);
-  if (t < 2) value_error(fn, "frames", "must hold at least 2 frames (T >= 2), got " + describe(frames));
-  py::object mask = check_mask(mask_obj, fn, "mask", f.h, f.w, "the frames");
-  return f.u8 ? tpsnr_seq_impl<std::uint8_t>(frames, mask, f, t) : tpsnr_seq_impl<float>(frames, mask, f, t);
+  const QualityFrame f = quality_frame_contract(fn, "frames", desc(frames), 1);
+  py::object mask = mask_arg(mask_obj, fn, f);
+  return f.u8 ? tpsnr_seq_impl<std::uint8_t>(frames, mask, f) : tpsnr_seq_impl<float>(frames, mask, f);
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include "facefuse/cpu_dispatch.hpp"
 #include "facefuse/parallel.hpp"
 #include "facefuse/paste_math.hpp"
+#include "facefuse/poisson.hpp"
 #include "facefuse/pyramid.hpp"
 
 // x86-64 GCC: the row kernels are also compiled for AVX2 + FMA and picked at run time.
@@ -209,11 +210,21 @@ void warp_face_impl(const Face<T>& f, T* warped, float* mask) {
 }
 
 void laplacian(const std::uint8_t* dst, const std::uint8_t* src, const float* mask, std::uint8_t* out, int h, int w,
-               int levels) {
+               long long levels) {
   blend_laplacian_u8(dst, src, mask, out, h, w, 3, levels);
 }
-void laplacian(const float* dst, const float* src, const float* mask, float* out, int h, int w, int levels) {
+void laplacian(const float* dst, const float* src, const float* mask, float* out, int h, int w, long long levels) {
   blend_laplacian_f32(dst, src, mask, out, h, w, 3, levels);
+}
+
+// The seamless blend of a warped box into the image's box (in place, row stride W * 3).
+void poisson(std::uint8_t* box, int W, const std::uint8_t* warped, const float* mask, int bh, int bw) {
+  const std::ptrdiff_t s = static_cast<std::ptrdiff_t>(W) * 3, ws = static_cast<std::ptrdiff_t>(bw) * 3;
+  blend_poisson_u8(box, s, warped, ws, mask, bw, box, s, bh, bw, 3, kPoissonTol, kPoissonMaxIter);
+}
+void poisson(float* box, int W, const float* warped, const float* mask, int bh, int bw) {
+  const std::ptrdiff_t s = static_cast<std::ptrdiff_t>(W) * 3, ws = static_cast<std::ptrdiff_t>(bw) * 3;
+  blend_poisson_f32(box, s, warped, ws, mask, bw, box, s, bh, bw, 3, kPoissonTol, kPoissonMaxIter);
 }
 
 // Alpha blend of box buffers into the image.
@@ -241,7 +252,7 @@ void blend_box(T* img, int W, const PasteBox& b, const T* warped, const float* m
 }
 
 template <typename T>
-void paste_buffered(T* img, int W, const Face<T>& f, Blend blend, bool color_lab, int levels) {
+void paste_buffered(T* img, int W, const Face<T>& f, Blend blend, bool color_lab, long long levels) {
   const PasteBox& b = f.box;
   const int bh = b.y1 - b.y0, bw = b.x1 - b.x0;
   const std::size_t n = static_cast<std::size_t>(bh) * bw;
@@ -251,7 +262,7 @@ void paste_buffered(T* img, int W, const Face<T>& f, Blend blend, bool color_lab
   const std::int64_t row_bytes = static_cast<std::int64_t>(bw) * 3 * sizeof(T);
   const std::int64_t img_stride = static_cast<std::int64_t>(W) * 3 * sizeof(T);
   T* box_origin = img + (static_cast<std::ptrdiff_t>(b.y0) * W + b.x0) * 3;
-  if (color_lab || blend == Blend::laplacian) {
+  if (color_lab || blend == Blend::laplacian) {  // the box as it is now (poisson reads it in place)
     region.resize(n * 3);
     copy_rows(box_origin, img_stride, region.data(), row_bytes, bh, row_bytes);
   }
@@ -266,6 +277,8 @@ void paste_buffered(T* img, int W, const Face<T>& f, Blend blend, bool color_lab
     std::vector<T> out(n * 3);
     laplacian(region.data(), warped.data(), mask.data(), out.data(), bh, bw, levels);
     copy_rows(out.data(), row_bytes, box_origin, img_stride, bh, row_bytes);
+  } else if (blend == Blend::poisson) {
+    poisson(box_origin, W, warped.data(), mask.data(), bh, bw);  // inputs finite: status 0
   } else {
     blend_box(img, W, b, warped.data(), mask.data());
   }
@@ -287,7 +300,7 @@ Face<T> with_weights(const Face<T>& f, std::vector<float>& buf) {
 }
 
 template <typename T>
-void paste_back_impl(T* img, int H, int W, const Face<T>* faces, int n, Blend blend, bool color_lab, int levels) {
+void paste_back_impl(T* img, int H, int W, const Face<T>* faces, int n, Blend blend, bool color_lab, long long levels) {
   (void)H;
   std::vector<float> buf;
   for (int k = 0; k < n; ++k) {
@@ -312,11 +325,11 @@ bool warp_affine_f32(const float* src, int sh, int sw, int c, float* dst, int dh
 }
 
 void paste_back_u8(std::uint8_t* img, int H, int W, const Face<std::uint8_t>* faces, int n, Blend blend,
-                   bool color_lab, int levels) {
+                   bool color_lab, long long levels) {
   paste_back_impl(img, H, W, faces, n, blend, color_lab, levels);
 }
 void paste_back_f32(float* img, int H, int W, const Face<float>* faces, int n, Blend blend, bool color_lab,
-                    int levels) {
+                    long long levels) {
   paste_back_impl(img, H, W, faces, n, blend, color_lab, levels);
 }
 

@@ -64,7 +64,7 @@ namespace {
 namespace {
 
 template <typename T>
-void dispatch(const T* dst, const T* src, const float* mask, T* out, int h, int w, int c, int levels) {
+void dispatch(const T* dst, const T* src, const float* mask, T* out, int h, int w, int c, long long levels) {
 #if FACEFUSE_PYR_AVX2
   if (cpu_has_avx2()) {
     pyr_avx2::blend_any<T>(dst, src, mask, out, h, w, c, levels);
@@ -93,12 +93,12 @@ void pyr_up_f32(const float* src, float* dst, int h, int w, int c, int dh, int d
 }
 
 void blend_laplacian_u8(const std::uint8_t* dst, const std::uint8_t* src, const float* mask, std::uint8_t* out,
-                        int h, int w, int c, int levels) {
+                        int h, int w, int c, long long levels) {
   dispatch<std::uint8_t>(dst, src, mask, out, h, w, c, levels);
 }
 
 void blend_laplacian_f32(const float* dst, const float* src, const float* mask, float* out, int h, int w, int c,
-                         int levels) {
+                         long long levels) {
   dispatch<float>(dst, src, mask, out, h, w, c, levels);
 }
 

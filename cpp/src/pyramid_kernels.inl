@@ -321,7 +321,7 @@ void alpha_only(const T* dst, const T* src, const float* mask, T* out, int h, in
 }
 
 template <typename T, int C>
-void blend_impl(const T* dst, const T* src, const float* mask, T* out, int h, int w, int levels) {
+void blend_impl(const T* dst, const T* src, const float* mask, T* out, int h, int w, long long levels) {
   const int K = pyr::clamp_levels(levels, h, w);
   const bool par = max_threads() > 1 && static_cast<std::ptrdiff_t>(h) * w * C > kParallelMinElems && parallel_ok();
   if (K <= 1) {
@@ -442,7 +442,7 @@ void pyr_up_any(const float* src, float* dst, int h, int w, int c, int dh, int d
 }
 
 template <typename T>
-void blend_any(const T* dst, const T* src, const float* mask, T* out, int h, int w, int c, int levels) {
+void blend_any(const T* dst, const T* src, const float* mask, T* out, int h, int w, int c, long long levels) {
   if (c == 3)
     blend_impl<T, 3>(dst, src, mask, out, h, w, levels);
   else

@@ -77,13 +77,10 @@ CpuLandmarkSmoother::CpuLandmarkSmoother(SmoothMethod method, const SmoothParams
 std::int64_t CpuLandmarkSmoother::first_decreasing_timestamp(const std::int64_t* ids, const double* t,
                                                              std::int64_t n) const {
   if (!t) return -1;
-  for (std::int64_t i = 0; i < n; ++i) {
-    const std::int64_t s = ids_.find(ids[i]);
-    if (s < 0) continue;
+  return ids_.first_row(ids, n, [&](std::int64_t s, std::int64_t i) {
     const smoothing::TrackState& st = slots_[static_cast<std::size_t>(s)].s;
-    if (st.alive && st.has_t && t[i] < st.last_t) return i;
-  }
-  return -1;
+    return st.alive && st.has_t && t[i] < st.last_t;
+  });
 }
 
 void CpuLandmarkSmoother::update(const float* landmarks, const std::int64_t* ids, const double* t, std::int64_t n,

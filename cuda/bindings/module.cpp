@@ -1,14 +1,14 @@
-// facefuse._cuda: the CUDA backend. Entry points take device pointers (ints),
-// sizes, a device index and a stream handle: the Python layer
-// (facefuse/ops/_device.py) reads them from __cuda_array_interface__ / CuPy and
-// has already checked dtypes and shapes; these entries re-check what the
-// kernels rely on (sizes > 0, channel counts, non-null pointers) so a direct
-// call cannot launch out of bounds.
+// facefuse._cuda: the CUDA backend. Entry points take device arrays (anything
+// with __cuda_array_interface__: CuPy's), a device index and a stream handle
+// (facefuse/ops/_gpu.py passes them); each checks its arguments with the op's
+// contract, the CPU bindings' own (cpp/bindings/op_contracts.hpp), and what the
+// launches need, so a direct call cannot launch out of bounds.
 #include <cuda_runtime_api.h>
 #include <pybind11/pybind11.h>
 
 #include <string>
 
+#include "checks.hpp"
 #include "cuda_common.hpp"
 
 namespace py = pybind11;
@@ -43,6 +43,7 @@ std::string version_string(int v) { return std::to_string(v / 1000) + "." + std:
 PYBIND11_MODULE(_cuda, m) {
   m.doc() = "facefuse CUDA backend. Use the facefuse.ops API (it dispatches CuPy arrays here).";
   m.attr("__version__") = FACEFUSE_VERSION;
+  facefuse::bind::register_arg_errors();
   m.def("device_info", &device_info, "(device count, cudaError_t code, message); never raises.");
   m.def("runtime_version_string", [] { return version_string(CUDART_VERSION); },
         "The CUDA runtime version this module was built with and links statically.");

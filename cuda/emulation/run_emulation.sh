@@ -21,7 +21,7 @@ if [[ "${1:-}" == "--python" ]]; then
   # with the NumPy-backed fake CuPy (exercises ops/_device.py, ops/_gpu.py and the tests).
   ext="$(python3 -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')"
   g++ -std=c++20 -O1 -pthread -w -shared -fPIC $(python3 -m pybind11 --includes) -I"$here" -I"$root/cuda" \
-    -I"$root/cpp/include" -I"$root/cpp/src" "$out"/*.cpp "$root"/cuda/bindings/*.cpp \
+    -I"$root/cpp/include" -I"$root/cpp/src" -I"$root/cpp/bindings" "$out"/*.cpp "$root"/cuda/bindings/*.cpp \
     "$root"/cpp/src/{pyramid,color,quality,smoothing}.cpp -o "$out/_cuda$ext"
   python3 "$here/run_python_emulation.py" "$out/_cuda$ext" "${@:2}"
 fi

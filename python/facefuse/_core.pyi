@@ -22,7 +22,13 @@ def blend_laplacian(
     mask: npt.NDArray[np.float32],
     levels: int = 5,
 ) -> npt.NDArray[np.uint8] | npt.NDArray[np.float32]:
-    """Multi-band blend; dst/src uint8|float32 H x W[x 1|3], mask float32 H x W."""
+    """Multi-band blend; dst/src uint8|float32 H x W[x 1|3] (or N x H x W x C), mask float32 H x W (N x H x W)."""
+    ...
+
+def gaussian_pyramid(
+    img: npt.NDArray[np.float32], levels: int, fn: str = "gaussian_pyramid"
+) -> list[npt.NDArray[np.float32]]:
+    """[img, pyrDown(img), ...]: min(levels, max_levels(H, W)) float32 levels; `fn` names the caller in errors."""
     ...
 
 def max_levels(h: int, w: int) -> int:
@@ -40,15 +46,21 @@ def pyr_up(img: npt.NDArray[np.float32], h: int, w: int) -> npt.NDArray[np.float
 
 # ---- color -----------------------------------------------------------------
 
-def bgr_to_lab(img: npt.NDArray[np.uint8] | npt.NDArray[np.float32]) -> npt.NDArray[np.float32]: ...
-def lab_to_bgr(lab: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]: ...
+def bgr_to_lab(img: npt.NDArray[np.uint8] | npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """(N x) H x W x 3 BGR -> float32 CIELAB."""
+
+def lab_to_bgr(lab: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """(N x) H x W x 3 float32 CIELAB -> float32 BGR in [0, 1]."""
+
 def color_transfer(
     src: npt.NDArray[np.uint8] | npt.NDArray[np.float32],
     ref: npt.NDArray[np.uint8] | npt.NDArray[np.float32],
     src_mask: npt.NDArray[np.float32] | None = None,
     ref_mask: npt.NDArray[np.float32] | None = None,
     strength: float = 1.0,
-) -> npt.NDArray[np.uint8] | npt.NDArray[np.float32]: ...
+) -> npt.NDArray[np.uint8] | npt.NDArray[np.float32]:
+    """Reinhard LAB transfer; src H x W x 3 or N x H x W x 3, ref one image or N, masks shaped as their image."""
+
 
 
 # ---- smoothing -------------------------------------------------------------
@@ -117,7 +129,8 @@ def paste_back(
     levels: int = 5,
     out: npt.NDArray[np.uint8] | npt.NDArray[np.float32] | None = None,
 ) -> npt.NDArray[np.uint8] | npt.NDArray[np.float32]:
-    """Fused paste-back of one face or a batch [K, h, w, 3] / list; blend 'alpha' | 'laplacian'; color None | 'lab'."""
+    """Fused paste-back of one face or a batch [K, h, w, 3] / list; blend 'alpha' | 'laplacian' | 'poisson';
+    color None | 'lab'."""
 
 def paste_warp(
     frame: npt.NDArray[np.uint8] | npt.NDArray[np.float32],

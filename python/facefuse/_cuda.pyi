@@ -1,10 +1,12 @@
 """Type stub of facefuse._cuda, the CUDA backend (cuda/bindings/*.cpp).
 
-Entry points take device pointers as ints (0 = absent), sizes, a device index
-and a CUDA stream handle; facefuse.ops reads them from __cuda_array_interface__
-/ CuPy and checks dtypes and shapes first. Use facefuse.ops, not this module.
+Entry points take device arrays (anything with __cuda_array_interface__, e.g.
+CuPy arrays; C-contiguous), a device index and a CUDA stream handle, and check
+their arguments with the same contracts as facefuse._core (TypeError /
+ValueError naming the argument). Outputs are written into the ``out`` arrays
+the caller allocated. Use facefuse.ops, not this module.
 """
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 import numpy.typing as npt
@@ -23,29 +25,26 @@ def driver_version() -> int:
 def device_name(device: int) -> str: ...
 def release_scratch() -> None: ...
 def scratch_bytes() -> int: ...
-def blend_laplacian(
-    dst: int, src: int, mask: int, out: int, u8: bool, n: int, h: int, w: int, c: int, levels: int, device: int,
-    stream: int,
-) -> None: ...
-def bgr_to_lab(src: int, u8: bool, dst: int, n_px: int, device: int, stream: int) -> None: ...
-def lab_to_bgr(src: int, dst: int, n_px: int, device: int, stream: int) -> None: ...
-def color_transfer(
-    src: int, ref: int, src_mask: int, ref_mask: int, dst: int, u8: bool, n: int, src_px: int, n_ref: int,
-    ref_px: int, strength: float, device: int, stream: int,
-) -> None: ...
-def tpsnr_sums(
-    a: int, b: int, pair_stride: int, n_pairs: int, u8: bool, h: int, w: int, c: int, mask: int, device: int,
-    stream: int,
-) -> list[tuple[float, float, float, float]]:
-    """Per pair (sse, weight_sum, mask_min, mask_max); synchronises the stream."""
+def blend_laplacian(dst: Any, src: Any, mask: Any, out: Any, levels: int, device: int, stream: int) -> None:
+    """Multi-band blend of H x W[, C] or N x H x W x C frames (float32 mask) into out."""
 
-def psnr_from_sums(sse: float, weight_sum: float, c: int) -> float: ...
+def bgr_to_lab(img: Any, out: Any, device: int, stream: int) -> None: ...
+def lab_to_bgr(lab: Any, out: Any, device: int, stream: int) -> None: ...
+def color_transfer(
+    src: Any, ref: Any, src_mask: Optional[Any], ref_mask: Optional[Any], out: Any, strength: float, device: int,
+    stream: int,
+) -> None: ...
+def tpsnr(prev: Any, cur: Any, mask: Optional[Any], device: int, stream: int) -> float:
+    """tPSNR (dB) of a frame pair; synchronises the stream."""
+
+def tpsnr_sequence(frames: Any, mask: Optional[Any], device: int, stream: int) -> npt.NDArray[np.float64]:
+    """tPSNR of each consecutive pair (T - 1 values); synchronises the stream."""
 
 class LandmarkSmoother:
     def __init__(self, method: str, params: dict[str, object]) -> None: ...
     def update(
-        self, landmarks: int, n: int, p: int, track_ids: npt.NDArray[np.int64],
-        t: Optional[npt.NDArray[np.float64]], out: int, reset_flags: int, new_flags: int, device: int, stream: int,
+        self, landmarks: Any, track_ids: npt.ArrayLike, t: Optional[npt.NDArray[np.float64]], out: Any,
+        reset_flags: Any, new_flags: Any, device: int, stream: int,
     ) -> None: ...
     def reset(self, ids: Optional[npt.ArrayLike] = None) -> None: ...
     def forget(self, ids: npt.ArrayLike) -> None: ...

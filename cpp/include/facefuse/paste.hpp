@@ -18,7 +18,7 @@ bool warp_affine_u8(const std::uint8_t* src, int sh, int sw, int c, std::uint8_t
 bool warp_affine_f32(const float* src, int sh, int sw, int c, float* dst, int dh, int dw, const double* M,
                      bool replicate);
 
-enum class Blend { alpha = 0, laplacian = 1 };
+enum class Blend { alpha = 0, laplacian = 1, poisson = 2 };
 
 // One face: an h x w x 3 crop, its h x w float32 mask (any finite values, used as
 // mask_weight: clipped to [0, 1] before and after the warp) and the geometry from
@@ -34,13 +34,14 @@ struct Face {
 
 // Pastes faces[0..n) in order into the H x W x 3 image `img` (in place).
 // alpha: one fused pass over each paste box; laplacian: the warped crop and mask
-// are blended into the box with blend_laplacian_*(levels). color_lab: the warped
+// are blended into the box with blend_laplacian_*(levels); poisson: with
+// blend_poisson_* (kPoissonTol, kPoissonMaxIter; levels unused). color_lab: the warped
 // crop first gets the LAB mean/std of the frame's box under the warped mask
 // (color::color_transfer; skipped when the warped mask is all zero).
 void paste_back_u8(std::uint8_t* img, int H, int W, const Face<std::uint8_t>* faces, int n, Blend blend,
-                   bool color_lab, int levels);
+                   bool color_lab, long long levels);
 void paste_back_f32(float* img, int H, int W, const Face<float>* faces, int n, Blend blend, bool color_lab,
-                    int levels);
+                    long long levels);
 
 // The warped crop (stored in its dtype) and clipped warped mask of one face's box:
 // warped bh x bw x 3, mask bh x bw (bh, bw: the box size, both >= 1).

@@ -8,6 +8,10 @@
 
 namespace facefuse {
 
+// The defaults of facefuse.ops.blend_poisson, also paste_back(blend="poisson")'s.
+constexpr float kPoissonTol = 1e-4f;
+constexpr int kPoissonMaxIter = 50;
+
 struct PoissonResult {
   int status = 0;            // 0 ok; 1 dst, 2 src non-finite in the solved region; 3 mask non-finite
   int iterations = 0;        // CG iterations (= V-cycles on the finest level; 0: nothing to solve)

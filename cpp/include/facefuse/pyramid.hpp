@@ -19,15 +19,15 @@ void pyr_up_f32(const float* src, float* dst, int h, int w, int c, int dh, int d
 // Multi-band blend of src over dst under mask:
 //   out = collapse_k( Gm_k * L_k(src) + (1 - Gm_k) * L_k(dst) )
 // with Gm the Gaussian pyramid of mask and L the Laplacian pyramids (cv2.pyrDown /
-// cv2.pyrUp semantics), using min(levels, pyramid_max_levels(h, w)) levels.
+// cv2.pyrUp semantics), using pyr::clamp_levels(levels, h, w) levels.
 // dst, src, out: C-contiguous h x w x c (c = 1 or 3); mask: h x w float32 with
 // every value in [0, 1] (see pyramid_mask_status / pyramid_clamp_mask).
 // uint8 output is rounded half away from zero and saturated; float32 is not clamped.
 // Requires h, w >= 1, c in {1, 3}, levels >= 1.
 void blend_laplacian_u8(const std::uint8_t* dst, const std::uint8_t* src, const float* mask, std::uint8_t* out,
-                        int h, int w, int c, int levels);
+                        int h, int w, int c, long long levels);
 void blend_laplacian_f32(const float* dst, const float* src, const float* mask, float* out, int h, int w, int c,
-                         int levels);
+                         long long levels);
 
 // 0: every value in [0, 1]; 1: all finite, some outside [0, 1]; 2: some NaN or inf.
 int pyramid_mask_status(const float* p, std::size_t n);

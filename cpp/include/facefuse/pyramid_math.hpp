@@ -46,10 +46,13 @@ FF_HD int max_levels(int h, int w) {
   return n;
 }
 
-// The number of levels actually used: min(levels, max_levels(h, w)) (levels >= 1).
-FF_HD int clamp_levels(int levels, int h, int w) {
+// The number of levels an h x w image is blended with when `levels` (>= 1, any
+// size a caller asks for) are requested: min(levels, max_levels(h, w)). The one
+// place the request is capped: the bindings pass it through, and every blend
+// (CPU, CUDA, paste's laplacian box, gaussian_pyramid) calls this.
+FF_HD int clamp_levels(long long levels, int h, int w) {
   const int m = max_levels(h, w);
-  return levels < m ? levels : m;
+  return levels < m ? static_cast<int>(levels) : m;
 }
 
 // pyrUp neighbours of coarse index i in a coarse axis of length n.

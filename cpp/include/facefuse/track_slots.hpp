@@ -65,6 +65,17 @@ class TrackSlots {
     return v;
   }
 
+  // The first row i of ids[0..n) whose id is live and whose slot satisfies
+  // `pred(slot, i)`, or -1 (the smoothers' decreasing-timestamp check).
+  template <class Pred>
+  std::int64_t first_row(const std::int64_t* ids, std::int64_t n, Pred pred) const {
+    for (std::int64_t i = 0; i < n; ++i) {
+      const std::int64_t s = find(ids[i]);
+      if (s >= 0 && pred(s, i)) return i;
+    }
+    return -1;
+  }
+
   // Live ids whose slot satisfies `pred(slot)` (collected first, so the caller may release them).
   template <class Pred>
   std::vector<std::int64_t> ids_where(Pred pred) const {

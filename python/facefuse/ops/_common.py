@@ -1,9 +1,12 @@
 """Helpers every op module shares: backend choice and argument normalisation.
 
-The native bindings check dtypes and shapes themselves (so the core is safe to
-call directly); this layer only converts the conveniences the public API allows
-(uint8 or float64 masks, lists) and picks the backend: NumPy -> ``_core``,
-``__cuda_array_interface__`` -> ``_cuda`` (see ``_device`` and ``_gpu``).
+Each op's argument contract (dtypes, shapes, ranges) is stated once, natively
+(cpp/bindings/op_contracts.hpp), and both ``_core`` and ``_cuda`` apply it, so
+the core is safe to call directly and this layer does not spell it again: it only
+converts the conveniences the public API allows (uint8 or float64 masks, lists)
+and picks the backend: NumPy -> ``_core``, ``__cuda_array_interface__`` ->
+``_cuda`` (see ``_device`` and ``_gpu``). The checkers below are for the
+Python-only classes' own parameters.
 """
 from __future__ import annotations
 
@@ -16,8 +19,6 @@ import numpy as np
 
 from .. import _core
 from ._device import is_device_array, on_device  # noqa: F401  (re-exported)
-
-FRAME_DTYPES = (np.uint8, np.float32)
 
 
 def require_host(fn: str, **arrays: Any) -> None:
@@ -95,12 +96,6 @@ def check_choice(fn: str, name: str, value: Any, choices: Sequence[Any]) -> Any:
         raise ValueError(f"{fn}: argument '{name}' must be one of {', '.join(repr(c) for c in choices)}, "
                          f"got {value!r}")
     return value
-
-
-def require_finite(fn: str, name: str, a: np.ndarray) -> None:
-    """The host path's rule for float inputs: every value finite, else ValueError naming it."""
-    if a.dtype.kind == "f" and not np.isfinite(a).all():
-        raise ValueError(f"{fn}: argument '{name}' must be finite (no NaN or inf)")
 
 
 def native() -> Any:

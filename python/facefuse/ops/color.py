@@ -22,13 +22,6 @@ from ._device import check_device_finite
 __all__ = ["bgr_to_lab", "lab_to_bgr", "color_transfer"]
 
 
-def _per_pixel(f: Any, a: np.ndarray) -> np.ndarray:
-    """Apply a per-pixel H x W x 3 core conversion to an N x H x W x 3 batch too."""
-    if a.ndim == 4 and a.shape[-1] == 3 and a.size > 0:
-        return f(a.reshape(-1, a.shape[2], 3)).reshape(a.shape)
-    return f(a)
-
-
 def bgr_to_lab(img: Any) -> np.ndarray:
     """BGR image -> CIELAB (D65), as ``cv2.cvtColor(img, cv2.COLOR_BGR2Lab)`` on float32.
 
@@ -44,7 +37,7 @@ def bgr_to_lab(img: Any) -> np.ndarray:
     if on_device("bgr_to_lab", img=img):
         check_device_finite("bgr_to_lab", img=img)
         return _gpu.bgr_to_lab(img)
-    return _per_pixel(native().bgr_to_lab, as_ndarray("bgr_to_lab", "img", img))
+    return native().bgr_to_lab(as_ndarray("bgr_to_lab", "img", img))
 
 
 def lab_to_bgr(lab: Any) -> np.ndarray:
@@ -61,7 +54,7 @@ def lab_to_bgr(lab: Any) -> np.ndarray:
     if on_device("lab_to_bgr", lab=lab):
         check_device_finite("lab_to_bgr", lab=lab)
         return _gpu.lab_to_bgr(lab)
-    return _per_pixel(native().lab_to_bgr, as_ndarray("lab_to_bgr", "lab", lab))
+    return native().lab_to_bgr(as_ndarray("lab_to_bgr", "lab", lab))
 
 
 def color_transfer(
@@ -111,24 +104,7 @@ def color_transfer(
     if on_device(fn, src=src, ref=ref, src_mask=src_mask, ref_mask=ref_mask):
         check_device_finite(fn, unit=("src_mask", "ref_mask"), src=src, ref=ref, src_mask=src_mask, ref_mask=ref_mask)
         return _gpu.color_transfer(src, ref, src_mask, ref_mask, strength)
-    src = as_ndarray(fn, "src", src)
-    ref = as_ndarray(fn, "ref", ref)
+    s, r = as_ndarray(fn, "src", src), as_ndarray(fn, "ref", ref)
     sm = None if src_mask is None else as_mask(fn, "src_mask", src_mask)
     rm = None if ref_mask is None else as_mask(fn, "ref_mask", ref_mask)
-    core = native()
-    if src.ndim == 4:  # a batch: the CPU core transfers one image at a time
-        n = src.shape[0]
-        if n == 0:
-            raise ValueError(f"{fn}: argument 'src' must not be empty, got shape {src.shape}")
-        if ref.ndim == 4 and ref.shape[0] != n:
-            raise ValueError(f"{fn}: argument 'ref' must be one image or a batch of N={n}, got shape {ref.shape}")
-        if sm is not None and (sm.ndim != 3 or sm.shape[0] != n):
-            raise ValueError(f"{fn}: argument 'src_mask' must be N x H x W matching src, got shape {sm.shape}")
-        if rm is not None and ref.ndim == 4 and (rm.ndim != 3 or rm.shape[0] != n):
-            raise ValueError(f"{fn}: argument 'ref_mask' must be N x H' x W' matching ref, got shape {rm.shape}")
-        return np.stack([
-            core.color_transfer(src[i], ref[i] if ref.ndim == 4 else ref, None if sm is None else sm[i],
-                                None if rm is None else (rm[i] if ref.ndim == 4 else rm), strength)
-            for i in range(n)
-        ])
-    return core.color_transfer(src, ref, sm, rm, strength)
+    return native().color_transfer(s, r, sm, rm, strength)

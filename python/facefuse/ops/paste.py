@@ -20,12 +20,9 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-from ._common import as_mask, as_ndarray, native, require_finite, require_host
-from .poisson import blend_poisson
+from ._common import as_mask, as_ndarray, native, require_host
 
 __all__ = ["paste_back", "warp_affine"]
-
-_BLENDS = ("alpha", "laplacian", "poisson")
 
 
 def warp_affine(img: Any, M: Any, dsize: tuple[int, int], border: str = "constant") -> np.ndarray:
@@ -66,57 +63,6 @@ def _arrays(fn: str, name: str, x: Any) -> Any:
     return as_ndarray(fn, name, x)
 
 
-def _split(fn: str, name: str, x: Any, item_ndim: int) -> list[np.ndarray]:
-    if isinstance(x, list):
-        return x
-    if x.ndim == item_ndim:
-        return [x]
-    if x.ndim == item_ndim + 1:
-        return list(x)
-    raise ValueError(f"{fn}: argument '{name}' must have {item_ndim} dimensions or be a batch of them, got shape {x.shape}")
-
-
-def _paste_poisson(frame: np.ndarray, crops: Any, masks: Any, affs: Any, color: Optional[str], levels: Any,
-                   out: Optional[np.ndarray]) -> np.ndarray:
-    fn = "paste_back"
-    core = native()
-    crops = _split(fn, "crop", crops if isinstance(crops, list) else np.asarray(crops), 3)
-    masks = _split(fn, "crop_mask", masks if isinstance(masks, list) else np.asarray(masks), 2)
-    affs = _split(fn, "affine", affs if isinstance(affs, list) else np.asarray(affs), 2)
-    if len(masks) != len(crops):
-        raise ValueError(f"{fn}: argument 'crop_mask' must give one mask per crop ({len(crops)}), got {len(masks)}")
-    if len(affs) != len(crops):
-        raise ValueError(f"{fn}: argument 'affine' must give one matrix per crop ({len(crops)}), got {len(affs)}")
-    if color not in (None, "lab"):
-        raise ValueError(f"{fn}: argument 'color' must be None or 'lab', got {color!r}")
-    if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)):
-        raise TypeError(f"{fn}: argument 'levels' must be an int, got {type(levels).__name__}")
-    if levels < 1:
-        raise ValueError(f"{fn}: argument 'levels' must be >= 1, got {levels}")
-    require_finite(fn, "frame", frame)  # the alpha / laplacian paths check it natively
-    for c, m, a in zip(crops, masks, affs):  # validates frame and every face before anything is written
-        core.paste_warp(frame[:1, :1] if frame.ndim == 3 else frame, c, m, a)
-    if out is not None:
-        if not isinstance(out, np.ndarray) or out.dtype != frame.dtype:
-            raise TypeError(f"{fn}: argument 'out' must be a {frame.dtype} array like 'frame'")
-        if out.shape != frame.shape or not out.flags.c_contiguous or not out.flags.writeable:
-            raise ValueError(f"{fn}: argument 'out' must be a writeable C-contiguous array of shape {frame.shape}")
-        if out is not frame:
-            np.copyto(out, frame.copy() if np.shares_memory(out, frame) else frame)
-        result = out
-    else:
-        result = np.array(frame, copy=True)
-    for c, m, a in zip(crops, masks, affs):
-        (x0, y0, x1, y1), warped, wmask = core.paste_warp(result, c, m, a)
-        if x1 <= x0 or y1 <= y0:
-            continue
-        region = np.ascontiguousarray(result[y0:y1, x0:x1])
-        if color == "lab" and float(wmask.sum()) > 0:
-            warped = core.color_transfer(warped, region, wmask, wmask)
-        result[y0:y1, x0:x1] = blend_poisson(region, warped, wmask)
-    return result
-
-
 def paste_back(
     frame: Any,
     crop: Union[Any, Sequence[Any]],
@@ -149,7 +95,7 @@ def paste_back(
             [K, 2, 3] or a list.
         blend: 'alpha' (frame * (1 - m) + warped * m per pixel, one fused pass),
             'laplacian' (multi-band blend of the box, ``levels`` bands) or
-            'poisson' (``facefuse.ops.blend_poisson`` on the box).
+            'poisson' (``facefuse.ops.blend_poisson`` of the box, default tol / max_iter).
         color: None, or 'lab' to give the warped crop the LAB mean / std of the
             frame's box, both measured under the warped mask.
         levels: bands of the Laplacian blend (>= 1).
@@ -174,6 +120,4 @@ def paste_back(
     masks = _masks(fn, crop_mask)
     crops = _arrays(fn, "crop", crop)
     affs = _arrays(fn, "affine", affine)
-    if isinstance(blend, str) and blend == "poisson":
-        return _paste_poisson(frame, crops, masks, affs, color, levels, out)
     return native().paste_back(frame, crops, masks, affs, blend, color, levels, out)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from . import _gpu
-from ._common import as_mask, as_ndarray, native, on_device, require_finite, require_host
+from ._common import as_mask, as_ndarray, native, on_device, require_host
 from ._device import check_device_finite
 
 __all__ = ["blend_laplacian", "gaussian_pyramid", "laplacian_pyramid", "max_levels"]
@@ -29,17 +29,8 @@ def max_levels(h: int, w: int) -> int:
     return native().max_levels(h, w)
 
 
-def _levels(fn: str, levels: Any) -> int:
-    if isinstance(levels, (bool, np.bool_)) or not isinstance(levels, (int, np.integer)):
-        raise TypeError(f"{fn}: argument 'levels' must be an int, got {type(levels).__name__}")
-    if levels < 1:
-        raise ValueError(f"{fn}: argument 'levels' must be >= 1, got {levels}")
-    return int(levels)
-
-
 def _image(fn: str, img: Any) -> np.ndarray:
     a = as_ndarray(fn, "img", img)
-    require_finite(fn, "img", a)
     if a.dtype in (np.uint8, np.float64):
         a = a.astype(np.float32)
     return a
@@ -59,19 +50,9 @@ def gaussian_pyramid(img: Any, levels: int) -> list[np.ndarray]:
     return _gaussian("gaussian_pyramid", img, levels)
 
 
-def _gaussian(fn: str, img: Any, levels: int) -> list[np.ndarray]:
+def _gaussian(fn: str, img: Any, levels: Any) -> list[np.ndarray]:
     require_host(fn, img=img)
-    n = _levels(fn, levels)
-    g = _image(fn, img)
-    core = native()
-    down = core.pyr_down(g)  # also validates img (dtype, layout, size)
-    n = min(n, core.max_levels(g.shape[0], g.shape[1]))
-    pyr = [np.array(g, dtype=np.float32, copy=True)]
-    if n > 1:
-        pyr.append(down)
-    for _ in range(n - 2):
-        pyr.append(core.pyr_down(pyr[-1]))
-    return pyr
+    return list(native().gaussian_pyramid(_image(fn, img), levels, fn))
 
 
 def laplacian_pyramid(img: Any, levels: int) -> list[np.ndarray]:
@@ -115,17 +96,6 @@ def blend_laplacian(dst: Any, src: Any, mask: Any, levels: int = 5) -> Any:
     fn = "blend_laplacian"
     if on_device(fn, dst=dst, src=src, mask=mask):
         check_device_finite(fn, dst=dst, src=src, mask=mask)
-        return _gpu.blend_laplacian(dst, src, mask, _levels(fn, levels))
-    d = as_ndarray(fn, "dst", dst)
-    s = as_ndarray(fn, "src", src)
-    m = as_mask(fn, "mask", mask)
-    core = native()
-    if d.ndim == 4 and m.ndim == 3:  # a batch: the CPU core blends one frame at a time
-        if s.shape != d.shape:
-            raise ValueError(f"{fn}: argument 'src' must have dst's shape {d.shape}, got {s.dtype} array of shape {s.shape}")
-        if m.shape != d.shape[:3]:
-            raise ValueError(f"{fn}: argument 'mask' must be N x H x W matching dst {d.shape}, got shape {m.shape}")
-        if d.shape[0] == 0:
-            raise ValueError(f"{fn}: argument 'dst' must not be empty, got shape {d.shape}")
-        return np.stack([core.blend_laplacian(d[i], s[i], m[i], levels) for i in range(d.shape[0])])
-    return core.blend_laplacian(d, s, m, levels)
+        return _gpu.blend_laplacian(dst, src, mask, levels)
+    return native().blend_laplacian(as_ndarray(fn, "dst", dst), as_ndarray(fn, "src", src), as_mask(fn, "mask", mask),
+                                    levels)
