@@ -134,6 +134,9 @@ def _add_swap_parser(sub: Any) -> None:
                    help="inswapper_128 (default), hyperswap_1a_256 / 1b / 1c, simswap_256")
     s.add_argument("--blend", choices=BLENDS, default="laplacian", help="paste-back blend (default laplacian)")
     s.add_argument("--color", choices=("lab", "none"), default="lab", help="colour matching (default lab)")
+    s.add_argument("--frame-device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="where frames are processed between decode and encode (default auto: the GPU when "
+                        "facefuse's CUDA backend and CuPy can run)")
     s.add_argument("--faces", choices=FACE_MODES, default="reference",
                    help="reference: the face closest to the reference face (default); all; index: --face-index")
     s.add_argument("--face-index", type=int, default=0, metavar="N",
@@ -316,7 +319,7 @@ def _swap(args: argparse.Namespace) -> int:
             reference_frame=args.reference_frame, reference=args.reference_image,
             reference_distance=args.reference_distance, smoothing=not args.no_smoothing,
             quality_report=args.quality_report, quality_plot=args.quality_plot, progress=not args.no_progress,
-            codec=args.codec, crf=args.crf, preset=args.preset)
+            codec=args.codec, crf=args.crf, preset=args.preset, frame_device=args.frame_device)
     except KeyboardInterrupt:
         print("\nfacefuse swap: interrupted; no output written", file=sys.stderr)
         return 130
@@ -335,7 +338,8 @@ def _swap(args: argparse.Namespace) -> int:
         doc = {"output": result.output, "frames": result.frames, "fps": result.fps, "seconds": result.seconds,
                "processing_fps": result.processing_fps, "faces_swapped": result.faces_swapped,
                "frames_with_swap": result.frames_with_swap, "is_image": result.is_image,
-               "stage_seconds": result.stage_seconds, "quality": q, "warnings": result.warnings}
+               "stage_seconds": result.stage_seconds, "quality": q, "warnings": result.warnings,
+               "frame_device": result.frame_device}
         sys.stdout.write(json.dumps(doc, indent=2, allow_nan=False, default=str) + "\n")
     else:
         jit = q.get("jitter", {})
@@ -343,7 +347,8 @@ def _swap(args: argparse.Namespace) -> int:
         qual = (f"; tPSNR mean {tp['mean']:.1f} dB" if tp else "") + (
             f", jitter {jit.get('count', 0)} frame(s) ({jit.get('percent', 0.0):.1f}%)" if jit else "")
         print(f"wrote {result.output}: {result.frames} frame(s), {result.faces_swapped} face(s) swapped in "
-              f"{result.frames_with_swap} frame(s), {result.seconds:.1f} s ({result.processing_fps:.1f} fps){qual}")
+              f"{result.frames_with_swap} frame(s), {result.seconds:.1f} s ({result.processing_fps:.1f} fps, frames on "
+              f"the {'GPU' if result.frame_device == 'cuda' else 'CPU'}){qual}")
     return 0
 
 

@@ -31,8 +31,9 @@ import cv2
 import numpy as np
 
 from ..inference import INSWAPPER_128, InferencePool, ModelError, ModelSpec
+from ..inference.device_io import array_module, is_device_array, run_device
 from ._model_checks import check_positional, dims_match, fmt_shape, is_dynamic, last_initializer
-from .align import box_mask, warp_face
+from .align import box_mask, estimate_affine, warp_face
 from .recognizer import EMBEDDING_SIZE, RECOGNIZER_SPECS
 
 __all__ = ["SWAPPER_SPECS", "SwapperConfig", "SWAPPER_CONFIGS", "CONVERTER_SPECS", "FaceSwapper"]
@@ -249,28 +250,38 @@ class FaceSwapper:
         """``(crop (S, S, 3) uint8 BGR, affine (2, 3) float32 frame->crop)`` for this model."""
         return warp_face(frame, landmarks5, self.template, self.size)
 
+    def affine(self, landmarks5: np.ndarray) -> np.ndarray:
+        """The (2, 3) frame -> crop alignment matrix of :meth:`crop`, without the warp (the
+        device path warps all of a frame's crops in one :func:`facefuse.ops.warp_affine`)."""
+        return estimate_affine(landmarks5, self.template, self.size)
+
     def crop_mask(self, blur: float = 0.3, padding: Sequence[float] = (0, 0, 0, 0)) -> np.ndarray:
         """(S, S) float32 default paste-back mask: FaceFusion's box mask (blur 0.3, no padding)."""
         return box_mask(self.size, blur, padding)
 
-    def prepare(self, crops: np.ndarray) -> np.ndarray:
-        """[N, S, S, 3] uint8 BGR -> [N, 3, S, S] float32 RGB, ``(x/255 - mean) / std``."""
-        x = crops[..., ::-1].astype(np.float32) / 255.0
-        x = (x - self._mean) / self._std
-        return np.ascontiguousarray(x.transpose(0, 3, 1, 2), dtype=np.float32)
+    def prepare(self, crops: Any) -> Any:
+        """[N, S, S, 3] uint8 BGR -> [N, 3, S, S] float32 RGB, ``(x/255 - mean) / std``
+        (NumPy in, NumPy out; CuPy in, CuPy out: the same float32 operations)."""
+        xp = array_module(crops)
+        x = crops[..., ::-1].astype(xp.float32) / 255.0
+        x = (x - xp.asarray(self._mean)) / xp.asarray(self._std)
+        return xp.ascontiguousarray(x.transpose(0, 3, 1, 2), dtype=xp.float32)
 
-    def finish(self, output: np.ndarray) -> np.ndarray:
-        """[N, 3, S, S] model output -> [N, S, S, 3] uint8 BGR (denormalised, clipped, rounded)."""
-        y = np.asarray(output, np.float32).transpose(0, 2, 3, 1)
+    def finish(self, output: Any) -> Any:
+        """[N, 3, S, S] model output -> [N, S, S, 3] uint8 BGR (denormalised, clipped, rounded);
+        on the device for a CuPy output."""
+        xp = array_module(output)
+        y = xp.asarray(output, xp.float32).transpose(0, 2, 3, 1)
         if self.config.output_normalised:
-            y = y * self._std + self._mean
-        y = np.clip(y, 0.0, 1.0)[..., ::-1] * 255.0
-        return np.ascontiguousarray(np.rint(y).astype(np.uint8))
+            y = y * xp.asarray(self._std) + xp.asarray(self._mean)
+        y = xp.clip(y, 0.0, 1.0)[..., ::-1] * 255.0
+        return xp.ascontiguousarray(xp.rint(y).astype(xp.uint8))
 
-    def _check_swap_args(self, crops: np.ndarray, latent: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    def _check_swap_args(self, crops: Any, latent: np.ndarray) -> Tuple[Any, np.ndarray]:
         s = self.config.size
-        if not isinstance(crops, np.ndarray):
-            raise TypeError(f"argument 'crops' must be a numpy array [N, {s}, {s}, 3] uint8 BGR, got {type(crops).__name__}")
+        if not isinstance(crops, np.ndarray) and not is_device_array(crops):
+            raise TypeError(f"argument 'crops' must be a numpy or CuPy array [N, {s}, {s}, 3] uint8 BGR, got "
+                            f"{type(crops).__name__}")
         if crops.dtype != np.uint8:
             raise TypeError(f"argument 'crops' must be uint8, got {crops.dtype}")
         if crops.ndim != 4 or crops.shape[1:] != (s, s, 3) or crops.shape[0] < 1:
@@ -287,38 +298,47 @@ class FaceSwapper:
             lat = np.repeat(lat, n, axis=0)
         return crops, np.ascontiguousarray(lat)
 
-    def _run(self, target: np.ndarray, source: np.ndarray) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    def _run(self, target: Any, source: Any) -> Tuple[Any, Optional[Any]]:
         names = [self._output_name] + ([self._mask_name] if self._mask_name else [])
-        outs = self.session.run(names, {"target": target, "source": source})
+        feeds = {"target": target, "source": source}
+        outs = run_device(self.session, names, feeds) if is_device_array(target) else self.session.run(names, feeds)
         return outs[0], (outs[1] if self._mask_name else None)
 
-    def swap(self, crops: np.ndarray, latent: np.ndarray) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    def swap(self, crops: Any, latent: np.ndarray) -> Tuple[Any, Optional[Any]]:
         """Swap the identity ``latent`` into ``crops``.
 
         ``crops``: [N, S, S, 3] uint8 BGR aligned crops (from :meth:`crop`); ``latent``: (1, 512)
         (same identity for all) or (N, 512) from :meth:`source_latent`. Returns ``(swapped
         [N, S, S, 3] uint8 BGR, masks [N, S, S] float32 in [0, 1] or None)``; masks come from
         the model's ``mask`` output where it has one. One run when :attr:`batchable`, else one
-        run per crop.
+        run per crop. CuPy crops: the pre- and post-processing run on the GPU and the results
+        are CuPy arrays; the model reads and writes device memory where the session runs on
+        the CUDA execution provider (IOBinding), else the crops make one host round trip
+        (see :func:`facefuse.inference.device_io.run_device`).
         """
         crops, lat = self._check_swap_args(crops, latent)
+        xp = array_module(crops)
         target = self.prepare(crops)
+        lat = xp.asarray(lat)
         if self.batchable:
             out, mask = self._run(target, lat)
         else:
             results = [self._run(target[i : i + 1], lat[i : i + 1]) for i in range(target.shape[0])]
-            out = np.concatenate([r[0] for r in results], axis=0)
-            mask = np.concatenate([r[1] for r in results], axis=0) if self._mask_name else None
+            out = xp.concatenate([r[0] for r in results], axis=0)
+            mask = xp.concatenate([r[1] for r in results], axis=0) if self._mask_name else None
         swapped = self.finish(out)
         masks = self._finish_masks(mask) if mask is not None else None
         return swapped, masks
 
-    def _finish_masks(self, mask: np.ndarray) -> np.ndarray:
+    def _finish_masks(self, mask: Any) -> Any:
         s = self.config.size
-        m = np.asarray(mask, np.float32).reshape(mask.shape[0], mask.shape[-2], mask.shape[-1])
-        if m.shape[1:] != (s, s):
-            m = np.stack([cv2.resize(x, (s, s), interpolation=cv2.INTER_LINEAR) for x in m])
-        return np.ascontiguousarray(np.clip(m, 0.0, 1.0), dtype=np.float32)
+        xp = array_module(mask)
+        m = xp.asarray(mask, xp.float32).reshape(mask.shape[0], mask.shape[-2], mask.shape[-1])
+        if m.shape[1:] != (s, s):  # a model whose mask is not crop-sized: resized on the host
+            h = np.stack([cv2.resize(x, (s, s), interpolation=cv2.INTER_LINEAR)
+                          for x in (m if xp is np else xp.asnumpy(m))])
+            m = xp.asarray(h)
+        return xp.ascontiguousarray(xp.clip(m, 0.0, 1.0), dtype=xp.float32)
 
     def __repr__(self) -> str:
         return (

@@ -26,6 +26,9 @@ from typing import Any, Callable, List, Optional
 
 import numpy as np
 
+from ..inference.device_io import is_device_array
+from .device import to_host
+
 __all__ = ["FramePlan", "FrameProcessor", "StreamCut", "EncodeSettings", "StreamResult", "run_stream"]
 
 
@@ -38,7 +41,10 @@ class StreamCut(Exception):
 class FramePlan:
     """One frame on its way through the engine. Processors subclass it with their own typed
     fields (crops, affines, the model's outputs). ``roi`` (x, y, w, h) and ``landmarks`` feed
-    the quality monitor; ``warmup``: planned for its state only, never modelled nor written."""
+    the quality monitor; ``warmup``: planned for its state only, never modelled nor written;
+    ``device_image``: the frame's copy on the GPU when the processor works there (its
+    ``finish`` then returns a device frame, which the engine gives the quality monitor with
+    this source and downloads once for the encoder)."""
 
     index: int
     timestamp: float
@@ -46,6 +52,7 @@ class FramePlan:
     roi: Optional[tuple] = None
     landmarks: Optional[np.ndarray] = None
     warmup: bool = False
+    device_image: Any = None
 
 
 class FrameProcessor:
@@ -75,8 +82,9 @@ class FrameProcessor:
     def model(self, plans: List[FramePlan]) -> None:
         """Run the model for a batch of plans, storing its outputs in them."""
 
-    def finish(self, plan: FramePlan) -> np.ndarray:
-        """The output frame of one modelled plan (H x W x 3 uint8 BGR)."""
+    def finish(self, plan: FramePlan) -> Any:
+        """The output frame of one modelled plan (H x W x 3 uint8 BGR; a device array when
+        the plan has a ``device_image``)."""
         raise NotImplementedError
 
 
@@ -211,9 +219,10 @@ class _Stages:
                         continue  # its output is dropped
                     if self.monitor is not None:
                         t0 = time.perf_counter()
-                        self.monitor.update(out, source=plan.image, roi=plan.roi, landmarks=plan.landmarks)
+                        src = plan.image if plan.device_image is None or not is_device_array(out) else plan.device_image
+                        self.monitor.update(out, source=src, roi=plan.roi, landmarks=plan.landmarks)
                         st["quality"] += time.perf_counter() - t0
-                    if not self.put(self.q_out, (plan.index, out, plan.timestamp)):
+                    if not self.put(self.q_out, (plan.index, to_host(out), plan.timestamp)):
                         return
                 if end:
                     self.put(self.q_out, _END)

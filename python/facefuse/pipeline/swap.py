@@ -19,6 +19,7 @@ from .._files import check_distinct
 from .._outputs import write_quality_files
 from ..ops._common import check_choice, check_int, check_real
 from . import checks
+from .device import resolve_frame_device
 from .run import pipeline_scope, progress_callback
 from .selection import FACE_MODES, FACE_ORDERS
 from .swap_frames import BLENDS, COLORS, FrameSwapper, check_swap_options
@@ -45,7 +46,8 @@ class SwapResult:
     :meth:`facefuse.QualityMonitor.summary` of the output; ``stage_seconds``: time spent
     in each per-frame stage of the swap worker (detect, track, crop, swap, paste, quality);
     ``warnings``: what the output does not keep of the target, one line each (a frame size the
-    encoder cannot take, an alpha channel the image format cannot hold).
+    encoder cannot take, an alpha channel the image format cannot hold); ``frame_device``:
+    where the frames were processed ("cpu" or "cuda").
     """
 
     output: str
@@ -58,6 +60,7 @@ class SwapResult:
     quality: Optional[dict] = None
     stage_seconds: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)
+    frame_device: str = "cpu"
 
     @property
     def processing_fps(self) -> float:
@@ -100,6 +103,7 @@ def swap_video(
     stop_frame: Optional[int] = None,
     warmup_frames: int = 0,
     copy_audio: bool = True,
+    frame_device: str = "auto",
 ) -> SwapResult:
     """Swap the face of ``source`` into ``target`` (a video or an image) and write ``output``.
 
@@ -143,6 +147,11 @@ def swap_video(
             ``warmup_frames`` before it without writing them (tracks and smoother warm), with
             or without the target's audio: one chunk of a long video (``facefuse batch
             --chunk-seconds``; see :func:`facefuse.video.process_video`).
+        frame_device: where the frames live between decode and encode: "cuda" (uploaded once;
+            crops, the swapper's pre- / post-processing, paste-back, colour and the quality
+            monitor on the GPU; downloaded once), "cpu", or "auto" (default: "cuda" when the
+            CUDA backend and CuPy can run and the blend has a GPU kernel, i.e. not "poisson").
+            See :mod:`facefuse.pipeline.device`.
 
     Returns:
         :class:`SwapResult`.
@@ -160,6 +169,7 @@ def swap_video(
         raise ValueError("swap_video: 'start_frame' / 'stop_frame' / 'warmup_frames' apply to a video target only")
     if pool is not None and (models_dir is not None or providers is not None):
         raise ValueError("swap_video: pass 'models_dir' / 'providers' to the InferencePool, not with 'pool'")
+    device = resolve_frame_device(_FN, frame_device, blend)
 
     bar = None
     # from here on, a temporary file of these outputs is ours; stale ones a killed run left go now
@@ -188,7 +198,8 @@ def swap_video(
                                   face_order=face_order, reference_embedding=ref_emb,
                                   reference_distance=float(reference_distance),
                                   recheck_every=max(1, int(round(fps))) if fps else 25, blend=blend, color=color,
-                                  smoothing=smoothing, fps=fps or 25.0, start_frame=start_frame, batch_size=batch)
+                                  smoothing=smoothing, fps=fps or 25.0, start_frame=start_frame, batch_size=batch,
+                                  frame_device=device)
             on_progress, bar = progress_callback(progress, video["total"] if video else 1, "swap")
             if image_target:
                 worker.monitor = monitor  # one frame, no engine: the processor feeds the monitor
@@ -204,7 +215,8 @@ def swap_video(
         return SwapResult(output=output_s, frames=int(frames), fps=float(fps),
                           seconds=time.perf_counter() - t_start, faces_swapped=worker.faces_swapped,
                           frames_with_swap=worker.frames_with_swap, is_image=image_target,
-                          quality=monitor.summary(), stage_seconds=dict(worker.stage_seconds), warnings=notes)
+                          quality=monitor.summary(), stage_seconds=dict(worker.stage_seconds), warnings=notes,
+                          frame_device=device)
 
 
 # ------------------------------------------------------------------------------- steps

@@ -5,6 +5,11 @@ the 5 landmarks of every track in one native call (:class:`facefuse.LandmarkSmoo
 ``"pose_shape"``) -> select the faces to swap -> align crops (``plan``); the crops of a
 batch of frames through the swap model in one call (``model``); :func:`facefuse.paste_back`
 of a frame's faces in one call (``finish``).
+
+With ``frame_device="cuda"`` the frame is uploaded once in ``plan``; its crops are one batched
+:func:`facefuse.ops.warp_affine` on the GPU, the swapper's pre- / post-processing run there
+(:meth:`FaceSwapper.swap` on CuPy crops) and ``finish`` pastes on the GPU and returns the
+device frame (the engine gives it to the quality monitor, then downloads it once).
 """
 from __future__ import annotations
 
@@ -15,6 +20,8 @@ from typing import Any, List, Optional, Sequence
 import numpy as np
 
 from ..ops._common import check_choice, check_int
+from ..inference.device_io import array_module
+from .device import to_host, upload
 from .engine import FramePlan, FrameProcessor
 from .selection import FACE_MODES, FACE_ORDERS, FaceSelector, roi_union
 from .tracking import FaceTracker, SceneCutDetector
@@ -32,7 +39,7 @@ class SwapPlan(FramePlan):
     ``swapped`` / ``masks``: the swap model's outputs for these crops."""
 
     boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
-    crops: List[np.ndarray] = field(default_factory=list)
+    crops: Any = field(default_factory=list)  # a list of host crops, or one [K, S, S, 3] device array
     affines: List[np.ndarray] = field(default_factory=list)
     swapped: Any = None
     masks: Any = None
@@ -61,6 +68,8 @@ class FrameSwapper(FrameProcessor):
     they are detected, tracked, smoothed and selected (that state carries on) but not
     swapped, pasted, counted or given to the quality monitor; they come back unchanged.
     ``monitor`` is fed by ``__call__`` / :meth:`process_batch` (the engine feeds its own).
+    ``frame_device``: "cpu" or "cuda" (resolve "auto" with
+    :func:`facefuse.pipeline.device.resolve_frame_device`); see the module docstring.
     """
 
     def __init__(
@@ -84,6 +93,7 @@ class FrameSwapper(FrameProcessor):
         max_age: int = 10,
         start_frame: int = 0,
         batch_size: int = 1,
+        frame_device: str = "cpu",
     ) -> None:
         from ..ops import LandmarkSmoother
 
@@ -92,6 +102,9 @@ class FrameSwapper(FrameProcessor):
             raise ValueError("FrameSwapper: faces='reference' needs 'recognizer' and 'reference_embedding'")
         check_int("FrameSwapper", "start_frame", start_frame, lo=0)
         check_int("FrameSwapper", "batch_size", batch_size, lo=1)
+        check_choice("FrameSwapper", "frame_device", frame_device, ("cpu", "cuda"))
+        if frame_device == "cuda" and blend == "poisson":
+            raise ValueError("FrameSwapper: blend='poisson' has no GPU kernel; use frame_device='cpu'")
         if np.shape(latent) != (1, 512):
             raise ValueError(f"FrameSwapper: argument 'latent' must have shape (1, 512) (swapper.source_latent), "
                              f"got {np.shape(latent)}")
@@ -111,6 +124,8 @@ class FrameSwapper(FrameProcessor):
         # freq: the smoother's rate when no timestamps are given (image targets)
         self.smoother = LandmarkSmoother("pose_shape", freq=float(fps) if fps > 0 else 30.0) if smoothing else None
         self.crop_mask = np.asarray(swapper.crop_mask(), np.float32)
+        self.frame_device = frame_device
+        self._device_mask = None  # crop_mask on the GPU, uploaded with the first device frame
         self.faces_swapped = 0
         self.frames_with_swap = 0
         self.frames = 0
@@ -132,9 +147,10 @@ class FrameSwapper(FrameProcessor):
             out = self.finish(p)
             if self.monitor is not None and not p.warmup:
                 t0 = time.perf_counter()
-                self.monitor.update(out, source=p.image, roi=p.roi, landmarks=p.landmarks)
+                src = p.image if p.device_image is None else p.device_image
+                self.monitor.update(out, source=src, roi=p.roi, landmarks=p.landmarks)
                 self.stage_seconds["quality"] += time.perf_counter() - t0
-            outs.append(out)
+            outs.append(to_host(out))
         return outs
 
     # -- the processor's stages ------------------------------------------------------------
@@ -183,10 +199,13 @@ class FrameSwapper(FrameProcessor):
         if index < self.start_frame:  # warm-up: the state above is all it is for
             plan.warmup = True
             return plan
-        for i in sel:
-            c, a = self.swapper.crop(image, smooth[i])
-            plan.crops.append(c)
-            plan.affines.append(np.asarray(a, np.float32))
+        if self.frame_device == "cuda":
+            self._crop_on_device(plan, [smooth[i] for i in sel])
+        else:
+            for i in sel:
+                c, a = self.swapper.crop(image, smooth[i])
+                plan.crops.append(c)
+                plan.affines.append(np.asarray(a, np.float32))
         st["crop"] += time.perf_counter() - t3
         self.frames += 1
         self.last_faces = [faces[i] for i in sel]
@@ -196,14 +215,33 @@ class FrameSwapper(FrameProcessor):
             plan.roi = roi_union(plan.boxes, image.shape[1], image.shape[0])
         return plan
 
+    def _crop_on_device(self, plan: SwapPlan, landmarks: list) -> None:
+        """Upload the frame; all its crops in one batched warp on the GPU (the bilinear warp
+        of :func:`facefuse.ops.warp_affine` with replicated borders, as the host's crops)."""
+        from ..ops import warp_affine
+
+        plan.device_image = upload(plan.image)
+        if not landmarks:
+            return
+        fwd = np.stack([np.asarray(self.swapper.affine(lm), np.float64) for lm in landmarks])
+        h, w = self.crop_mask.shape
+        plan.crops = warp_affine(plan.device_image, fwd, (w, h), border="replicate")
+        plan.affines = [a.astype(np.float32) for a in fwd]
+
     def model(self, plans: List[FramePlan]) -> None:
         """All crops of the batch through the swap model in one call (one run when its batch
         dimension is open)."""
-        crops = [c for p in plans for c in p.crops]
-        if not crops:
+        with_crops = [p for p in plans if len(p.crops)]
+        if not with_crops:
             return
+        if self.frame_device == "cuda":
+            import cupy
+
+            crops = cupy.concatenate([p.crops for p in with_crops])
+        else:
+            crops = np.stack([c for p in with_crops for c in p.crops])
         t0 = time.perf_counter()
-        swapped, masks = self.swapper.swap(np.stack(crops), self.latent)
+        swapped, masks = self.swapper.swap(crops, self.latent)
         self.stage_seconds["swap"] += time.perf_counter() - t0
         k0 = 0
         for p in plans:
@@ -212,20 +250,36 @@ class FrameSwapper(FrameProcessor):
             p.masks = None if masks is None else masks[k0:k0 + k]
             k0 += k
 
-    def finish(self, plan: FramePlan) -> np.ndarray:
-        """Paste one frame's swapped crops back (all faces in one call)."""
+    def _crop_masks(self, k: int, model_masks: Any) -> Any:
+        """The paste masks of k faces: the box mask, limited by the model's own mask where it
+        has one (the box mask's feathered border stays); on the frames' device."""
+        if self.frame_device == "cuda":
+            import cupy as xp
+
+            if self._device_mask is None:
+                self._device_mask = xp.asarray(self.crop_mask)
+            box = self._device_mask
+        else:
+            xp, box = np, self.crop_mask
+        m = xp.broadcast_to(box, (k,) + box.shape)
+        if model_masks is not None:
+            m = xp.minimum(xp.asarray(model_masks, xp.float32), m)
+        return xp.ascontiguousarray(m)
+
+    def finish(self, plan: FramePlan) -> Any:
+        """Paste one frame's swapped crops back (all faces in one call); a device frame with
+        ``frame_device="cuda"``."""
         from ..ops import paste_back
 
         k = len(plan.crops)
         if plan.warmup or k == 0:
-            return plan.image
+            return plan.image if plan.device_image is None else plan.device_image
         t0 = time.perf_counter()
-        m = np.broadcast_to(self.crop_mask, (k,) + self.crop_mask.shape)
-        if plan.masks is not None:
-            # the model's own mask (where it has one) limited by the box mask's feathered border
-            m = np.minimum(np.asarray(plan.masks, np.float32), m)
-        out = paste_back(plan.image, np.ascontiguousarray(plan.swapped), np.ascontiguousarray(m),
-                         np.stack(plan.affines), blend=self.blend, color=self.color)
+        m = self._crop_masks(k, plan.masks)
+        src = plan.image if plan.device_image is None else plan.device_image
+        swapped = array_module(plan.swapped).ascontiguousarray(plan.swapped)
+        out = paste_back(src, swapped, m, np.stack(plan.affines), blend=self.blend,
+                         color=self.color)
         self.faces_swapped += k
         self.frames_with_swap += 1
         self.stage_seconds["paste"] += time.perf_counter() - t0

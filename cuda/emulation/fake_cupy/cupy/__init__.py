@@ -25,9 +25,41 @@ class _Device:
         return False
 
 
+def _unwrap(x):
+    if isinstance(x, ndarray):
+        return x._a
+    if isinstance(x, (list, tuple)):
+        return type(x)(_unwrap(v) for v in x)
+    return x
+
+
+def _wrap(r):
+    if isinstance(r, _np.ndarray):
+        return ndarray(r)
+    if isinstance(r, tuple):
+        return tuple(_wrap(v) for v in r)
+    return r
+
+
 class ndarray:
-    def __init__(self, a: _np.ndarray) -> None:
+    def __init__(self, a, dtype=None, memptr=None) -> None:
+        if memptr is not None:  # cupy.ndarray(shape, dtype, memptr): a view of "device" memory
+            import ctypes
+
+            shape, dt = tuple(a), _np.dtype(dtype)
+            n = int(_np.prod(shape, dtype=_np.int64)) * dt.itemsize
+            buf = (ctypes.c_char * n).from_address(memptr.ptr) if n else bytearray(0)
+            a = _np.frombuffer(buf, dtype=dt).reshape(shape)
+            self._owner = memptr  # keeps the memory's owner alive
         self._a = a
+
+    def __getattr__(self, name):  # the rest of the array API: NumPy's, results wrapped
+        if name.startswith("__"):
+            raise AttributeError(name)
+        v = getattr(self._a, name)
+        if callable(v):
+            return lambda *a, **k: _wrap(v(*_unwrap(a), **{kk: _unwrap(vv) for kk, vv in k.items()}))
+        return _wrap(v)
 
     @property
     def __cuda_array_interface__(self):
@@ -51,8 +83,11 @@ class ndarray:
     def __mul__(self, o):
         return ndarray(self._a * (o._a if isinstance(o, ndarray) else o))
 
-    def astype(self, dt):
-        return ndarray(self._a.astype(dt))
+    def __array__(self, *a, **k):  # as CuPy: no silent device -> host conversion
+        raise TypeError("Implicit conversion to a NumPy array is not allowed (fake cupy)")
+
+    def astype(self, dt, *a, **k):
+        return ndarray(self._a.astype(dt, *a, **k))
 
     def get(self):
         return self._a.copy()
@@ -63,13 +98,15 @@ class ndarray:
 
 def asarray(x, dtype=None):
     if isinstance(x, ndarray):
-        return x if dtype is None else x.astype(dtype)
-    if isinstance(x, _np.ndarray) or isinstance(x, (list, tuple)):
+        return x if dtype is None or x.dtype == dtype else x.astype(dtype)
+    if isinstance(x, (_np.ndarray, _np.generic, list, tuple, int, float)):
         return ndarray(_np.array(x, dtype=dtype, copy=True))
     raise TypeError(f"fake cupy cannot import {type(x).__name__}")
 
 
-def ascontiguousarray(x):
+def ascontiguousarray(x, dtype=None):
+    if dtype is not None and x.dtype != dtype:
+        return ndarray(_np.ascontiguousarray(x._a, dtype=dtype))
     return x if x._a.flags.c_contiguous else ndarray(_np.ascontiguousarray(x._a))
 
 
@@ -169,3 +206,43 @@ class cuda:  # noqa: N801  (module-like namespace)
     @staticmethod
     def get_elapsed_time(a, b):
         return 0.0
+
+
+def _binary(op):
+    def f(self, o):
+        return _wrap(getattr(self._a, op)(_unwrap(o)))
+    return f
+
+
+for _op in ("add", "sub", "truediv", "floordiv", "pow", "and", "or", "lt", "le", "gt", "ge", "eq", "ne"):
+    for _name in (f"__{_op}__", f"__r{_op}__"):
+        if hasattr(_np.ndarray, _name):
+            setattr(ndarray, _name, _binary(_name))
+ndarray.__rmul__ = _binary("__rmul__")
+ndarray.__neg__ = lambda self: ndarray(-self._a)
+ndarray.T = property(lambda self: ndarray(self._a.T))
+
+
+def get_array_module(*args):
+    return __import__(__name__) if any(isinstance(a, ndarray) for a in args) else _np
+
+
+class _UnownedMemory:
+    def __init__(self, ptr, size, owner, device_id=0):
+        self.ptr, self.size, self.owner, self.device_id = int(ptr), int(size), owner, device_id
+
+
+class _MemoryPointer:
+    def __init__(self, mem, offset):
+        self.mem, self.ptr = mem, mem.ptr + int(offset)
+
+
+cuda.UnownedMemory = _UnownedMemory
+cuda.MemoryPointer = _MemoryPointer
+
+
+def __getattr__(name):  # the rest of the module API (concatenate, clip, rint, minimum...): NumPy's
+    f = getattr(_np, name)
+    if not callable(f) or isinstance(f, type):
+        return f
+    return lambda *a, **k: _wrap(f(*_unwrap(a), **{kk: _unwrap(vv) for kk, vv in k.items()}))
