@@ -20,6 +20,7 @@ Long runs: the integrator runs them alone on an idle machine::
     python bench/swap_pipeline.py --only cost --sizes 1280x720 --seconds 4
     python bench/swap_pipeline.py --quick               # smoke test: a 1 s 320x240 clip, everything once
     python bench/swap_pipeline.py --json results.json
+    python bench/swap_pipeline.py --only cost --sizes 1920x1080 --frame-device cuda   # frames on the GPU
 """
 from __future__ import annotations
 
@@ -152,7 +153,24 @@ def _maxrss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def child_cost(src: str, models: str, face: str, detector: str, blends: list, preset: str, tmp: str) -> dict:
+def _frame_device(frame_device: str) -> dict:
+    """swap_video's frame_device keyword, always passed where swap_video has it (its own default,
+    "auto", would put a GPU machine's "cpu" run on the GPU); a facefuse from before it keeps its
+    frames on the host, so "cpu" runs there without the keyword."""
+    import inspect
+
+    import facefuse as ff
+
+    if "frame_device" in inspect.signature(ff.swap_video).parameters:
+        return {"frame_device": frame_device}
+    if frame_device == "cpu":
+        return {}
+    raise SystemExit(f"swap_pipeline: frame_device={frame_device!r}: this facefuse's swap_video has no "
+                     "frame_device keyword")
+
+
+def child_cost(src: str, models: str, face: str, detector: str, blends: list, preset: str, tmp: str,
+               frame_device: str = "cpu") -> dict:
     import facefuse as ff
     from facefuse.video import VideoReader, VideoWriter
 
@@ -181,7 +199,7 @@ def child_cost(src: str, models: str, face: str, detector: str, blends: list, pr
         pool = timing_pool(models)
         t0 = time.perf_counter()
         res = ff.swap_video(face, src, os.path.join(tmp, f"out_{blend}.mp4"), pool=pool, detector=detector,
-                            blend=blend, color="lab", progress=False, preset=preset)
+                            blend=blend, color="lab", progress=False, preset=preset, **_frame_device(frame_device))
         wall = time.perf_counter() - t0
         runs = dict(pool.run_seconds)
         pool.close()
@@ -214,13 +232,14 @@ def child_cost(src: str, models: str, face: str, detector: str, blends: list, pr
     return out
 
 
-def child_memory(src: str, models: str, face: str, detector: str, preset: str, tmp: str) -> dict:
+def child_memory(src: str, models: str, face: str, detector: str, preset: str, tmp: str,
+                 frame_device: str = "cpu") -> dict:
     import facefuse as ff
 
     base = _maxrss_mib()
     t0 = time.perf_counter()
     res = ff.swap_video(face, src, os.path.join(tmp, "mem.mp4"), models_dir=models, providers="cpu",
-                        detector=detector, progress=False, preset=preset)
+                        detector=detector, progress=False, preset=preset, **_frame_device(frame_device))
     wall = time.perf_counter() - t0
     os.unlink(os.path.join(tmp, "mem.mp4"))
     return {"frames": res.frames, "wall_s": wall, "base_maxrss_mib": base, "peak_rss_mib": _maxrss_mib()}
@@ -246,6 +265,9 @@ def main() -> None:
     ap.add_argument("--preset", default="veryfast", help="x264 preset of the output (default veryfast)")
     ap.add_argument("--only", choices=("cost", "memory"), default=None)
     ap.add_argument("--quick", action="store_true", help="a 1 s 320x240 clip, every measurement once (smoke test)")
+    ap.add_argument("--frame-device", choices=("cpu", "cuda"), default="cpu",
+                    help="swap_video's frame_device: where the frames live between decode and encode "
+                         "(default cpu, also on a GPU machine)")
     ap.add_argument("--json", default=None, metavar="PATH")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -260,6 +282,7 @@ def main() -> None:
             print(json.dumps(child_memory(*rest)))
         return
 
+    _frame_device(args.frame_device)  # fail here, not in a child, when swap_video cannot take it
     sizes = ["320x240"] if args.quick else args.sizes
     seconds = 1.0 if args.quick else args.seconds
     mem = [1.0, 2.0] if args.quick else args.memory
@@ -273,7 +296,7 @@ def main() -> None:
     except Exception:  # noqa: BLE001
         pass
     print(f"# swap pipeline without inference: detector={args.detector} (stand-in), inswapper_128 (stand-in), "
-          f"x264 preset={args.preset}, cpus={os.cpu_count()}")
+          f"x264 preset={args.preset}, frame_device={args.frame_device}, cpus={os.cpu_count()}")
     with tempfile.TemporaryDirectory() as d:
         models = os.path.join(d, "models")
         os.makedirs(models)
@@ -290,7 +313,8 @@ def main() -> None:
                 w, h = (int(v) for v in size.lower().split("x"))
                 src = os.path.join(d, f"cost_{size}.mp4")
                 _run_child(["generate", src, seconds, w, h])
-                r = _run_child(["cost", src, models, face, args.detector, args.blends, args.preset, d])
+                r = _run_child(["cost", src, models, face, args.detector, args.blends, args.preset, d,
+                                args.frame_device])
                 doc["cost"][size] = r
                 for blend, row in r["blends"].items():
                     print(f"{size:>9} {blend:>9} {r['decode_ms']:7.2f} {r['encode_ms']:7.2f} "
@@ -303,7 +327,7 @@ def main() -> None:
             for s in mem:
                 src = os.path.join(d, f"mem_{s:g}.mp4")
                 _run_child(["generate", src, s, w, h])
-                r = _run_child(["memory", src, models, face, args.detector, args.preset, d])
+                r = _run_child(["memory", src, models, face, args.detector, args.preset, d, args.frame_device])
                 doc["memory"][f"{s:g}"] = r
                 print(f"{s:8g} {r['frames']:7d} {r['wall_s']:8.1f} {r['base_maxrss_mib']:9.1f} "
                       f"{r['peak_rss_mib']:9.1f}", flush=True)
