@@ -21,7 +21,7 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 
 from . import _gpu
-from ._common import as_mask, as_ndarray, native, on_device, require_host
+from ._common import as_mask, as_ndarray, native, on_device
 from ._device import check_device_finite, is_device_array
 
 __all__ = ["paste_back", "warp_affine"]
@@ -65,10 +65,10 @@ def warp_affine(img: Any, M: Any, dsize: tuple[int, int], border: str = "constan
         dsize[1] x dsize[0] (x C), img's dtype; K x dsize[1] x dsize[0] (x C) for a batch of M.
     """
     fn = "warp_affine"
-    if on_device(fn, img=img):
+    if is_device_array(img):
         check_device_finite(fn, img=img)
         return _gpu.warp_affine(img, _host_matrix(fn, "M", M), dsize, border)
-    require_host(fn, M=M)
+    on_device(fn, img=img, M=M)  # a device M with a host image: TypeError naming both
     return native().warp_affine(as_ndarray(fn, "img", img), as_ndarray(fn, "M", M), dsize, border)
 
 
@@ -158,7 +158,7 @@ def paste_back(
         check_device_finite(fn, **items)  # masks may leave [0, 1]: they are clipped
         return _gpu.paste_back(frame, crop, crop_mask, _host_matrix(fn, "affine", affine), blend, color, levels,
                                out, frame_index)
-    require_host(fn, affine=affine)
+    on_device(fn, frame=frame, affine=_one(fn, "affine", affine))  # a device affine with a host frame: TypeError
     frame = as_ndarray(fn, "frame", frame)
     masks = _masks(fn, crop_mask)
     crops = _arrays(fn, "crop", crop)
