@@ -6,7 +6,10 @@
 
 #include <cuda_runtime_api.h>
 
+#include <cstddef>
 #include <cstdint>
+
+#include "facefuse/paste_math.hpp"
 
 namespace facefuse::cuda {
 
@@ -40,5 +43,38 @@ void color_transfer(const void* src, const void* ref, const float* src_mask, con
 // synchronisation of `stream` (the one host round trip: the result is a host float).
 void tpsnr_sums(const void* a, const void* b, std::int64_t pair_stride, int n_pairs, bool u8, std::int64_t h,
                 std::int64_t w, int c, const float* mask, double* host_out, int device, cudaStream_t stream);
+
+// ---- paste (cuda/paste.cu) ----------------------------------------------------
+// k warps of one image: src sh x sw x c (c in 1..4; uint8 or float32), dst
+// k x dh x dw x c; kinv: k x 6 dst -> src float32 matrices on the host (the
+// forward matrix inverted in double and rounded, as the CPU's warp_affine),
+// uploaded in one async copy. One launch (grid z: the matrix) per kMaxGridYZ matrices.
+void warp_affine(const void* src, bool u8, int sh, int sw, int c, void* dst, int dh, int dw, int k,
+                 const float* kinv, bool replicate, int device, cudaStream_t stream);
+
+// dst = src, `bytes` bytes of device memory (through a scratch copy when the
+// ranges overlap), on `stream`.
+void copy_device(void* dst, const void* src, std::size_t bytes, int device, cudaStream_t stream);
+
+// One face of a GPU paste: device crop (h x w x 3, the frame's dtype) and mask
+// (h x w float32, any finite values: read as mask_weight), the frame it goes
+// into and its geometry from paste::paste_setup (computed on the host).
+struct PasteFace {
+  const void* crop;
+  const float* mask;
+  int h, w;
+  int frame;
+  paste::PasteBox box;
+  float warp[6];
+};
+
+// Pastes faces[0..k) (host array) in order into img: n frames H x W x 3 on the
+// device, in place. alpha without lab: one launch for every face of every frame
+// (each thread owns a frame pixel and applies that frame's faces in order).
+// laplacian and / or lab: one launch warps every face into box buffers, then
+// per face, in order: the box copied out of the frame, color_transfer,
+// blend_laplacian (or the alpha mix), the box copied back. No host sync.
+void paste_back(void* img, bool u8, int n, int H, int W, const PasteFace* faces, int k, bool laplacian, bool lab,
+                long long levels, int device, cudaStream_t stream);
 
 }  // namespace facefuse::cuda

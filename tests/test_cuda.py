@@ -64,8 +64,8 @@ def test_cuda_entry_points_check_sizes_before_touching_the_device():
     if mod is None:
         pytest.skip("facefuse._cuda not built")
 
-    def dev(shape, typestr="|u1", ptr=8):
-        return FakeDeviceArray(shape, typestr, ptr=ptr)
+    def dev(shape, typestr="|u1", ptr=8, strides=None):
+        return FakeDeviceArray(shape, typestr, strides, ptr=ptr)
 
     frame, mask = dev((4, 4, 3)), dev((4, 4), "<f4")
     with pytest.raises(ValueError, match="'dst'.*device pointer"):
@@ -89,6 +89,23 @@ def test_cuda_entry_points_check_sizes_before_touching_the_device():
     with pytest.raises(ValueError, match="'dst'.*tile rows"):  # beyond grid y: a clean error, not a launch failure
         big = dev((65535 * 16 + 1, 4, 3))
         mod.blend_laplacian(big, big, dev((65535 * 16 + 1, 4), "<f4"), big, 5, 0, 0)
+    aff = np.array([[1.0, 0, 0], [0, 1.0, 0]])
+    alloc = lambda shape: pytest.fail("allocated for a bad call")  # noqa: E731
+    with pytest.raises(ValueError, match="'frame'.*device pointer"):
+        mod.paste_back(dev((4, 4, 3), ptr=0), frame, mask, aff, "alpha", None, 5, None, None, alloc, 0, 0)
+    with pytest.raises(ValueError, match="'crop'.*C-contiguous"):
+        mod.paste_back(frame, dev((4, 4, 3), strides=(24, 6, 1)), mask, aff, "alpha", None, 5, None, None, alloc, 0,
+                       0)
+    with pytest.raises(TypeError, match="'blend'.*no GPU Poisson"):
+        mod.paste_back(frame, frame, mask, aff, "poisson", None, 5, None, None, alloc, 0, 0)
+    with pytest.raises(ValueError, match="'crop_mask'"):
+        mod.paste_back(frame, frame, dev((3, 4), "<f4"), aff, "alpha", None, 5, None, None, alloc, 0, 0)
+    with pytest.raises(ValueError, match="'frame_index'"):
+        mod.paste_back(dev((2, 4, 4, 3)), frame, mask, aff, "alpha", None, 5, None, [2], alloc, 0, 0)
+    with pytest.raises(ValueError, match="'M'"):
+        mod.warp_affine(frame, np.zeros((2, 3)), (4, 4), "constant", alloc, 0, 0)
+    with pytest.raises(ValueError, match="'img'"):
+        mod.warp_affine(dev((4, 4, 5)), aff, (4, 4), "constant", alloc, 0, 0)
     with pytest.raises(ValueError, match="'method'"):
         mod.LandmarkSmoother("kalman", {})
     with pytest.raises(ValueError, match="'alpha'"):  # the CPU core's parameter rules
@@ -107,6 +124,18 @@ def test_mixed_host_and_device_arguments_raise_type_error_naming_them():
         ops.tpsnr(dst, fake)
     with pytest.raises(TypeError, match=r"'mask'.*GPU.*'frames'"):
         ops.tpsnr_sequence(np.zeros((3, 4, 5), np.uint8), FakeDeviceArray((4, 5), "<f4"))
+    aff = np.array([[1.0, 0, 0], [0, 1.0, 0]])
+    with pytest.raises(TypeError, match=r"'crop'.*GPU.*'frame', 'crop_mask'"):
+        ops.paste_back(dst, fake, mask, aff)
+    with pytest.raises(TypeError, match=r"'out'.*GPU.*'frame'"):
+        ops.paste_back(dst, dst, mask, aff, out=fake)
+    with pytest.raises(TypeError, match=r"'crop_mask'.*both"):
+        ops.paste_back(fake, [fake, fake], [FakeDeviceArray((4, 5), "<f4"), mask], [aff, aff])
+    with pytest.raises(TypeError, match=r"'M'.*GPU.*'img'.*host"):  # a host image with a device matrix
+        ops.warp_affine(dst, FakeDeviceArray((2, 3), "<f8"), (4, 4))
+    # Device arrays and blend='poisson': no GPU Poisson paste, said before any device work.
+    with pytest.raises(TypeError, match=r"'blend'.*no GPU Poisson paste"):
+        ops.paste_back(fake, fake, FakeDeviceArray((4, 5), "<f4"), aff, blend="poisson")
     sm = ops.LandmarkSmoother("ema")
     with pytest.raises(TypeError, match="'track_ids'"):
         sm.update(np.zeros((1, 5, 2), np.float32), FakeDeviceArray((1,), "<i8"))
@@ -126,6 +155,11 @@ def test_device_arguments_without_a_usable_backend_raise_type_error_with_the_rea
         ops.lab_to_bgr(FakeDeviceArray((4, 5, 3), "<f4"))
     with pytest.raises(TypeError, match="'landmarks'"):
         ops.LandmarkSmoother("ema").update(FakeDeviceArray((1, 5, 2), "<f4"), [1])
+    with pytest.raises(TypeError, match="'img'") as e:
+        ops.warp_affine(fake, np.eye(2, 3), (4, 4))
+    assert status in str(e.value)
+    with pytest.raises(TypeError, match="'frame', 'crop', 'crop_mask'"):
+        ops.paste_back(fake, fake, FakeDeviceArray((4, 5), "<f4"), np.eye(2, 3))
     # Ops without a CUDA kernel say so.
     with pytest.raises(TypeError, match="no CUDA kernel"):
         ops.gaussian_pyramid(FakeDeviceArray((4, 5), "<f4"), 2)

@@ -114,6 +114,34 @@ def test_warp_affine_2d(rng):
     np.testing.assert_array_equal(got, ref.warp_affine(src, m, (40, 50)))
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_warp_affine_batch_of_matrices(rng, dtype):
+    """A K x 2 x 3 M gives the K warps stacked: each the single-matrix warp, bit for bit."""
+    for shape, dsize, k in [((33, 41, 3), (29, 23), 4), ((9, 7), (5, 11), 1), ((1, 1, 4), (3, 2), 3)]:
+        src = rand_img(rng, shape, dtype)
+        ms = np.stack([cv2.invertAffineTransform(rand_affine(rng, dsize[1], dsize[0], shape[0], shape[1]))
+                       for _ in range(k)])
+        ms = ms.astype(np.float32) if k == 3 else ms
+        for border in ("constant", "replicate"):
+            got = ops.warp_affine(src, ms, dsize, border)
+            assert got.shape == (k, dsize[1], dsize[0], *shape[2:]) and got.dtype == dtype
+            np.testing.assert_array_equal(got, ref.warp_affine(src, ms, dsize, border))
+            for i in range(k):
+                np.testing.assert_array_equal(got[i], ops.warp_affine(src, ms[i], dsize, border))
+    src = rand_img(rng, (8, 8, 3), dtype)
+    good = np.array([[1.0, 0, 0], [0, 1.0, 0]])
+    with pytest.raises(ValueError, match="'M'.*matrix 1"):
+        ops.warp_affine(src, np.stack([good, np.zeros((2, 3))]), (4, 4))
+    with pytest.raises(ValueError, match="'M'"):
+        ops.warp_affine(src, np.zeros((0, 2, 3)), (4, 4))
+    with pytest.raises(ValueError, match="'M'"):
+        ops.warp_affine(src, np.zeros((2, 2, 2, 3)), (4, 4))
+    bad = np.stack([good, good])
+    bad[1, 0, 2] = np.inf
+    with pytest.raises(ValueError, match="'M'"):
+        ops.warp_affine(src, bad, (4, 4))
+
+
 def _f32_nearest(x: Fraction) -> np.float32:
     """The float32 nearest to the rational x (ties to even), by exact arithmetic."""
     lo = np.float32(float(x))  # within an ulp; step to the bracketing pair
@@ -285,6 +313,46 @@ def test_batch_in_order(rng, dtype, blend):
     laff = [affs[0], rand_affine(rng, fh, fw, 31, 57, scale=(0.5, 1.5), spread=0.0)]
     got = ops.paste_back(frame, lst, lmask, laff, blend=blend)
     assert diff(got, ref.paste_back(frame, lst, lmask, laff, blend=blend)) <= TOL[(dtype, blend)]
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+@pytest.mark.parametrize("blend", ["alpha", "laplacian"])
+def test_frame_index_pastes_each_face_into_its_frame(rng, dtype, blend):
+    n, fh, fw = 3, 60, 70
+    frames = rand_img(rng, (n, fh, fw, 3), dtype)
+    k = 5
+    crops = [rand_img(rng, (int(rng.integers(1, 40)), int(rng.integers(1, 40)), 3), dtype) for _ in range(k)]
+    masks = [rng.uniform(-0.1, 1.1, c.shape[:2]).astype(np.float32) for c in crops]
+    affs = [rand_affine(rng, fh, fw, c.shape[0], c.shape[1], scale=(0.5, 1.5), spread=0.0) for c in crops]
+    affs[2] = affs[0]  # two faces of frame 2 on the same box: in order
+    index = [2, 0, 2, 1, 2]
+    got = ops.paste_back(frames, crops, masks, affs, blend=blend, frame_index=index)
+    assert got.shape == frames.shape and got.dtype == dtype
+    expect = ref.paste_back(frames, crops, masks, affs, blend=blend, frame_index=index)
+    assert diff(got, expect) <= TOL[(dtype, blend)]
+    for f in range(n):  # each frame: its faces pasted in order, by the single-frame call
+        faces = [i for i in range(k) if index[i] == f]
+        want = ops.paste_back(frames[f], [crops[i] for i in faces], [masks[i] for i in faces],
+                              [affs[i] for i in faces], blend=blend)
+        np.testing.assert_array_equal(got[f], want)
+    inplace = frames.copy()
+    assert ops.paste_back(inplace, crops, masks, affs, blend=blend, frame_index=np.array(index),
+                          out=inplace) is inplace
+    np.testing.assert_array_equal(inplace, got)
+    with pytest.raises(ValueError, match="'frame_index'"):
+        ops.paste_back(frames, crops, masks, affs)  # N frames need frame_index
+    with pytest.raises(ValueError, match="'frame_index'"):
+        ops.paste_back(frames, crops, masks, affs, frame_index=index[:4])
+    with pytest.raises(ValueError, match="'frame_index'"):
+        ops.paste_back(frames, crops, masks, affs, frame_index=[0, 1, 2, 3, 0])
+    with pytest.raises(ValueError, match="'frame_index'"):
+        ops.paste_back(frames[0], crops, masks, affs, frame_index=[0] * k)
+    with pytest.raises(TypeError, match="'frame_index'"):
+        ops.paste_back(frames, crops, masks, affs, frame_index=[0, 1, 2, 1.5, 0])
+    with pytest.raises(TypeError, match="'frame_index'"):
+        ops.paste_back(frames, crops, masks, affs, frame_index=3)
+    with pytest.raises(ValueError, match="'out'"):
+        ops.paste_back(frames, crops, masks, affs, frame_index=index, out=np.empty_like(frames[0]))
 
 
 def test_out_and_in_place(rng):

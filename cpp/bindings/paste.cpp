@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "checks.hpp"
+#include "paste_contract.hpp"
+#include "paste_glue.hpp"
 #include "facefuse/paste.hpp"
 
 namespace py = pybind11;
@@ -20,63 +22,37 @@ namespace facefuse::bind {
 
 namespace {
 
-constexpr py::ssize_t kMaxDim = 1 << 16;  // 65536 px a side is far beyond 8K frames / 1024 crops
-
-std::string as_str(const py::handle& obj, const char* fn, const char* arg, const char* allowed) {
-  if (!py::isinstance<py::str>(obj)) type_error(fn, arg, std::string("one of ") + allowed, type_name(obj));
-  return obj.cast<std::string>();
-}
-
-bool contains(std::initializer_list<const char*> names, const std::string& s) {
-  for (const char* n : names)
-    if (s == n) return true;
-  return false;
-}
-
-// 2x3 matrix (float32 / float64, finite) -> 6 doubles; *is_f32 tells float32.
-void read_affine(const py::array& a, const char* fn, const char* arg, double* m, bool* is_f32) {
-  const bool f32 = is_dtype<float>(a);
-  if (!f32 && !is_dtype<double>(a)) type_error(fn, arg, "a float32 or float64 2 x 3 matrix", describe(a));
-  if (a.ndim() != 2 || a.shape(0) != 2 || a.shape(1) != 3)
-    value_error(fn, arg, "must be a 2 x 3 matrix, got " + describe(a));
-  if (f32) {
-    auto c = contiguous<float>(a);
-    for (int i = 0; i < 6; ++i) m[i] = c.data()[i];
-  } else {
-    auto c = contiguous<double>(a);
-    for (int i = 0; i < 6; ++i) m[i] = c.data()[i];
-  }
-  for (int i = 0; i < 6; ++i)
-    if (!std::isfinite(m[i])) value_error(fn, arg, "must be finite (no NaN or inf)");
-  *is_f32 = f32;
-}
-
-int dim(const py::array& a, int axis, const char* fn, const char* arg) {
-  if (a.shape(axis) > kMaxDim) value_error(fn, arg, "is too large, got " + describe(a));
-  return static_cast<int>(a.shape(axis));
-}
-
 // ---- warp_affine ----------------------------------------------------------------
 
+// k matrices (k == 0: one, no batch axis) -> dh x dw (x C) warps of img each.
 template <typename T>
-py::array warp_typed(const py::array& img, const double* M, int dw, int dh, bool replicate) {
+py::array warp_typed(const py::array& img, const WarpImage& s, const std::vector<double>& M, std::int64_t k, int dw,
+                     int dh, bool replicate) {
   constexpr const char* fn = "warp_affine";
   auto c = contiguous<T>(img);
-  const int sh = dim(img, 0, fn, "img"), sw = dim(img, 1, fn, "img");
-  const int ch = img.ndim() == 3 ? static_cast<int>(img.shape(2)) : 1;
   std::vector<py::ssize_t> shape = {dh, dw};
-  if (img.ndim() == 3) shape.push_back(ch);
+  if (img.ndim() == 3) shape.push_back(s.c);
+  if (k > 0) shape.insert(shape.begin(), static_cast<py::ssize_t>(k));
   py::array_t<T> out(shape);
   T* o = out.mutable_data();
-  bool ok;
+  const std::size_t item = static_cast<std::size_t>(dh) * dw * s.c;
+  std::int64_t bad = -1;
   {
     py::gil_scoped_release release;
-    if constexpr (std::is_same_v<T, float>)
-      ok = paste::warp_affine_f32(c.data(), sh, sw, ch, o, dh, dw, M, replicate);
-    else
-      ok = paste::warp_affine_u8(c.data(), sh, sw, ch, o, dh, dw, M, replicate);
+    for (std::int64_t i = 0; i < std::max<std::int64_t>(k, 1) && bad < 0; ++i) {
+      const double* m = M.data() + 6 * i;
+      T* oi = o + item * static_cast<std::size_t>(i);
+      bool ok;
+      if constexpr (std::is_same_v<T, float>)
+        ok = paste::warp_affine_f32(c.data(), s.h, s.w, s.c, oi, dh, dw, m, replicate);
+      else
+        ok = paste::warp_affine_u8(c.data(), s.h, s.w, s.c, oi, dh, dw, m, replicate);
+      if (!ok) bad = i;
+    }
   }
-  if (!ok) value_error(fn, "M", "must be invertible (its 2 x 2 part is singular)");
+  if (bad >= 0)
+    value_error(fn, "M", std::string("must be invertible (its 2 x 2 part is singular)") +
+                             (k > 0 ? " (matrix " + std::to_string(bad) + ")" : ""));
   return out;
 }
 
@@ -84,15 +60,8 @@ py::array warp_affine(const py::object& img_obj, const py::object& M_obj, const 
                       const py::object& border_obj) {
   constexpr const char* fn = "warp_affine";
   py::array img = as_array(img_obj, fn, "img");
-  const bool u8 = is_dtype<std::uint8_t>(img);
-  if (!u8 && !is_dtype<float>(img)) type_error(fn, "img", "a uint8 or float32 image", describe(img));
-  if (!(img.ndim() == 2 || (img.ndim() == 3 && img.shape(2) >= 1 && img.shape(2) <= 4)))
-    value_error(fn, "img", "must be H x W or H x W x C with C in 1..4, got " + describe(img));
-  require_nonempty(img, fn, "img");
-  dim(img, 0, fn, "img");
-  dim(img, 1, fn, "img");
-  if (!img.dtype().is(py::dtype::of<float>()) && !u8) type_error(fn, "img", "uint8 or float32", describe(img));
-  if (u8 == false) {
+  const WarpImage s = warp_image_contract(fn, desc(img));
+  if (!s.u8) {
     auto c = contiguous<float>(img);
     bool ok;
     {
@@ -101,52 +70,17 @@ py::array warp_affine(const py::object& img_obj, const py::object& M_obj, const 
     }
     if (!ok) value_error(fn, "img", "must be finite (no NaN or inf)");
   }
-  double M[6];
-  bool f32;
-  read_affine(as_array(M_obj, fn, "M"), fn, "M", M, &f32);
-  if (!py::isinstance<py::sequence>(dsize) || py::isinstance<py::str>(dsize) || py::len(dsize) != 2)
-    type_error(fn, "dsize", "a (width, height) pair of ints", type_name(dsize));
-  py::sequence ds = py::reinterpret_borrow<py::sequence>(dsize);
-  const long long dw = as_int(ds[0], fn, "dsize"), dh = as_int(ds[1], fn, "dsize");
-  if (dw < 1 || dh < 1 || dw > kMaxDim || dh > kMaxDim)
-    value_error(fn, "dsize", "must be (width, height) with both in 1..65536, got (" + std::to_string(dw) + ", " +
-                                 std::to_string(dh) + ")");
-  const std::string border = as_str(border_obj, fn, "border", "'constant', 'replicate'");
-  if (!contains({"constant", "replicate"}, border))
-    value_error(fn, "border", "must be 'constant' or 'replicate', got '" + border + "'");
-  const bool rep = border == "replicate";
-  return u8 ? warp_typed<std::uint8_t>(img, M, int(dw), int(dh), rep) : warp_typed<float>(img, M, int(dw), int(dh), rep);
+  py::array m = as_array(M_obj, fn, "M");
+  const std::int64_t k = warp_matrix_contract(fn, desc(m));
+  const std::vector<double> M = read_matrices(m, k, fn, "M");
+  int dw, dh;
+  read_dsize(dsize, fn, &dw, &dh);
+  const bool rep = warp_border_contract(fn, paste_str(border_obj, fn, "border", "'constant', 'replicate'"));
+  return s.u8 ? warp_typed<std::uint8_t>(img, s, M, k, dw, dh, rep)
+              : warp_typed<float>(img, s, M, k, dw, dh, rep);
 }
 
 // ---- paste_back ------------------------------------------------------------------
-
-// Splits a single item (ndim == item_ndim) or a batch (ndim == item_ndim + 1, or a
-// list / tuple of items) into per-face arrays.
-std::vector<py::array> split_batch(const py::object& obj, int item_ndim, const char* fn, const char* arg,
-                                   const char* layout) {
-  std::vector<py::array> items;
-  if (py::isinstance<py::list>(obj) || py::isinstance<py::tuple>(obj)) {
-    for (const auto& it : obj) {
-      py::array a = as_array(it, fn, arg);
-      if (a.ndim() != item_ndim)
-        value_error(fn, arg, std::string("must hold ") + layout + " items, got an item " + describe(a));
-      items.push_back(a);
-    }
-    if (items.empty()) value_error(fn, arg, "must not be an empty list");
-    return items;
-  }
-  py::array a = as_array(obj, fn, arg);
-  if (a.ndim() == item_ndim) {
-    items.push_back(a);
-  } else if (a.ndim() == item_ndim + 1) {
-    if (a.shape(0) == 0) value_error(fn, arg, "must not be an empty batch, got " + describe(a));
-    for (py::ssize_t k = 0; k < a.shape(0); ++k)
-      items.push_back(py::reinterpret_borrow<py::array>(a[py::int_(k)]));
-  } else {
-    value_error(fn, arg, std::string("must be ") + layout + " or a batch of them, got " + describe(a));
-  }
-  return items;
-}
 
 struct Parsed {
   std::vector<py::array> keep;  // contiguous crops / masks kept alive
@@ -157,37 +91,19 @@ struct Parsed {
   std::vector<std::array<float, 6>> warps;
 };
 
+// The faces of a paste into H x W frames of `frame`'s dtype.
 template <typename T>
 void parse_faces(const py::object& crop_obj, const py::object& mask_obj, const py::object& aff_obj,
-                 const py::array& frame, const char* fn, Parsed& p) {
-  auto crops = split_batch(crop_obj, 3, fn, "crop", "an h x w x 3 crop");
-  auto masks = split_batch(mask_obj, 2, fn, "crop_mask", "an h x w float32 mask");
-  auto affs = split_batch(aff_obj, 2, fn, "affine", "a 2 x 3 matrix");
+                 const ArrayDesc& frame, int H, int W, const char* fn, Parsed& p) {
+  auto crops = host_items(crop_obj, 3, fn, "crop", "an h x w x 3 crop");
+  auto masks = host_items(mask_obj, 2, fn, "crop_mask", "an h x w float32 mask");
+  auto affs = host_items(aff_obj, 2, fn, "affine", "a 2 x 3 matrix");
   const std::size_t k = crops.size();
-  if (masks.size() != k)
-    value_error(fn, "crop_mask", "must give one mask per crop (" + std::to_string(k) + "), got " +
-                                     std::to_string(masks.size()));
-  if (affs.size() != k)
-    value_error(fn, "affine", "must give one matrix per crop (" + std::to_string(k) + "), got " +
-                                  std::to_string(affs.size()));
-  const int H = static_cast<int>(frame.shape(0)), W = static_cast<int>(frame.shape(1));
+  paste_counts_contract(fn, k, masks.size(), affs.size());
   for (std::size_t i = 0; i < k; ++i) {
-    const py::array& c = crops[i];
-    if (!c.dtype().is(frame.dtype()))
-      type_error(fn, "crop", std::string("an h x w x 3 crop of the frame's dtype (") +
-                                 std::string(py::str(frame.dtype())) + ")",
-                 describe(c));
-    if (c.shape(2) != 3) value_error(fn, "crop", "must be h x w x 3, got " + describe(c));
-    require_nonempty(c, fn, "crop");
-    const int h = dim(c, 0, fn, "crop"), w = dim(c, 1, fn, "crop");
-    const py::array& m = masks[i];
-    if (!is_dtype<float>(m)) type_error(fn, "crop_mask", "a float32 h x w mask", describe(m));
-    if (m.shape(0) != h || m.shape(1) != w)
-      value_error(fn, "crop_mask",
-                  "must be h x w matching 'crop' (" + std::to_string(h) + ", " + std::to_string(w) + "), got " +
-                      describe(m));
-    auto cc = contiguous<T>(c);
-    auto mc = contiguous<float>(m);
+    const CropSize cs = paste_face_contract(fn, frame, desc(crops[i]), desc(masks[i]));
+    auto cc = contiguous<T>(crops[i]);
+    auto mc = contiguous<float>(masks[i]);
     bool finite = true;
     {
       py::gil_scoped_release release;
@@ -200,19 +116,20 @@ void parse_faces(const py::object& crop_obj, const py::object& mask_obj, const p
         value_error(fn, "crop_mask", "must be finite (no NaN or inf)");
       value_error(fn, "crop", "must be finite (no NaN or inf)");
     }
+    paste_affine_contract(fn, desc(affs[i]));
     double a[6];
     bool f32;
-    read_affine(affs[i], fn, "affine", a, &f32);
+    read_matrix(affs[i], fn, "affine", a, &f32);
     paste::PasteBox box;
     std::array<float, 6> wm;
-    if (!paste::paste_setup(a, f32, h, w, H, W, &box, wm.data()))
+    if (!paste::paste_setup(a, f32, cs.h, cs.w, H, W, &box, wm.data()))
       value_error(fn, "affine", "must be invertible (its 2 x 2 part is singular or the inverse overflows)");
     p.keep.push_back(cc);
     p.keep.push_back(mc);
     p.crops.push_back(cc.data());
     p.masks.push_back(mc.data());
-    p.hs.push_back(h);
-    p.ws.push_back(w);
+    p.hs.push_back(cs.h);
+    p.ws.push_back(cs.w);
     p.boxes.push_back(box);
     p.warps.push_back(wm);
   }
@@ -232,16 +149,6 @@ std::vector<paste::Face<T>> make_faces(const Parsed& p) {
   return faces;
 }
 
-void require_frame(const py::array& frame, const char* fn) {
-  if (!is_dtype<std::uint8_t>(frame) && !is_dtype<float>(frame))
-    type_error(fn, "frame", "a uint8 or float32 H x W x 3 BGR frame", describe(frame));
-  if (frame.ndim() != 3 || frame.shape(2) != 3)
-    value_error(fn, "frame", "must be an H x W x 3 BGR frame, got " + describe(frame));
-  require_nonempty(frame, fn, "frame");
-  dim(frame, 0, fn, "frame");
-  dim(frame, 1, fn, "frame");
-}
-
 // Byte range [lo, hi) an array's elements span.
 std::pair<std::uintptr_t, std::uintptr_t> span(const py::array& a) {
   auto lo = reinterpret_cast<std::uintptr_t>(a.data()), hi = lo;
@@ -256,8 +163,9 @@ std::pair<std::uintptr_t, std::uintptr_t> span(const py::array& a) {
 }
 
 template <typename T>
-py::array paste_typed(py::array frame, const py::object& crop, const py::object& crop_mask, const py::object& affine,
-                      paste::Blend blend, bool lab, long long levels, const py::object& out_obj) {
+py::array paste_typed(py::array frame, const PasteFrame& fs, const py::object& crop, const py::object& crop_mask,
+                      const py::object& affine, const std::vector<int>& index, paste::Blend blend, bool lab,
+                      long long levels, const py::object& out_obj) {
   constexpr const char* fn = "paste_back";
   if constexpr (std::is_same_v<T, float>) {
     auto fc = contiguous<float>(frame);
@@ -268,28 +176,25 @@ py::array paste_typed(py::array frame, const py::object& crop, const py::object&
     }
     if (!ok) value_error(fn, "frame", "must be finite (no NaN or inf)");
   }
+  const ArrayDesc fd = desc(frame);
   Parsed p;
-  parse_faces<T>(crop, crop_mask, affine, frame, fn, p);
-  const int H = static_cast<int>(frame.shape(0)), W = static_cast<int>(frame.shape(1));
+  parse_faces<T>(crop, crop_mask, affine, fd, fs.h, fs.w, fn, p);
+  if (fs.batched) paste_index_count_contract(fn, index.size(), p.crops.size());
+  const int H = fs.h, W = fs.w;
   const std::int64_t row_bytes = static_cast<std::int64_t>(W) * 3 * sizeof(T);
+  const int rows = fs.n * H;  // frames stacked: N * H rows of the same width
 
   py::array_t<T, py::array::c_style> out;
   bool need_copy = true;
   if (!out_obj.is_none()) {
     py::array o = as_array(out_obj, fn, "out");
-    if (!o.dtype().is(frame.dtype()))
-      type_error(fn, "out", std::string("a ") + std::string(py::str(frame.dtype())) + " array like 'frame'",
-                 describe(o));
-    if (o.ndim() != 3 || o.shape(0) != H || o.shape(1) != W || o.shape(2) != 3)
-      value_error(fn, "out", "must have the frame's shape (" + std::to_string(H) + ", " + std::to_string(W) +
-                                 ", 3), got " + describe(o));
-    if (!(o.flags() & py::array::c_style)) value_error(fn, "out", "must be C-contiguous");
+    paste_out_contract(fn, fd, desc(o));
     if (!o.writeable()) value_error(fn, "out", "must be writeable");
     out = py::reinterpret_borrow<py::array_t<T, py::array::c_style>>(o);
-    const auto fs = span(frame), os = span(o);
+    const auto fsp = span(frame), osp = span(o);
     if (frame.data() == o.data() && (frame.flags() & py::array::c_style)) {
       need_copy = false;  // in place
-    } else if (fs.first < os.second && os.first < fs.second) {
+    } else if (fsp.first < osp.second && osp.first < fsp.second) {
       frame = py::array::ensure(frame.attr("copy")());  // overlapping views: read from a copy
     }
   }
@@ -299,61 +204,67 @@ py::array paste_typed(py::array frame, const py::object& crop, const py::object&
       out = fc;  // already a fresh copy
       need_copy = false;
     } else {
-      out = py::array_t<T, py::array::c_style>({static_cast<py::ssize_t>(H), static_cast<py::ssize_t>(W),
-                                                static_cast<py::ssize_t>(3)});
+      std::vector<py::ssize_t> shape(fd.shape.begin(), fd.shape.end());
+      out = py::array_t<T, py::array::c_style>(shape);
     }
   }
   auto faces = make_faces<T>(p);
   T* o = out.mutable_data();
   const T* src = fc.data();
+  const std::size_t frame_elems = static_cast<std::size_t>(H) * W * 3;
   {
     py::gil_scoped_release release;
-    if (need_copy) paste::copy_rows(src, row_bytes, o, row_bytes, H, row_bytes);
-    if constexpr (std::is_same_v<T, float>)
-      paste::paste_back_f32(o, H, W, faces.data(), static_cast<int>(faces.size()), blend, lab, levels);
-    else
-      paste::paste_back_u8(o, H, W, faces.data(), static_cast<int>(faces.size()), blend, lab, levels);
+    if (need_copy) paste::copy_rows(src, row_bytes, o, row_bytes, rows, row_bytes);
+    const int nf = static_cast<int>(faces.size());
+    if (!fs.batched) {
+      if constexpr (std::is_same_v<T, float>)
+        paste::paste_back_f32(o, H, W, faces.data(), nf, blend, lab, levels);
+      else
+        paste::paste_back_u8(o, H, W, faces.data(), nf, blend, lab, levels);
+    } else {
+      for (int k = 0; k < nf; ++k) {  // in order, each face into its frame
+        T* img = o + frame_elems * static_cast<std::size_t>(index[static_cast<std::size_t>(k)]);
+        if constexpr (std::is_same_v<T, float>)
+          paste::paste_back_f32(img, H, W, &faces[static_cast<std::size_t>(k)], 1, blend, lab, levels);
+        else
+          paste::paste_back_u8(img, H, W, &faces[static_cast<std::size_t>(k)], 1, blend, lab, levels);
+      }
+    }
   }
   return out;
 }
 
 void parse_options(const py::object& blend_obj, const py::object& color_obj, const py::object& levels_obj,
                    const char* fn, paste::Blend* blend, bool* lab, long long* levels) {
-  const std::string b = as_str(blend_obj, fn, "blend", "'alpha', 'laplacian', 'poisson'");
-  if (!contains({"alpha", "laplacian", "poisson"}, b))
-    value_error(fn, "blend", "must be 'alpha', 'laplacian' or 'poisson', got '" + b + "'");
-  *blend = b == "laplacian" ? paste::Blend::laplacian : b == "poisson" ? paste::Blend::poisson : paste::Blend::alpha;
-  *lab = false;
-  if (!color_obj.is_none()) {
-    const std::string c = as_str(color_obj, fn, "color", "None, 'lab'");
-    if (c != "lab") value_error(fn, "color", "must be None or 'lab', got '" + c + "'");
-    *lab = true;
-  }
+  const auto b = paste_blend_contract(fn, paste_str(blend_obj, fn, "blend", "'alpha', 'laplacian', 'poisson'"));
+  *blend = static_cast<paste::Blend>(static_cast<int>(b));
+  *lab = paste_color_contract(fn, !color_obj.is_none(),
+                              color_obj.is_none() ? std::string() : paste_str(color_obj, fn, "color", "None, 'lab'"));
   *levels = levels_contract(fn, as_int(levels_obj, fn, "levels"));
 }
 
 py::array paste_back(const py::object& frame_obj, const py::object& crop, const py::object& crop_mask,
                      const py::object& affine, const py::object& blend_obj, const py::object& color_obj,
-                     const py::object& levels_obj, const py::object& out) {
+                     const py::object& levels_obj, const py::object& out, const py::object& frame_index) {
   constexpr const char* fn = "paste_back";
   py::array frame = as_array(frame_obj, fn, "frame");
-  require_frame(frame, fn);
+  const PasteFrame fs = paste_frame_contract(fn, desc(frame), !frame_index.is_none());
+  const std::vector<int> index = frame_index_list(frame_index, fn, fs.n);
   paste::Blend blend;
   bool lab;
   long long levels;
   parse_options(blend_obj, color_obj, levels_obj, fn, &blend, &lab, &levels);
-  if (is_dtype<std::uint8_t>(frame))
-    return paste_typed<std::uint8_t>(frame, crop, crop_mask, affine, blend, lab, levels, out);
-  return paste_typed<float>(frame, crop, crop_mask, affine, blend, lab, levels, out);
+  if (fs.u8) return paste_typed<std::uint8_t>(frame, fs, crop, crop_mask, affine, index, blend, lab, levels, out);
+  return paste_typed<float>(frame, fs, crop, crop_mask, affine, index, blend, lab, levels, out);
 }
 
 // One face's paste box and its warped crop / mask (the inputs of a box blend).
 template <typename T>
-py::tuple warp_typed_face(const py::array& frame, const py::object& crop, const py::object& crop_mask,
-                          const py::object& affine) {
+py::tuple warp_typed_face(const py::array& frame, const PasteFrame& fs, const py::object& crop,
+                          const py::object& crop_mask, const py::object& affine) {
   constexpr const char* fn = "paste_warp";
   Parsed p;
-  parse_faces<T>(crop, crop_mask, affine, frame, fn, p);
+  parse_faces<T>(crop, crop_mask, affine, desc(frame), fs.h, fs.w, fn, p);
   if (p.crops.size() != 1) value_error(fn, "crop", "must be a single h x w x 3 crop");
   auto faces = make_faces<T>(p);
   const auto& b = faces[0].box;
@@ -376,9 +287,9 @@ py::tuple paste_warp(const py::object& frame_obj, const py::object& crop, const 
                      const py::object& affine) {
   constexpr const char* fn = "paste_warp";
   py::array frame = as_array(frame_obj, fn, "frame");
-  require_frame(frame, fn);
-  if (is_dtype<std::uint8_t>(frame)) return warp_typed_face<std::uint8_t>(frame, crop, crop_mask, affine);
-  return warp_typed_face<float>(frame, crop, crop_mask, affine);
+  const PasteFrame fs = paste_frame_contract(fn, desc(frame), false);
+  if (fs.u8) return warp_typed_face<std::uint8_t>(frame, fs, crop, crop_mask, affine);
+  return warp_typed_face<float>(frame, fs, crop, crop_mask, affine);
 }
 
 }  // namespace
@@ -387,12 +298,13 @@ void bind_paste(py::module_& m) {
   m.def("warp_affine", &warp_affine, py::arg("img"), py::arg("M"), py::arg("dsize"),
         py::arg("border") = "constant",
         "Bilinear affine warp (facefuse.reference.paste semantics, cv2.warpAffine's arguments) of a "
-        "uint8/float32 H x W[ x C] image; border 'constant' (0) or 'replicate'.");
+        "uint8/float32 H x W[ x C] image; border 'constant' (0) or 'replicate'. M 2 x 3, or K x 2 x 3 for K "
+        "warps of the same image (output K x dh x dw[ x C]).");
   m.def("paste_back", &paste_back, py::arg("frame"), py::arg("crop"), py::arg("crop_mask"), py::arg("affine"),
         py::arg("blend") = "alpha", py::arg("color") = py::none(), py::arg("levels") = 5,
-        py::arg("out") = py::none(),
-        "Fused paste-back of warped face crops (one or a batch) into a frame; blend 'alpha', 'laplacian' or "
-        "'poisson'.");
+        py::arg("out") = py::none(), py::arg("frame_index") = py::none(),
+        "Fused paste-back of warped face crops (one or a batch) into a frame (or, with frame_index, each "
+        "face into its frame of an N x H x W x 3 batch); blend 'alpha', 'laplacian' or 'poisson'.");
   m.def("paste_warp", &paste_warp, py::arg("frame"), py::arg("crop"), py::arg("crop_mask"), py::arg("affine"),
         "((x0, y0, x1, y1), warped crop, warped mask) of one face's paste box.");
 }

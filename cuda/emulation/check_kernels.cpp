@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "facefuse/color.hpp"
+#include "facefuse/paste.hpp"
 #include "facefuse/pyramid.hpp"
 #include "facefuse/quality.hpp"
 #include "facefuse/smoothing.hpp"
@@ -104,6 +105,93 @@ void check_transfer(int n, int h, int w, int n_ref, int hr, int wr, bool masks, 
   std::snprintf(buf, sizeof buf, "color_transfer %s n=%d n_ref=%d masks=%d s=%.1f (diff<=%s)", sizeof(T) == 1 ? "u8" : "f32",
                 n, n_ref, masks, strength, sizeof(T) == 1 ? "1" : "0.02");
   report(buf, diff <= (sizeof(T) == 1 ? 1.0 : 0.02) && ndiff * 1000 <= got.size(), diff);
+}
+
+// K warps of one image in one launch (chunked above FF_MAX_GRID_YZ) vs the CPU's warp_affine, bit for bit.
+template <typename T>
+void check_warp(int sh, int sw, int c, int dh, int dw, int k, bool replicate) {
+  auto src = frames<T>(static_cast<std::size_t>(sh) * sw * c);
+  std::uniform_real_distribution<double> ang(-3.1, 3.1), sc(0.4, 2.5), off(-20.0, 20.0);
+  std::vector<double> M(6 * static_cast<std::size_t>(k));
+  std::vector<float> kinv(6 * static_cast<std::size_t>(k));
+  for (int i = 0; i < k; ++i) {
+    const double a = ang(rng), s = sc(rng);
+    double* m = M.data() + 6 * i;
+    m[0] = s * std::cos(a), m[1] = -s * std::sin(a), m[2] = off(rng) + dw / 2.0;
+    m[3] = s * std::sin(a), m[4] = s * std::cos(a), m[5] = off(rng) + dh / 2.0;
+    double inv[6];
+    paste::invert_affine(m, inv);
+    for (int j = 0; j < 6; ++j) kinv[6 * i + j] = static_cast<float>(inv[j]);
+  }
+  const std::size_t item = static_cast<std::size_t>(dh) * dw * c;
+  std::vector<T> got(item * k), want(item * k);
+  cuda::warp_affine(src.data(), std::is_same_v<T, std::uint8_t>, sh, sw, c, got.data(), dh, dw, k, kinv.data(),
+                    replicate, 0, nullptr);
+  for (int i = 0; i < k; ++i) {
+    if constexpr (std::is_same_v<T, std::uint8_t>)
+      paste::warp_affine_u8(src.data(), sh, sw, c, want.data() + item * i, dh, dw, M.data() + 6 * i, replicate);
+    else
+      paste::warp_affine_f32(src.data(), sh, sw, c, want.data() + item * i, dh, dw, M.data() + 6 * i, replicate);
+  }
+  double diff = 0;
+  for (std::size_t j = 0; j < got.size(); ++j) diff = std::max(diff, std::abs(double(got[j]) - double(want[j])));
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "warp_affine %s %dx%dx%d -> %dx%d k=%d %s (bit-exact)", sizeof(T) == 1 ? "u8" : "f32",
+                sh, sw, c, dh, dw, k, replicate ? "replicate" : "constant");
+  report(buf, diff == 0, diff);
+}
+
+// k faces (sizes and frames random, boxes overlapping, masks beyond [0, 1]) pasted
+// into n frames by the GPU path vs the CPU's paste_back of each face in order.
+template <typename T>
+void check_paste(int n, int H, int W, int k, paste::Blend blend, bool lab, double tol) {
+  const std::size_t fr = static_cast<std::size_t>(H) * W * 3;
+  auto img = frames<T>(fr * n);
+  std::uniform_int_distribution<int> side(1, 24), which(0, n - 1);
+  std::uniform_real_distribution<double> ang(-3.1, 3.1), sc(0.5, 2.0), ux(0.0, 1.0);
+  std::vector<std::vector<T>> crops(k);
+  std::vector<std::vector<float>> masks(k);
+  std::vector<cuda::PasteFace> faces(k);
+  std::vector<paste::Face<T>> cpu(k);
+  for (int i = 0; i < k; ++i) {
+    const int h = i == 0 ? 1 : side(rng), w = i == 0 ? 1 : side(rng);  // a 1-pixel crop too
+    crops[i] = frames<T>(static_cast<std::size_t>(h) * w * 3);
+    masks[i] = uniform(static_cast<std::size_t>(h) * w, -0.3f, 1.3f);
+    masks[i][0] = std::nextafter(1.0f, 2.0f);  // a blur's overshoot by an ulp
+    const double a = ang(rng), s = sc(rng), cx = ux(rng) * W, cy = ux(rng) * H;
+    double m[6] = {s * std::cos(a), -s * std::sin(a), 0, s * std::sin(a), s * std::cos(a), 0};  // frame -> crop
+    m[2] = w / 2.0 - (m[0] * cx + m[1] * cy);
+    m[5] = h / 2.0 - (m[3] * cx + m[4] * cy);
+    cuda::PasteFace& f = faces[i];
+    paste::paste_setup(m, i % 3 == 1, h, w, H, W, &f.box, f.warp);
+    f.crop = crops[i].data();
+    f.mask = masks[i].data();
+    f.h = h, f.w = w, f.frame = which(rng);
+    cpu[i] = paste::Face<T>{crops[i].data(), masks[i].data(), h, w, f.box, {}};
+    for (int j = 0; j < 6; ++j) cpu[i].warp[j] = f.warp[j];
+  }
+  auto want = img, got = img;
+  for (int i = 0; i < k; ++i) {
+    T* im = want.data() + fr * faces[i].frame;
+    if constexpr (std::is_same_v<T, std::uint8_t>)
+      paste::paste_back_u8(im, H, W, &cpu[i], 1, blend, lab, 4);
+    else
+      paste::paste_back_f32(im, H, W, &cpu[i], 1, blend, lab, 4);
+  }
+  cuda::paste_back(got.data(), std::is_same_v<T, std::uint8_t>, n, H, W, faces.data(), k,
+                   blend == paste::Blend::laplacian, lab, 4, 0, nullptr);
+  double diff = 0;
+  std::size_t ndiff = 0, pasted = 0;  // pasted: the CPU changed something (the check is not vacuous)
+  for (std::size_t j = 0; j < got.size(); ++j) {
+    const double e = std::abs(double(got[j]) - double(want[j]));
+    diff = std::max(diff, e);
+    ndiff += e > 0;
+    pasted += want[j] != img[j];
+  }
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "paste_back %s n=%d %dx%d k=%d %s%s (diff<=%g)", sizeof(T) == 1 ? "u8" : "f32", n, H,
+                W, k, blend == paste::Blend::laplacian ? "laplacian" : "alpha", lab ? "+lab" : "", tol);
+  report(buf, pasted > 0 && diff <= tol && (tol == 0 || ndiff * 100 <= got.size()), diff);
 }
 
 template <typename T>
@@ -207,6 +295,16 @@ void check_device_restored() {
   still();
   cuda::tpsnr_sums(a.data(), b.data(), 0, 1, true, 4, 5, 3, nullptr, sums, 0, nullptr);
   still();
+  const float kid[6] = {1, 0, 0, 0, 1, 0};
+  cuda::warp_affine(a.data(), true, 4, 5, 3, o.data(), 4, 5, 1, kid, false, 0, nullptr);
+  still();
+  cuda::PasteFace face{b.data(), m.data(), 4, 5, 0, {0, 0, 5, 4}, {1, 0, 0, 0, 1, 0}};
+  cuda::paste_back(o.data(), true, 1, 4, 5, &face, 1, false, false, 2, 0, nullptr);
+  still();
+  cuda::paste_back(o.data(), true, 1, 4, 5, &face, 1, true, true, 2, 0, nullptr);
+  still();
+  cuda::copy_device(o.data(), a.data(), o.size(), 0, nullptr);
+  still();
   {
     cuda::CudaLandmarkSmoother sm(SmoothMethod::Ema, SmoothParams{});
     sm.update(lm.data(), ids, nullptr, 2, 3, out.data(), rf.data(), nf.data(), 0, nullptr);
@@ -274,6 +372,19 @@ int main() {
   check_smoother(SmoothMethod::Ema, "ema", 6, 5);
   check_smoother(SmoothMethod::AdaptiveEma, "adaptive_ema", 6, 68);
   check_smoother(SmoothMethod::OneEuro, "one_euro", 6, 68);
+  check_warp<std::uint8_t>(23, 31, 3, 19, 27, 7, false);  // k > FF_MAX_GRID_YZ: chunked
+  check_warp<std::uint8_t>(17, 13, 1, 21, 18, 2, true);
+  check_warp<float>(15, 22, 4, 17, 20, 3, false);
+  check_warp<float>(1, 1, 2, 9, 7, 1, true);
+  check_warp<std::uint8_t>(9, 11, 4, 1, 1, 1, false);
+  check_paste<std::uint8_t>(1, 37, 45, 6, paste::Blend::alpha, false, 0);
+  check_paste<std::uint8_t>(7, 23, 29, 11, paste::Blend::alpha, false, 0);  // 7 frames: chunked jobs
+  check_paste<float>(2, 31, 26, 5, paste::Blend::alpha, false, 0);
+  check_paste<std::uint8_t>(2, 33, 41, 4, paste::Blend::laplacian, false, 0);
+  check_paste<float>(1, 29, 35, 3, paste::Blend::laplacian, false, 0);
+  check_paste<std::uint8_t>(2, 33, 41, 4, paste::Blend::alpha, true, 1);
+  check_paste<std::uint8_t>(1, 36, 30, 3, paste::Blend::laplacian, true, 1);
+  check_paste<float>(2, 27, 33, 3, paste::Blend::laplacian, true, 0.02);
   check_device_restored();
   check_scratch_bounded();
   std::printf("%s\n", failures ? "FAILED" : "all emulated kernels match the CPU core");

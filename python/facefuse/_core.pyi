@@ -4,6 +4,8 @@ Prefer the facefuse.ops API: it converts masks and picks the backend.
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 import numpy.typing as npt
 
@@ -117,7 +119,7 @@ def warp_affine(
     border: str = "constant",
 ) -> npt.NDArray[np.uint8] | npt.NDArray[np.float32]:
     """Bilinear affine warp (facefuse.reference.paste semantics) with cv2.warpAffine's arguments;
-    img H x W[ x C<=4]; border 'constant' | 'replicate'."""
+    img H x W[ x C<=4]; border 'constant' | 'replicate'. M 2 x 3, or K x 2 x 3 (K warps stacked)."""
 
 def paste_back(
     frame: npt.NDArray[np.uint8] | npt.NDArray[np.float32],
@@ -128,9 +130,11 @@ def paste_back(
     color: str | None = None,
     levels: int = 5,
     out: npt.NDArray[np.uint8] | npt.NDArray[np.float32] | None = None,
+    frame_index: Sequence[int] | npt.NDArray[np.integer] | None = None,
 ) -> npt.NDArray[np.uint8] | npt.NDArray[np.float32]:
     """Fused paste-back of one face or a batch [K, h, w, 3] / list; blend 'alpha' | 'laplacian' | 'poisson';
-    color None | 'lab'."""
+    color None | 'lab'. With frame_index (K ints), frame is N x H x W x 3 and face k goes into
+    frame frame_index[k], in order."""
 
 def paste_warp(
     frame: npt.NDArray[np.uint8] | npt.NDArray[np.float32],

@@ -4,9 +4,10 @@ Entry points take device arrays (anything with __cuda_array_interface__, e.g.
 CuPy arrays; C-contiguous), a device index and a CUDA stream handle, and check
 their arguments with the same contracts as facefuse._core (TypeError /
 ValueError naming the argument). Outputs are written into the ``out`` arrays
-the caller allocated. Use facefuse.ops, not this module.
+the caller allocated (warp_affine / paste_back: into ``alloc(shape)`` when no
+out is given). Use facefuse.ops, not this module.
 """
-from typing import Any, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -39,6 +40,20 @@ def tpsnr(prev: Any, cur: Any, mask: Optional[Any], device: int, stream: int) ->
 
 def tpsnr_sequence(frames: Any, mask: Optional[Any], device: int, stream: int) -> npt.NDArray[np.float64]:
     """tPSNR of each consecutive pair (T - 1 values); synchronises the stream."""
+
+def warp_affine(
+    img: Any, M: npt.NDArray[np.floating], dsize: tuple[int, int], border: str, alloc: Callable[[tuple[int, ...]], Any],
+    device: int, stream: int,
+) -> Any:
+    """Warp of a device image with host M (2 x 3, or K x 2 x 3: K warps, one launch) into alloc(shape)."""
+
+def paste_back(
+    frame: Any, crop: Any, crop_mask: Any, affine: Any, blend: str, color: Optional[str], levels: int,
+    out: Optional[Any], frame_index: Optional[Sequence[int]], alloc: Callable[[tuple[int, ...]], Any], device: int,
+    stream: int,
+) -> Any:
+    """Paste device crops / float32 masks (host affines) into a device frame, or N frames with frame_index;
+    blend 'alpha' | 'laplacian' (no Poisson); into out, or alloc(frame shape) when out is None."""
 
 class LandmarkSmoother:
     def __init__(self, method: str, params: dict[str, object]) -> None: ...

@@ -248,12 +248,21 @@ FF_HD std::uint8_t round_even_u8(float v) {
 
 FF_HD int clamp_index(int i, int n) { return i < 0 ? 0 : (i >= n ? n - 1 : i); }
 
+// How sample_bilinear reads a pixel value: as a float (images), or as a blend
+// weight (WeightLoad: a mask read through mask_weight, the same as sampling the
+// mask clipped beforehand, without a clipped copy; the GPU paste reads masks so).
+struct FloatLoad {
+  template <typename T>
+  FF_HD float operator()(T v) const { return static_cast<float>(v); }
+};
+
 // Bilinear sample of a C-channel h x w image (row stride `stride` elements) at
 // the source position (sx, sy): out[c] in float (before the uint8 rounding).
 // replicate: edge pixels outside, else 0.
-template <typename T, int C>
+template <typename T, int C, typename Load = FloatLoad>
 FF_HD void sample_bilinear(const T* src, int h, int w, std::ptrdiff_t stride, float sx, float sy, bool replicate,
                            float* out) {
+  const Load load;
   int ix, iy;
   float ax, ay;
   split_coord(sx, &ix, &ax);
@@ -263,10 +272,10 @@ FF_HD void sample_bilinear(const T* src, int h, int w, std::ptrdiff_t stride, fl
       static_cast<unsigned>(iy) < static_cast<unsigned>(h - 1)) {
     const T* p = src + iy * stride + static_cast<std::ptrdiff_t>(ix) * C;
     for (int c = 0; c < C; ++c) {
-      p00[c] = static_cast<float>(p[c]);
-      p01[c] = static_cast<float>(p[C + c]);
-      p10[c] = static_cast<float>(p[stride + c]);
-      p11[c] = static_cast<float>(p[stride + C + c]);
+      p00[c] = load(p[c]);
+      p01[c] = load(p[C + c]);
+      p10[c] = load(p[stride + c]);
+      p11[c] = load(p[stride + C + c]);
     }
   } else {
     if (!replicate && (ix < -1 || ix >= w || iy < -1 || iy >= h)) {
@@ -285,7 +294,7 @@ FF_HD void sample_bilinear(const T* src, int h, int w, std::ptrdiff_t stride, fl
       xx = clamp_index(xx, w);
       yy = clamp_index(yy, h);
       const T* p = src + yy * stride + static_cast<std::ptrdiff_t>(xx) * C;
-      for (int c = 0; c < C; ++c) dsts[k][c] = static_cast<float>(p[c]);
+      for (int c = 0; c < C; ++c) dsts[k][c] = load(p[c]);
     }
   }
   for (int c = 0; c < C; ++c) {
@@ -304,6 +313,10 @@ FF_HD void store_sample(float v, float* dst) { *dst = v; }
 // cv2.GaussianBlur's do, pastes exactly as the mask clipped to [0, 1]) and again to
 // the warped sample (the bilinear sum's rounding).
 FF_HD float mask_weight(float m) { return clampf(m, 0.0f, 1.0f); }
+
+struct WeightLoad {
+  FF_HD float operator()(float v) const { return mask_weight(v); }
+};
 
 // FaceFusion's blend of one channel: frame * (1 - m) + warped * m, each product
 // rounded to float (no fma), with m already clipped to [0, 1]. uint8 frames get

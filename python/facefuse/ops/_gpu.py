@@ -77,6 +77,39 @@ def tpsnr_sequence(frames: Any, mask: Optional[Any]) -> np.ndarray:
     return L.cuda.tpsnr_sequence(L.array("frames", frames), _mask(L, fn, "mask", mask), L.device, L.stream_ptr)
 
 
+def to_host(fn: str, x: Any) -> np.ndarray:
+    """A device array (a matrix: geometry) copied to the host."""
+    L = Launch(fn, affine=x)
+    with L.cp.cuda.Device(L.device):
+        return L.cp.asnumpy(x)
+
+
+def warp_affine(img: Any, M: Any, dsize: Any, border: Any) -> Any:
+    fn = "warp_affine"
+    L = Launch(fn, img=img)
+    a = L.array("img", img)
+    return L.cuda.warp_affine(a, M, dsize, border, lambda shape: L.empty(shape, a.dtype), L.device, L.stream_ptr)
+
+
+def _items(L: Launch, fn: str, name: str, x: Any, mask: bool) -> Any:
+    """Contiguous device crops / float32 masks, keeping the caller's form (one, batch or list)."""
+    conv = (lambda n, v: device_mask(L, fn, n, v)) if mask else L.array
+    if isinstance(x, (list, tuple)):
+        return [conv(name, v) for v in x]
+    return conv(name, x)
+
+
+def paste_back(frame: Any, crop: Any, crop_mask: Any, affine: Any, blend: Any, color: Any, levels: Any,
+               out: Optional[Any], frame_index: Any) -> Any:
+    fn = "paste_back"
+    first = (lambda x: x[0] if isinstance(x, (list, tuple)) and x else x)
+    L = Launch(fn, frame=frame, crop=first(crop), crop_mask=first(crop_mask), out=out)
+    f = L.array("frame", frame)
+    crops, masks = _items(L, fn, "crop", crop, False), _items(L, fn, "crop_mask", crop_mask, True)
+    return L.cuda.paste_back(f, crops, masks, affine, blend, color, levels, out, frame_index,
+                             lambda shape: L.empty(shape, f.dtype), L.device, L.stream_ptr)
+
+
 def smoother_update(gpu_core: Any, landmarks: Any, ids: np.ndarray, ts: Optional[np.ndarray]) -> tuple[Any, Any, Any]:
     """One GPU update of a LandmarkSmoother: (out, last_reset, last_new) as CuPy arrays."""
     L = Launch("LandmarkSmoother.update", landmarks=landmarks)
@@ -91,4 +124,4 @@ def smoother_update(gpu_core: Any, landmarks: Any, ids: np.ndarray, ts: Optional
 
 
 __all__ = ["blend_laplacian", "bgr_to_lab", "lab_to_bgr", "color_transfer", "tpsnr", "tpsnr_sequence",
-           "smoother_update", "view"]
+           "warp_affine", "paste_back", "to_host", "smoother_update", "view"]

@@ -20,12 +20,23 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-from ._common import as_mask, as_ndarray, native, require_host
+from . import _gpu
+from ._common import as_mask, as_ndarray, native, on_device
+from ._device import check_device_finite, is_device_array
 
 __all__ = ["paste_back", "warp_affine"]
 
 
-def warp_affine(img: Any, M: Any, dsize: tuple[int, int], border: str = "constant") -> np.ndarray:
+def _host_matrix(fn: str, name: str, m: Any) -> Any:
+    """Geometry stays on the host: a device matrix (or list of them) is copied there."""
+    if isinstance(m, (list, tuple)):
+        return [_host_matrix(fn, name, v) for v in m]
+    if is_device_array(m):
+        return _gpu.to_host(fn, m)
+    return m
+
+
+def warp_affine(img: Any, M: Any, dsize: tuple[int, int], border: str = "constant") -> Any:
     """Bilinear affine warp with ``cv2.warpAffine(img, M, dsize, flags=cv2.INTER_LINEAR)``'s
     arguments, natively.
 
@@ -38,17 +49,27 @@ def warp_affine(img: Any, M: Any, dsize: tuple[int, int], border: str = "constan
     channels; at most 9 on OpenCV 4.x (which quantises positions to 1/32 px) and
     for 2-channel images on any version.
 
+    NumPy ``img`` runs on the CPU core; a CuPy ``img`` (anything with
+    ``__cuda_array_interface__``) on the GPU, bit-equal to the CPU, returning a
+    CuPy array on the current stream (``M`` may then be a host or a device array:
+    it is geometry, inverted on the host).
+
     Args:
         img: H x W or H x W x C (C in 1..4), uint8 or float32.
-        M: 2 x 3 forward (src -> dst) matrix, float32 or float64, finite, invertible.
+        M: 2 x 3 forward (src -> dst) matrix, float32 or float64, finite, invertible;
+            or a K x 2 x 3 batch: K warps of the same image (one launch on the GPU).
         dsize: (width, height) of the output.
         border: 'constant' (0 outside) or 'replicate' (edge pixels).
 
     Returns:
-        dsize[1] x dsize[0] (x C), img's dtype.
+        dsize[1] x dsize[0] (x C), img's dtype; K x dsize[1] x dsize[0] (x C) for a batch of M.
     """
-    require_host("warp_affine", img=img, M=M)
-    return native().warp_affine(as_ndarray("warp_affine", "img", img), as_ndarray("warp_affine", "M", M), dsize, border)
+    fn = "warp_affine"
+    if is_device_array(img):
+        check_device_finite(fn, img=img)
+        return _gpu.warp_affine(img, _host_matrix(fn, "M", M), dsize, border)
+    on_device(fn, img=img, M=M)  # a device M with a host image: TypeError naming both
+    return native().warp_affine(as_ndarray(fn, "img", img), as_ndarray(fn, "M", M), dsize, border)
 
 
 def _masks(fn: str, crop_mask: Any) -> Any:
@@ -71,8 +92,10 @@ def paste_back(
     blend: str = "alpha",
     color: Optional[str] = None,
     levels: int = 5,
-    out: Optional[np.ndarray] = None,
-) -> np.ndarray:
+    out: Optional[Any] = None,
+    *,
+    frame_index: Optional[Sequence[int]] = None,
+) -> Any:
     """Paste warped face crops back into a frame (FaceFusion's ``paste_back``, fused).
 
     For each face: the crop -> frame inverse of ``affine`` (float64; float32 for a
@@ -84,9 +107,17 @@ def paste_back(
     the mask's values clipped to [0, 1], 0 outside, the sample clipped again),
     then blended where the mask is > 0.
 
+    NumPy arrays run on the CPU core. With ``frame``, ``crop``, ``crop_mask`` (and
+    ``out``) CuPy arrays (anything with ``__cuda_array_interface__``) it runs on
+    the GPU on the current stream and returns a CuPy array: 'alpha' in one launch
+    for all faces, bit-equal to the CPU; 'laplacian' / 'lab' per face with the GPU
+    pyramid and colour kernels (laplacian bit-equal; lab within 1 grey level, its
+    statistics being summed in another order). ``affine`` is geometry: host
+    arrays (device ones are copied to the host). No GPU Poisson paste.
+
     Args:
-        frame: H x W x 3 BGR, uint8 or float32 (0..255 scale). Never modified
-            unless passed as ``out``.
+        frame: H x W x 3 BGR, uint8 or float32 (0..255 scale); or N x H x W x 3
+            frames with ``frame_index``. Never modified unless passed as ``out``.
         crop: h x w x 3 crop of frame's dtype, or a batch: [K, h, w, 3] array or a
             list of K crops (sizes may differ); faces are pasted in order.
         crop_mask: h x w weights per crop (float32 0..1; uint8 0..255, bool and
@@ -101,6 +132,9 @@ def paste_back(
         levels: bands of the Laplacian blend (>= 1).
         out: optional C-contiguous writable array of frame's shape and dtype to
             write into (may be ``frame`` itself for in-place paste).
+        frame_index: with N x H x W x 3 frames, the frame (0..N-1) each face goes
+            into, K ints; faces are pasted in order, each into its frame (a face
+            sees what earlier faces left in its frame).
 
     Returns:
         The pasted frame (``out`` when given). alpha: ``frame * (1 - m) + warped * m``
@@ -110,14 +144,41 @@ def paste_back(
         levels on OpenCV 5.0 / 5.1, at most 10 on OpenCV 4.x.
 
     Raises:
-        TypeError: wrong dtypes, GPU arrays.
-        ValueError: wrong shapes, NaN / inf, a singular affine, bad blend / color /
-            levels, mismatched batch lengths.
+        TypeError: wrong dtypes, mixed host / GPU arrays, blend='poisson' with GPU arrays.
+        ValueError: wrong shapes, NaN / inf (on the GPU only with
+            ``facefuse.set_device_checks(True)``), a singular affine, bad blend /
+            color / levels / frame_index, mismatched batch lengths.
     """
     fn = "paste_back"
-    require_host(fn, frame=frame, out=out)
+    if on_device(fn, frame=frame, crop=_one(fn, "crop", crop), crop_mask=_one(fn, "crop_mask", crop_mask), out=out):
+        if isinstance(blend, str) and blend == "poisson":
+            raise TypeError(f"{fn}: argument 'blend' must be 'alpha' or 'laplacian' for GPU arrays, got 'poisson' "
+                            "(there is no GPU Poisson paste: pass host arrays, or blend='laplacian')")
+        items = {"frame": frame, **_named("crop", crop), **_named("crop_mask", crop_mask)}
+        check_device_finite(fn, **items)  # masks may leave [0, 1]: they are clipped
+        return _gpu.paste_back(frame, crop, crop_mask, _host_matrix(fn, "affine", affine), blend, color, levels,
+                               out, frame_index)
+    on_device(fn, frame=frame, affine=_one(fn, "affine", affine))  # a device affine with a host frame: TypeError
     frame = as_ndarray(fn, "frame", frame)
     masks = _masks(fn, crop_mask)
     crops = _arrays(fn, "crop", crop)
     affs = _arrays(fn, "affine", affine)
-    return native().paste_back(frame, crops, masks, affs, blend, color, levels, out)
+    return native().paste_back(frame, crops, masks, affs, blend, color, levels, out, frame_index)
+
+
+def _one(fn: str, name: str, x: Any) -> Any:
+    """A list argument's representative for the host / device dispatch (TypeError when its
+    items are on both sides)."""
+    if not isinstance(x, (list, tuple)) or not x:
+        return x
+    dev = [is_device_array(v) for v in x]
+    if any(dev) and not all(dev):
+        raise TypeError(f"{fn}: argument '{name}' holds both GPU and host arrays; pass all on the GPU or all on "
+                        "the host")
+    return x[0]
+
+
+def _named(name: str, x: Any) -> dict[str, Any]:
+    if isinstance(x, (list, tuple)):
+        return {f"{name}[{i}]": v for i, v in enumerate(x)}
+    return {name: x}

@@ -190,13 +190,16 @@ def _store(v: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 def warp_affine(img: Any, M: Any, dsize: tuple[int, int], border: str = "constant") -> np.ndarray:
     """facefuse's bilinear affine warp (module docstring, steps 1-6) in NumPy; the
-    oracle of ``facefuse.ops.warp_affine``. ``M`` maps src -> dst, as cv2.warpAffine's."""
+    oracle of ``facefuse.ops.warp_affine``. ``M`` maps src -> dst, as cv2.warpAffine's;
+    a K x 2 x 3 ``M`` gives the K warps stacked."""
     if border not in ("constant", "replicate"):
         raise ValueError(f"warp_affine: argument 'border' must be 'constant' or 'replicate', got {border!r}")
     img = np.asarray(img)
     if img.dtype not in (np.uint8, np.float32):
         raise TypeError(f"warp_affine: argument 'img' must be uint8 or float32, got {img.dtype}")
     m = np.asarray(M)
+    if m.ndim == 3 and m.shape[1:] == (2, 3) and len(m):  # a batch: K warps of the same image
+        return np.stack([warp_affine(img, mk, dsize, border) for mk in m])
     if m.shape != (2, 3) or not np.isfinite(m).all():
         raise ValueError("warp_affine: argument 'M' must be a finite 2 x 3 matrix")
     try:
@@ -315,8 +318,11 @@ def paste_back(
     levels: int = 5,
     out: Optional[np.ndarray] = None,
     warp: str = "facefuse",
+    frame_index: Optional[Sequence[int]] = None,
 ) -> np.ndarray:
     """Paste-back of one face or a batch (applied in order); see facefuse.ops.paste_back.
+    With ``frame_index``, ``frame`` is N x H x W x 3 and face k goes into frame
+    ``frame_index[k]``.
 
     ``warp='facefuse'``: the NumPy warp above (the exact oracle); ``'cv2'``: the
     installed cv2.warpAffine, as FaceFusion does it (the benchmarks' baseline).
@@ -337,11 +343,21 @@ def paste_back(
     if len(affines) != len(crops):
         raise ValueError("paste_back: argument 'affine' must give one matrix per crop")
     result = np.array(frame, copy=True)
-    for c, m, a in zip(crops, masks, affines):
+    if frame_index is None:
+        index = [None] * len(crops)
+    else:
+        index = [int(i) for i in frame_index]
+        if result.ndim != 4 or len(index) != len(crops) or not all(0 <= i < len(result) for i in index):
+            raise ValueError("paste_back: argument 'frame_index' must give each crop's frame in 0..N-1 of "
+                             "N x H x W x 3 frames")
+    for c, m, a, i in zip(crops, masks, affines, index):
         if not np.isfinite(a).all():
             raise ValueError("paste_back: argument 'affine' must be finite")
         try:
-            result = _paste_one(result, c, m, a, blend, color, levels, warp)
+            if i is None:
+                result = _paste_one(result, c, m, a, blend, color, levels, warp)
+            else:
+                result[i] = _paste_one(result[i], c, m, a, blend, color, levels, warp)
         except ValueError as exc:
             raise ValueError(f"paste_back: {exc}") from None
     if out is not None:
