@@ -16,6 +16,7 @@ namespace py = pybind11;
 namespace facefuse::cuda::bind {
 void bind_ops(py::module_& m);
 void bind_smoothing(py::module_& m);
+void bind_quality(py::module_& m);
 }  // namespace facefuse::cuda::bind
 
 #ifndef FACEFUSE_VERSION
@@ -70,4 +71,5 @@ PYBIND11_MODULE(_cuda, m) {
       "Bytes held by the scratch cache (reused across calls on the same device and stream).");
   facefuse::cuda::bind::bind_ops(m);
   facefuse::cuda::bind::bind_smoothing(m);
+  facefuse::cuda::bind::bind_quality(m);
 }

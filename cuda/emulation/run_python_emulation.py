@@ -1,12 +1,18 @@
-"""Run tests/test_cuda.py's GPU tests against the CPU-emulated _cuda module and a
-NumPy-backed fake CuPy (both from this folder), to exercise the Python dispatch
-layer and the tests themselves without a GPU. Usage (after building the module
-with run_emulation.sh --python):  python run_python_emulation.py MODULE.so [pytest args]"""
+"""Run GPU tests against the CPU-emulated _cuda module and a NumPy-backed fake
+CuPy (both from this folder), to exercise the Python dispatch layer and the
+tests themselves without a GPU. Usage (after building the module with
+run_emulation.sh --python):
+
+    python run_python_emulation.py MODULE.so [TEST_FILE ...] [pytest args]
+
+The leading arguments that name existing .py files (or file::test ids) are the
+tests to run; without any, tests/test_cuda.py."""
 import importlib.util
 import sys
 from pathlib import Path
 
 here = Path(__file__).resolve().parent
+root = here.parents[1]
 sys.path.insert(0, str(here / "fake_cupy"))
 spec = importlib.util.spec_from_file_location("facefuse._cuda", sys.argv[1])
 mod = importlib.util.module_from_spec(spec)
@@ -18,4 +24,22 @@ facefuse._cuda = mod
 print(facefuse.cuda_status())
 import pytest  # noqa: E402
 
-sys.exit(pytest.main([str(here.parents[1] / "tests" / "test_cuda.py"), "-p", "no:cacheprovider", *sys.argv[2:]]))
+
+def _test_path(arg: str):
+    """The test file (or file::id) ``arg`` names, relative to the cwd or the repository; None if none."""
+    file, sep, rest = arg.partition("::")
+    if not file.endswith(".py"):
+        return None
+    for base in (Path.cwd(), root):
+        if (base / file).is_file():
+            return str((base / file).resolve()) + sep + rest
+    return None
+
+
+args = sys.argv[2:]
+tests = []
+while args and _test_path(args[0]) is not None:
+    tests.append(_test_path(args.pop(0)))
+if not tests:
+    tests = [str(root / "tests" / "test_cuda.py")]
+sys.exit(pytest.main([*tests, "-p", "no:cacheprovider", *args]))
