@@ -263,7 +263,8 @@ class QualityMonitor:
     flags are the host path's: the same values within ~1e-12 relative (sums added
     in another order; uint8 without a mask exactly), the same cap and infinities.
     A monitor holds host or GPU frames until :meth:`reset`. The NumPy reference
-    (``facefuse.reference.QualityMonitor``) is host-only.
+    (``facefuse.reference.QualityMonitor``) is host-only. With ``copy_frames=False``
+    a non-contiguous device frame is kept as its contiguous copy (the kernel's input).
     """
 
     # Overridden by facefuse.reference.QualityMonitor to use the reference tPSNR.
@@ -407,10 +408,14 @@ class QualityMonitor:
 
         Args:
             frame: output frame, H x W (x C), uint8 or float32; same shape and dtype
-                on every call until :meth:`reset`.
-            source: the input frame that produced ``frame`` (same shape and dtype).
+                on every call until :meth:`reset`. A NumPy or a CuPy array (GPU: see
+                the class docstring; one stream synchronisation per update); the
+                same side on every call until :meth:`reset`.
+            source: the input frame that produced ``frame`` (same shape and dtype,
+                same side).
             roi: face region for this frame: (x, y, w, h) box in pixels (clipped to
-                the frame) or an H x W mask (float32 0..1, uint8, bool).
+                the frame) or an H x W mask (float32 0..1, uint8, bool; on the
+                frame's side).
             landmarks: [P, 2] or [N, P, 2] landmarks of this frame.
             gt_landmarks: their ground truth (same shape), optional.
 
