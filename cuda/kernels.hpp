@@ -77,4 +77,27 @@ struct PasteFace {
 void paste_back(void* img, bool u8, int n, int H, int W, const PasteFace* faces, int k, bool laplacian, bool lab,
                 long long levels, int device, cudaStream_t stream);
 
+// One QualityMonitor update: the sums behind its (up to) four tPSNRs in one
+// launch sequence. Pair 0 is the output pair (prev, cur), pair 1 the source
+// pair (prev_src, cur_src; both null for none). Each pair gives 8 doubles:
+// full frame {sse, h * w, 0, 0}, then the ROI {sse, weight, mask_min,
+// mask_max}: a box [x0, x1) x [y0, y1) (weight = its pixel count, min / max 0),
+// a mask h * w float32 (weight = its sum), or none (all 0). Frames share dtype
+// (u8 or float32), h, w, c; C-contiguous. One device -> host copy of the
+// 8 or 16 doubles through this host thread's pinned buffer, then a
+// synchronisation of `stream`, then host_out holds them.
+struct MonitorFrames {
+  const void* prev = nullptr;
+  const void* cur = nullptr;
+  const void* prev_src = nullptr;
+  const void* cur_src = nullptr;
+  bool u8 = true;
+  std::int64_t h = 0, w = 0;
+  int c = 1;
+  bool has_box = false;
+  std::int64_t x0 = 0, y0 = 0, x1 = 0, y1 = 0;
+  const float* mask = nullptr;  // exclusive with has_box
+};
+void quality_monitor_sums(const MonitorFrames& f, double* host_out, int device, cudaStream_t stream);
+
 }  // namespace facefuse::cuda

@@ -5,10 +5,14 @@
 // per pair adds the partials in a fixed order. Per-pixel terms use the same
 // FF_HD functions as the CPU (quality_math.hpp). The result is copied to the
 // host after a synchronisation of the caller's stream: tpsnr returns a float.
+// QualityMonitor's update (quality_monitor_sums) reads each pixel of the output
+// and source pairs once and adds it to the full-frame and the ROI sums at the
+// same time, so all four tPSNRs of a frame come back in one copy.
 
 #include <cuda_runtime.h>
 
 #include <cfloat>
+#include <algorithm>
 #include <cstdint>
 #include <type_traits>
 #include <vector>
@@ -127,7 +131,145 @@ __global__ void sse_finish_kernel(const double* __restrict__ partial, int nblk, 
   }
 }
 
+// ---- QualityMonitor: full frame + ROI sums of the output and source pairs ----
+
+enum RoiMode : int { kRoiNone = 0, kRoiBox = 1, kRoiMask = 2 };
+constexpr int kMonitorPartial = 5;  // per block: {sse, roi_sse, roi_weight, mask_min, mask_max}
+constexpr int kMonitorOut = 8;      // per pair: {sse, h * w, 0, 0, roi_sse, roi_weight, mask_min, mask_max}
+
+// Passed by value: pair p (blockIdx.y) compares a[p] with b[p].
+struct MonitorArgs {
+  const void* a[2];
+  const void* b[2];
+  std::int64_t px, w;
+  int c, roi;
+  std::int64_t x0, y0, x1, y1;
+  const float* mask;
+};
+
+template <typename T>
+__global__ void monitor_partial_kernel(MonitorArgs g, double* __restrict__ partial) {
+  const int pair = blockIdx.y;
+  const T* pa = static_cast<const T*>(g.a[pair]);
+  const T* pb = static_cast<const T*>(g.b[pair]);
+  double acc[3] = {0.0, 0.0, 0.0};
+  float lo = FLT_MAX, hi = -FLT_MAX;
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < g.px;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const double sq = pixel_sq(pa + i * g.c, pb + i * g.c, g.c);
+    acc[0] += sq;
+    if (g.roi == kRoiBox) {
+      const std::int64_t y = i / g.w, x = i - y * g.w;
+      if (y >= g.y0 && y < g.y1 && x >= g.x0 && x < g.x1) acc[1] += sq;
+    } else if (g.roi == kRoiMask) {
+      // A NaN / inf weight makes the weight sum non-finite: the host's range check sees it there.
+      const float mv = g.mask[i];
+      acc[1] += weighted_sq(mv, sq);
+      acc[2] += static_cast<double>(mv);
+      lo = fminf(lo, mv);
+      hi = fmaxf(hi, mv);
+    }
+  }
+  block_sum<double, 3>(acc);
+  block_minmax(lo, hi);
+  if (threadIdx.x == 0) {
+    double* o = partial + (static_cast<std::int64_t>(pair) * gridDim.x + blockIdx.x) * kMonitorPartial;
+    o[0] = acc[0];
+    o[1] = acc[1];
+    o[2] = acc[2];
+    o[3] = lo;
+    o[4] = hi;
+  }
+}
+
+// One block per pair: the block partials in a fixed order (deterministic), then
+// the pair's 8 result doubles. The pixel counts come from the host (exact).
+__global__ void monitor_finish_kernel(const double* __restrict__ partial, int nblk, int roi, double px,
+                                      double box_px, double* __restrict__ sums) {
+  const int pair = blockIdx.x;
+  double acc[3] = {0.0, 0.0, 0.0};
+  float lo = FLT_MAX, hi = -FLT_MAX;
+  for (int k = threadIdx.x; k < nblk; k += blockDim.x) {
+    const double* p = partial + (static_cast<std::int64_t>(pair) * nblk + k) * kMonitorPartial;
+    acc[0] += p[0];
+    acc[1] += p[1];
+    acc[2] += p[2];
+    lo = fminf(lo, static_cast<float>(p[3]));
+    hi = fmaxf(hi, static_cast<float>(p[4]));
+  }
+  block_sum<double, 3>(acc);
+  block_minmax(lo, hi);
+  if (threadIdx.x == 0) {
+    double* o = sums + kMonitorOut * pair;
+    o[0] = acc[0];
+    o[1] = px;
+    o[2] = 0.0;
+    o[3] = 0.0;
+    o[4] = roi == kRoiNone ? 0.0 : acc[1];
+    o[5] = roi == kRoiBox ? box_px : (roi == kRoiMask ? acc[2] : 0.0);
+    o[6] = roi == kRoiMask ? lo : 0.0;
+    o[7] = roi == kRoiMask ? hi : 0.0;
+  }
+}
+
+// This host thread's page-locked landing buffer for the monitor's sums: the copy
+// is a true asynchronous DMA, and threads never share it (the binding releases
+// the GIL). Portable: pinned for every device's context.
+struct PinnedSums {
+  double* p = nullptr;
+  ~PinnedSums() {
+    if (p) cudaFreeHost(p);  // at thread exit; an error (runtime gone) is ignored
+  }
+  double* get() {
+    if (!p) FF_CUDA_CHECK(cudaHostAlloc(reinterpret_cast<void**>(&p), sizeof(double) * 2 * kMonitorOut,
+                                        cudaHostAllocPortable));
+    return p;
+  }
+};
+thread_local PinnedSums t_pinned;
+
 }  // namespace
+
+void quality_monitor_sums(const MonitorFrames& f, double* host_out, int device, cudaStream_t stream) {
+  const DeviceScope scope(device);
+  const int pairs = f.prev_src && f.cur_src ? 2 : 1;
+  const std::int64_t px = f.h * f.w;
+  const std::int64_t nb = (px + kThreads * 8 - 1) / (kThreads * 8);
+  const int nblk = static_cast<int>(nb < 1 ? 1 : (nb > 512 ? 512 : nb));
+  const std::size_t part = sizeof(double) * kMonitorPartial * static_cast<std::size_t>(nblk) * pairs;
+  const std::size_t sums_off = (part + 255) & ~static_cast<std::size_t>(255);
+  char* base = static_cast<char*>(scratch(device, stream, /*slot=*/3, sums_off + sizeof(double) * kMonitorOut * 2));
+  double* partial = reinterpret_cast<double*>(base);
+  double* sums = reinterpret_cast<double*>(base + sums_off);
+  MonitorArgs g{};
+  g.a[0] = f.prev;
+  g.b[0] = f.cur;
+  g.a[1] = f.prev_src;
+  g.b[1] = f.cur_src;
+  g.px = px;
+  g.w = f.w;
+  g.c = f.c;
+  g.roi = f.mask ? kRoiMask : (f.has_box ? kRoiBox : kRoiNone);
+  g.x0 = f.x0;
+  g.y0 = f.y0;
+  g.x1 = f.x1;
+  g.y1 = f.y1;
+  g.mask = f.mask;
+  const dim3 grid(nblk, pairs);
+  if (f.u8)
+    monitor_partial_kernel<std::uint8_t><<<grid, kThreads, 0, stream>>>(g, partial);
+  else
+    monitor_partial_kernel<float><<<grid, kThreads, 0, stream>>>(g, partial);
+  FF_CUDA_LAUNCH_CHECK();
+  const double box_px = static_cast<double>((f.x1 - f.x0) * (f.y1 - f.y0));
+  monitor_finish_kernel<<<pairs, kThreads, 0, stream>>>(partial, nblk, g.roi, static_cast<double>(px), box_px, sums);
+  FF_CUDA_LAUNCH_CHECK();
+  double* pinned = t_pinned.get();
+  const std::size_t n = static_cast<std::size_t>(kMonitorOut) * pairs;
+  FF_CUDA_CHECK(cudaMemcpyAsync(pinned, sums, sizeof(double) * n, cudaMemcpyDeviceToHost, stream));
+  FF_CUDA_CHECK(cudaStreamSynchronize(stream));
+  std::copy(pinned, pinned + n, host_out);
+}
 
 void tpsnr_sums(const void* a, const void* b, std::int64_t pair_stride, int n_pairs, bool u8, std::int64_t h,
                 std::int64_t w, int c, const float* mask, double* host_out, int device, cudaStream_t stream) {

@@ -17,6 +17,7 @@ namespace facefuse::cuda::bind {
 void bind_ops(py::module_& m);
 void bind_smoothing(py::module_& m);
 void bind_paste(py::module_& m);
+void bind_quality(py::module_& m);
 }  // namespace facefuse::cuda::bind
 
 #ifndef FACEFUSE_VERSION
@@ -72,4 +73,5 @@ PYBIND11_MODULE(_cuda, m) {
   facefuse::cuda::bind::bind_ops(m);
   facefuse::cuda::bind::bind_smoothing(m);
   facefuse::cuda::bind::bind_paste(m);
+  facefuse::cuda::bind::bind_quality(m);
 }

@@ -2,6 +2,7 @@
 // compares them with the CPU core: the same checks tests/test_cuda.py makes on
 // a GPU, minus everything a real GPU adds (memory model, warp scheduling,
 // launch limits). Prints one line per check; exit status 1 on any mismatch.
+#include <algorithm>
 #include <cstdio>
 #include <random>
 #include <thread>
@@ -219,6 +220,69 @@ void check_tpsnr(int h, int w, int c, bool mask, int pairs = 2) {
   report(buf, worst < 1e-12, worst);
 }
 
+// QualityMonitor's one-pass sums (quality_monitor_sums) vs the CPU core's
+// frame_sse on each of its parts: output / source pair, full frame / ROI (roi:
+// 0 none, 1 box, 2 mask). The box's CPU reference is the sub-rectangle view, as
+// the host monitor slices it. uint8 without a mask: exact; otherwise rel 1e-12.
+template <typename T>
+void check_monitor(int h, int w, int c, int roi, bool source) {
+  constexpr bool u8 = std::is_same_v<T, std::uint8_t>;
+  const std::size_t fr = static_cast<std::size_t>(h) * w * c;
+  auto a = frames<T>(4 * fr);
+  auto m = uniform(static_cast<std::size_t>(h) * w, 0.f, 1.f);
+  const T *p0 = a.data(), *c0 = a.data() + fr, *p1 = a.data() + 2 * fr, *c1 = a.data() + 3 * fr;
+  cuda::MonitorFrames f;
+  f.prev = p0;
+  f.cur = c0;
+  f.prev_src = source ? p1 : nullptr;
+  f.cur_src = source ? c1 : nullptr;
+  f.u8 = u8;
+  f.h = h;
+  f.w = w;
+  f.c = c;
+  // A box touching neither edge where the frame allows it (1-pixel frames: the whole frame).
+  const int x0 = w > 2 ? w / 3 : 0, y0 = h > 2 ? h / 4 : 0, x1 = w > 2 ? w - 1 : w, y1 = h > 2 ? h - 2 : h;
+  if (roi == 1) {
+    f.has_box = true;
+    f.x0 = x0;
+    f.y0 = y0;
+    f.x1 = x1;
+    f.y1 = y1;
+  }
+  if (roi == 2) f.mask = m.data();
+  double got[16];
+  std::fill(got, got + 16, -1.0);
+  cuda::quality_monitor_sums(f, got, 0, nullptr);
+  auto cpu = [&](const T* x, const T* y, const float* mask, int yy, int xx, int hh, int ww) {
+    const std::ptrdiff_t off = (static_cast<std::ptrdiff_t>(yy) * w + xx) * c;
+    if constexpr (u8)
+      return quality::frame_sse_u8(x + off, w * c, y + off, w * c, mask, w, hh, ww, c);
+    else
+      return quality::frame_sse_f32(x + off, w * c, y + off, w * c, mask, w, hh, ww, c);
+  };
+  double worst = 0;
+  bool exact = true;
+  auto cmp = [&](const double* g, const quality::SseSums& s, bool masked) {
+    worst = std::max({worst, std::abs(g[0] - s.sse) / std::max(1.0, s.sse),
+                      std::abs(g[1] - s.weight_sum) / std::max(1.0, s.weight_sum)});
+    if (masked) worst = std::max({worst, std::abs(g[2] - s.mask_min), std::abs(g[3] - s.mask_max)});
+    if (u8 && !masked) exact = exact && g[0] == s.sse && g[1] == s.weight_sum;
+  };
+  for (int pair = 0; pair < (source ? 2 : 1); ++pair) {
+    const T* x = pair ? p1 : p0;
+    const T* y = pair ? c1 : c0;
+    cmp(got + 8 * pair, cpu(x, y, nullptr, 0, 0, h, w), false);
+    if (roi == 1) cmp(got + 8 * pair + 4, cpu(x, y, nullptr, y0, x0, y1 - y0, x1 - x0), false);
+    if (roi == 2) cmp(got + 8 * pair + 4, cpu(x, y, m.data(), 0, 0, h, w), true);
+    if (roi == 0) exact = exact && got[8 * pair + 4] == 0 && got[8 * pair + 5] == 0;
+  }
+  if (!source) exact = exact && got[8] == -1.0;  // nothing written past the output pair
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "monitor sums %s %dx%dx%d roi=%d source=%d (rel 1e-12)", u8 ? "u8" : "f32", h, w, c,
+                roi, source);
+  report(buf, worst < 1e-12 && exact, worst);
+}
+
 void check_smoother(SmoothMethod method, const char* name, int n, int p) {
   SmoothParams prm;
   CpuLandmarkSmoother cpu(method, prm);
@@ -366,6 +430,13 @@ int main() {
   check_tpsnr<float>(50, 61, 1, true);
   check_tpsnr<float>(1, 1, 3, false);
   check_tpsnr<std::uint8_t>(9, 7, 3, true, 12);  // more pairs than FF_MAX_GRID_YZ: chunked launches
+  check_monitor<std::uint8_t>(37, 45, 3, 0, false);
+  check_monitor<std::uint8_t>(64, 130, 3, 1, true);
+  check_monitor<std::uint8_t>(41, 29, 1, 2, true);
+  check_monitor<float>(50, 61, 3, 2, false);
+  check_monitor<float>(33, 17, 4, 1, true);
+  check_monitor<float>(1, 1, 3, 1, true);
+  check_monitor<std::uint8_t>(1, 1, 1, 2, true);
   check_smoother(SmoothMethod::PoseShape, "pose_shape", 5, 68);
   check_smoother(SmoothMethod::PoseShape, "pose_shape", 3, 478);
   check_smoother(SmoothMethod::PoseShape, "pose_shape", 4, 1);

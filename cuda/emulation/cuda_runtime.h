@@ -121,11 +121,23 @@ inline cudaError_t cudaMallocAsync(void** p, std::size_t n, cudaStream_t) {
   return cudaSuccess;
 }
 inline cudaError_t cudaMallocHost(void** p, std::size_t n) { return cudaMalloc(p, n); }
+constexpr unsigned cudaHostAllocPortable = 1;
+inline cudaError_t cudaHostAlloc(void** p, std::size_t n, unsigned) { return cudaMalloc(p, n); }
 inline cudaError_t cudaFree(void* p) { std::free(p); return cudaSuccess; }
 inline cudaError_t cudaFreeAsync(void* p, cudaStream_t) { std::free(p); return cudaSuccess; }
 inline cudaError_t cudaFreeHost(void* p) { std::free(p); return cudaSuccess; }
-inline cudaError_t cudaMemcpy(void* d, const void* s, std::size_t n, cudaMemcpyKind) { std::memcpy(d, s, n); return cudaSuccess; }
-inline cudaError_t cudaMemcpyAsync(void* d, const void* s, std::size_t n, cudaMemcpyKind, cudaStream_t) {
+// Device -> host copies made through this runtime (the emulated _cuda module
+// exports the count as ff_emu_d2h_copies, see emu_counters.cpp).
+namespace emu {
+inline std::atomic<long long> d2h_copies{0};
+}
+inline cudaError_t cudaMemcpy(void* d, const void* s, std::size_t n, cudaMemcpyKind k) {
+  if (k == cudaMemcpyDeviceToHost) ++emu::d2h_copies;
+  std::memcpy(d, s, n);
+  return cudaSuccess;
+}
+inline cudaError_t cudaMemcpyAsync(void* d, const void* s, std::size_t n, cudaMemcpyKind k, cudaStream_t) {
+  if (k == cudaMemcpyDeviceToHost) ++emu::d2h_copies;
   std::memcpy(d, s, n);
   return cudaSuccess;
 }

@@ -3,8 +3,8 @@
 # the .cu files are copied with their <<<...>>> launches rewritten, compiled with
 # g++ against this folder's fake cuda_runtime.h, and compared with the CPU core.
 # Usage: cuda/emulation/run_emulation.sh [--python [pytest args]]   (needs g++ >= 11, perl; ~1 min)
-# --python: also build _cuda on the emulated kernels and run the GPU tests through it
-# (tests/test_cuda.py and tests/test_cuda_paste.py, or the test files named among the pytest args).
+# --python: also build _cuda on the emulated kernels and run the GPU tests through it: the test
+# files named among the pytest args, else tests/test_cuda*.py.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -23,8 +23,9 @@ if [[ "${1:-}" == "--python" ]]; then
   ext="$(python3 -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')"
   g++ -std=c++20 -O1 -ffp-contract=off -pthread -w -shared -fPIC $(python3 -m pybind11 --includes) -I"$here" -I"$root/cuda" \
     -I"$root/cpp/include" -I"$root/cpp/src" -I"$root/cpp/bindings" "$out"/*.cpp "$root"/cuda/bindings/*.cpp \
-    "$root"/cpp/src/{pyramid,color,quality,smoothing,paste,poisson}.cpp -o "$out/_cuda$ext"
+    "$here/emu_counters.cpp" "$root"/cpp/src/{pyramid,color,quality,smoothing,paste,poisson}.cpp -o "$out/_cuda$ext"
   python3 "$here/run_python_emulation.py" "$out/_cuda$ext" "${@:2}"
 fi
 # Example: cuda/emulation/run_emulation.sh --python -q -k "gpu and not many_tracks"
+#          cuda/emulation/run_emulation.sh --python tests/test_cuda.py tests/test_cuda_quality.py -q
 # (the 4096-track test spawns 4096 x 128 OS threads under emulation: minutes.)

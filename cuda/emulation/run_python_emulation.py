@@ -1,15 +1,18 @@
-"""Run the GPU tests (tests/test_cuda.py and tests/test_cuda_paste.py by default)
-against the CPU-emulated _cuda module and a NumPy-backed fake CuPy (both from
-this folder), to exercise the Python dispatch layer and the tests themselves
-without a GPU. Usage (after building the module with run_emulation.sh --python):
-    python run_python_emulation.py MODULE.so [TEST_FILE.py ...] [pytest args]
-Arguments naming test files (ending in .py, optionally with ::test) replace the defaults."""
+"""Run GPU tests against the CPU-emulated _cuda module and a NumPy-backed fake
+CuPy (both from this folder), to exercise the Python dispatch layer and the
+tests themselves without a GPU. Usage (after building the module with
+run_emulation.sh --python):
+
+    python run_python_emulation.py MODULE.so [TEST_FILE ...] [pytest args]
+
+Arguments naming existing .py files (or file::test ids) are the tests to run;
+without any, every tests/test_cuda*.py."""
 import importlib.util
 import sys
 from pathlib import Path
 
 here = Path(__file__).resolve().parent
-tests = here.parents[1] / "tests"
+root = here.parents[1]
 sys.path.insert(0, str(here / "fake_cupy"))
 spec = importlib.util.spec_from_file_location("facefuse._cuda", sys.argv[1])
 mod = importlib.util.module_from_spec(spec)
@@ -22,13 +25,19 @@ print(facefuse.cuda_status())
 import pytest  # noqa: E402
 
 
-def _is_test_file(arg: str) -> bool:
-    return not arg.startswith("-") and arg.split("::")[0].endswith(".py")
+def _test_path(arg: str):
+    """The test file (or file::id) ``arg`` names, relative to the cwd or the repository; None if none."""
+    file, sep, rest = arg.partition("::")
+    if arg.startswith("-") or not file.endswith(".py"):
+        return None
+    for base in (Path.cwd(), root):
+        if (base / file).is_file():
+            return str((base / file).resolve()) + sep + rest
+    return None
 
 
-rest = sys.argv[2:]
-files = [a for a in rest if _is_test_file(a)]
-args = [a for a in rest if not _is_test_file(a)]
-if not files:
-    files = [str(tests / "test_cuda.py"), str(tests / "test_cuda_paste.py")]
-sys.exit(pytest.main([*files, "-p", "no:cacheprovider", *args]))
+args = [a for a in sys.argv[2:] if _test_path(a) is None]
+tests = [_test_path(a) for a in sys.argv[2:] if _test_path(a) is not None]
+if not tests:
+    tests = sorted(str(p) for p in (root / "tests").glob("test_cuda*.py"))
+sys.exit(pytest.main([*tests, "-p", "no:cacheprovider", *args]))

@@ -55,6 +55,14 @@ def paste_back(
     """Paste device crops / float32 masks (host affines) into a device frame, or N frames with frame_index;
     blend 'alpha' | 'laplacian' (no Poisson); into out, or alloc(frame shape) when out is None."""
 
+def quality_monitor_tpsnr(
+    prev: Any, frame: Any, prev_source: Optional[Any], source: Optional[Any],
+    roi_box: Optional[tuple[int, int, int, int]], mask: Optional[Any], device: int, stream: int,
+) -> tuple[float, Optional[float], Optional[float], Optional[float]]:
+    """One QualityMonitor update: (tpsnr, tpsnr_roi, tpsnr_source, tpsnr_source_roi) in dB, uncapped
+    (inf for identical pixels), None where not asked. roi_box: clipped (x0, y0, x1, y1); mask: float32
+    H x W (not with roi_box). One device -> host copy and one synchronisation of the stream."""
+
 class LandmarkSmoother:
     def __init__(self, method: str, params: dict[str, object]) -> None: ...
     def update(

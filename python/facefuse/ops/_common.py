@@ -25,7 +25,7 @@ def require_host(fn: str, **arrays: Any) -> None:
     """Raise a TypeError naming any argument that lives on a GPU.
 
     For the ops that have no CUDA kernel (yet): blend_laplacian, the colour ops,
-    tpsnr, warp_affine, paste_back and LandmarkSmoother.update dispatch device
+    tpsnr, warp_affine, paste_back, LandmarkSmoother.update and QualityMonitor.update dispatch device
     arrays with ``_device.on_device`` instead.
     """
     on_device = [name for name, a in arrays.items() if a is not None and is_device_array(a)]

@@ -25,7 +25,7 @@ import numpy as np
 
 from . import _common
 from . import _gpu
-from ._common import as_mask, as_ndarray, on_device, require_host
+from ._common import as_mask, as_ndarray, is_device_array, on_device, require_host
 
 __all__ = ["tpsnr", "tpsnr_sequence", "landmark_nmj", "face_size_from_landmarks", "QualityMonitor"]
 
@@ -250,6 +250,21 @@ class QualityMonitor:
 
     Thread-safe: update / reset / the reports each run atomically under one lock
     per monitor (frames from several threads are taken in the order they get it).
+
+    GPU frames: CuPy arrays (anything with ``__cuda_array_interface__``) for
+    ``frame``, ``source`` and a mask ``roi`` -- all on the GPU or all on the host
+    (mixed: TypeError naming them); a box ``roi`` and the landmarks are host
+    values either way. The previous frames then stay on the device (a device copy
+    with ``copy_frames=True``) and one launch sequence on the current CuPy stream
+    computes all of a frame's tPSNR sums (output and source pair, full frame and
+    ROI, one read of each pixel); they come back in ONE device -> host copy of at
+    most 16 doubles into a pinned buffer, i.e. one synchronisation of that stream
+    per update (none on the first frame, which has no pair). Records, summary and
+    flags are the host path's: the same values within ~1e-12 relative (sums added
+    in another order; uint8 without a mask exactly), the same cap and infinities.
+    A monitor holds host or GPU frames until :meth:`reset`. The NumPy reference
+    (``facefuse.reference.QualityMonitor``) is host-only. With ``copy_frames=False``
+    a non-contiguous device frame is kept as its contiguous copy (the kernel's input).
     """
 
     # Overridden by facefuse.reference.QualityMonitor to use the reference tPSNR.
@@ -281,6 +296,7 @@ class QualityMonitor:
         """Forget every frame and statistic."""
         self._prev: Optional[np.ndarray] = None
         self._prev_src: Optional[np.ndarray] = None
+        self._gpu_ready: Any = None  # event after the device copies of an update that did not sync
         self._lm_hist: deque = deque(maxlen=2)  # last landmark sets (no-gt: 2nd difference)
         self._prev_err: Optional[np.ndarray] = None  # last landmarks - gt
         self._nmj_sum = 0.0
@@ -392,10 +408,14 @@ class QualityMonitor:
 
         Args:
             frame: output frame, H x W (x C), uint8 or float32; same shape and dtype
-                on every call until :meth:`reset`.
-            source: the input frame that produced ``frame`` (same shape and dtype).
+                on every call until :meth:`reset`. A NumPy or a CuPy array (GPU: see
+                the class docstring; one stream synchronisation per update); the
+                same side on every call until :meth:`reset`.
+            source: the input frame that produced ``frame`` (same shape and dtype,
+                same side).
             roi: face region for this frame: (x, y, w, h) box in pixels (clipped to
-                the frame) or an H x W mask (float32 0..1, uint8, bool).
+                the frame) or an H x W mask (float32 0..1, uint8, bool; on the
+                frame's side).
             landmarks: [P, 2] or [N, P, 2] landmarks of this frame.
             gt_landmarks: their ground truth (same shape), optional.
 
@@ -407,37 +427,27 @@ class QualityMonitor:
             flag compared against, or None).
         """
         fn = "QualityMonitor.update"
-        require_host(fn, frame=frame, source=source, roi=roi if isinstance(roi, np.ndarray) else None)
-        f = as_ndarray(fn, "frame", frame)
-        if f.dtype not in (np.uint8, np.float32) or f.ndim not in (2, 3) or f.size == 0:
-            raise TypeError(f"{fn}: argument 'frame' must be a non-empty uint8 or float32 H x W (x C) array, "
-                            f"got {f.dtype} array of shape {f.shape}")
-        if self._prev is not None and (f.shape != self._prev.shape or f.dtype != self._prev.dtype):
-            raise ValueError(
-                f"{fn}: argument 'frame' changed from {self._prev.dtype} {self._prev.shape} to {f.dtype} {f.shape}; "
-                "call reset() between videos"
-            )
-        src = None
-        if source is not None:
-            src = as_ndarray(fn, "source", source)
-            if src.shape != f.shape or src.dtype != f.dtype:
-                raise ValueError(
-                    f"{fn}: argument 'source' must match 'frame' ({f.dtype} {f.shape}), got {src.dtype} {src.shape}"
-                )
-        r = self._roi(roi, f.shape[0], f.shape[1])
+        # A mask roi takes part in the host / GPU dispatch; a box is host numbers either way.
+        roi_array = roi if is_device_array(roi) or (isinstance(roi, np.ndarray) and roi.ndim == 2) else None
+        gpu = on_device(fn, frame=frame, source=source, roi=roi_array)
+        if gpu and type(self)._tpsnr is not tpsnr:  # a subclass with its own tPSNR (the reference): host only
+            require_host(fn, frame=frame, source=source, roi=roi_array)
+        if self._prev is not None and gpu != is_device_array(self._prev):
+            held, got = ("host", "GPU") if gpu else ("GPU", "host")
+            raise TypeError(f"{fn}: argument 'frame' is a {got} array but the monitor holds {held} frames; "
+                            "call reset() between videos")
+        if gpu:
+            vals, f, src = self._device_values(fn, frame, source, roi)
+        else:
+            vals, f, src = self._host_values(fn, frame, source, roi)
 
         rec: dict[str, Any] = {"index": self._count}
         rec.update({k: None for k in _SERIES})
-        if self._prev is not None:
-            rec["tpsnr"] = self._pair(self._prev, f, None)
-            if r is not None:
-                rec["tpsnr_roi"] = self._pair(self._prev, f, r)
-            if src is not None and self._prev_src is not None:
-                rec["tpsnr_source"] = self._pair(self._prev_src, src, None)
-                rec["dtpsnr"] = rec["tpsnr"] - rec["tpsnr_source"]
-                if r is not None:
-                    rec["tpsnr_source_roi"] = self._pair(self._prev_src, src, r)
-                    rec["dtpsnr_roi"] = rec["tpsnr_roi"] - rec["tpsnr_source_roi"]
+        rec.update(vals)
+        if rec["tpsnr_source"] is not None:
+            rec["dtpsnr"] = rec["tpsnr"] - rec["tpsnr_source"]
+        if rec["tpsnr_source_roi"] is not None:
+            rec["dtpsnr_roi"] = rec["tpsnr_roi"] - rec["tpsnr_source_roi"]
         # Landmarks last among the checks: a bad frame / roi leaves their state alone.
         rec["nmj"] = self._landmarks(landmarks, gt_landmarks)
 
@@ -472,10 +482,110 @@ class QualityMonitor:
         def keep(a: Optional[np.ndarray]) -> Optional[np.ndarray]:
             return None if a is None else (np.array(a, copy=True) if self.copy_frames else a)
 
-        self._prev = keep(f)
-        self._prev_src = keep(src)
+        # GPU frames come back from _device_values already kept (copied before its sync).
+        self._prev = f if gpu else keep(f)
+        self._prev_src = src if gpu else keep(src)
         self._count += 1
         return rec
+
+    def _host_values(self, fn: str, frame: Any, source: Any, roi: Any) -> tuple[dict, np.ndarray, Any]:
+        """The capped tPSNRs of a host frame: (values, frame, source), the frames as ndarrays."""
+        f = as_ndarray(fn, "frame", frame)
+        if f.dtype not in (np.uint8, np.float32) or f.ndim not in (2, 3) or f.size == 0:
+            raise TypeError(f"{fn}: argument 'frame' must be a non-empty uint8 or float32 H x W (x C) array, "
+                            f"got {f.dtype} array of shape {f.shape}")
+        if self._prev is not None and (f.shape != self._prev.shape or f.dtype != self._prev.dtype):
+            raise ValueError(
+                f"{fn}: argument 'frame' changed from {self._prev.dtype} {self._prev.shape} to {f.dtype} {f.shape}; "
+                "call reset() between videos"
+            )
+        src = None
+        if source is not None:
+            src = as_ndarray(fn, "source", source)
+            if src.shape != f.shape or src.dtype != f.dtype:
+                raise ValueError(
+                    f"{fn}: argument 'source' must match 'frame' ({f.dtype} {f.shape}), got {src.dtype} {src.shape}"
+                )
+        r = self._roi(roi, f.shape[0], f.shape[1])
+        vals: dict[str, Any] = {}
+        if self._prev is not None:
+            vals["tpsnr"] = self._pair(self._prev, f, None)
+            if r is not None:
+                vals["tpsnr_roi"] = self._pair(self._prev, f, r)
+            if src is not None and self._prev_src is not None:
+                vals["tpsnr_source"] = self._pair(self._prev_src, src, None)
+                if r is not None:
+                    vals["tpsnr_source_roi"] = self._pair(self._prev_src, src, r)
+        return vals, f, src
+
+    def _device_values(self, fn: str, frame: Any, source: Any, roi: Any) -> tuple[dict, Any, Any]:
+        """The capped tPSNRs of a GPU frame: (values, frame, source), the frames as the C-contiguous
+        CuPy arrays to keep (with copy_frames, device copies enqueued before the update's one sync)."""
+        from ._device import Launch, device_mask, view
+
+        fv = view(fn, "frame", frame)
+        if fv.dtype not in (np.uint8, np.float32) or fv.ndim not in (2, 3) or fv.size == 0:
+            raise TypeError(f"{fn}: argument 'frame' must be a non-empty uint8 or float32 H x W (x C) array, "
+                            f"got {fv.describe()}")
+        prev, prev_src = self._prev, self._prev_src
+        if prev is not None and (tuple(prev.shape) != fv.shape or prev.dtype != fv.dtype):
+            raise ValueError(
+                f"{fn}: argument 'frame' changed from {prev.dtype} {tuple(prev.shape)} to {fv.dtype} {fv.shape}; "
+                "call reset() between videos"
+            )
+        if source is not None:
+            sv = view(fn, "source", source)
+            if sv.shape != fv.shape or sv.dtype != fv.dtype:
+                raise ValueError(f"{fn}: argument 'source' must match 'frame' ({fv.dtype} {fv.shape}), "
+                                 f"got {sv.dtype} {sv.shape}")
+        h, w = fv.shape[0], fv.shape[1]
+        box = None
+        dev_roi = roi if is_device_array(roi) else None
+        if dev_roi is not None:
+            rv = view(fn, "roi", dev_roi)
+            if rv.ndim != 2:
+                raise TypeError(f"{fn}: argument 'roi' must be an (x, y, w, h) box or an H x W mask, "
+                                f"got {rv.describe()}")
+        elif roi is not None:
+            ys, xs = self._roi(roi, h, w)  # the host's clipping and checks
+            box = (xs.start, ys.start, xs.stop, ys.stop)
+        L = Launch(fn, frame=frame, source=source, roi=dev_roi, prev=prev, prev_source=prev_src)
+        cp = L.cp
+        mask = None
+        if dev_roi is not None:
+            mask = device_mask(L, fn, "roi", dev_roi)
+            if tuple(mask.shape) != (h, w):
+                raise ValueError(f"{fn}: argument 'roi' mask must be H x W = ({h}, {w}), got shape {tuple(mask.shape)}")
+
+        def kept(name: str, x: Any) -> Any:
+            a = L.array(name, x)
+            if self.copy_frames and int(a.data.ptr) == L.views[name].ptr:  # still the caller's memory
+                with cp.cuda.Device(L.device), L.stream:
+                    a = a.copy()
+            return a
+
+        f = kept("frame", frame)
+        src = None if source is None else kept("source", source)
+        if self._gpu_ready is not None:  # the last update's copies had no sync (and maybe another stream)
+            L.stream.wait_event(self._gpu_ready)
+        vals: dict[str, Any] = {}
+        if prev is None:
+            with cp.cuda.Device(L.device):
+                ev = cp.cuda.Event(disable_timing=True)
+                ev.record(L.stream)
+            self._gpu_ready = ev
+            return vals, f, src
+        pair_src = src is not None and prev_src is not None
+        try:
+            out = L.cuda.quality_monitor_tpsnr(prev, f, prev_src if pair_src else None, src if pair_src else None,
+                                               box, mask, L.device, L.stream_ptr)
+        except ValueError as exc:  # the mask's checks are native; report them against 'roi', as the host does
+            raise ValueError(str(exc).replace("argument 'mask'", "argument 'roi' (mask)")) from None
+        self._gpu_ready = None  # the stream was synchronised after the copies
+        for k, v in zip(("tpsnr", "tpsnr_roi", "tpsnr_source", "tpsnr_source_roi"), out):
+            if v is not None:
+                vals[k] = self._cap(v)
+        return vals, f, src
 
     # -- reports -------------------------------------------------------------
     @_locked

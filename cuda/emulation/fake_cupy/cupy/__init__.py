@@ -8,6 +8,10 @@ import numpy as _np
 
 float32, float64, uint8, int64, bool_ = _np.float32, _np.float64, _np.uint8, _np.int64, _np.bool_
 
+#: Device -> host transfers made through this module (get / asnumpy), so tests can
+#: count them (with the emulated runtime's own copies, see emu_counters.cpp). Not CuPy API.
+_emu_d2h = 0
+
 
 class _Mem:
     def __init__(self, ptr: int) -> None:
@@ -89,7 +93,12 @@ class ndarray:
     def astype(self, dt, *a, **k):
         return ndarray(self._a.astype(dt, *a, **k))
 
+    def copy(self):
+        return ndarray(self._a.copy())
+
     def get(self):
+        global _emu_d2h
+        _emu_d2h += 1
         return self._a.copy()
 
     def __len__(self):
@@ -111,7 +120,7 @@ def ascontiguousarray(x, dtype=None):
 
 
 def asnumpy(x):
-    return x._a.copy() if isinstance(x, ndarray) else _np.asarray(x)
+    return x.get() if isinstance(x, ndarray) else _np.asarray(x)
 
 
 def empty(shape, dtype=_np.float32):
