@@ -55,7 +55,7 @@ py::array run(const py::array& frame, const ffpaste::View& crop, const ffpaste::
   const int H = static_cast<int>(frame.shape(0)), W = static_cast<int>(frame.shape(1));
   ffpaste::Setup s;
   if (!ffpaste::setup(aff, aff_f32, crop.h, crop.w, H, W, &s))
-    value_error(kFn, "affine", "must be invertible (its 2 x 2 part is singular or the inverse overflows)");
+    value_error(kFn, "affine_matrix", "must be invertible (its 2 x 2 part is singular or the inverse overflows)");
   py::array_t<T, py::array::c_style> out({static_cast<py::ssize_t>(H), static_cast<py::ssize_t>(W),
                                           static_cast<py::ssize_t>(3)});
   T* o = out.mutable_data();

@@ -239,3 +239,54 @@ def paste_back_model(temp_vision_frame: np.ndarray, crop_vision_frame: np.ndarra
     keep = ~(m > 0)
     out[y1:y2, x1:x2] = np.where(keep, region, blended.astype(out.dtype))
     return out
+
+
+# --------------------------------------------------------------------------- per-face helpers
+# FaceFusion 3.5-3.8's other per-face steps that compat.facefusion.patch() replaces,
+# as FaceFusion defines them (facefuse's own code; the oracles of
+# tests/test_compat_facefusion_hot.py and the originals of its fake FaceFusion).
+
+
+def create_box_mask(crop_vision_frame: np.ndarray, face_mask_blur: float, face_mask_padding: Tuple[int, ...]) -> np.ndarray:
+    """The box mask (face_masker.create_box_mask): 1 inside, 0 on a border of
+    max(blur band, padding %) per side, then Gaussian-blurred with sigma = blur / 4 px."""
+    w, h = crop_vision_frame.shape[1], crop_vision_frame.shape[0]
+    blur = int(w * 0.5 * face_mask_blur)
+    band = max(blur // 2, 1)
+    top, right, bottom, left = (int(v) for v in face_mask_padding)
+    mask = np.ones((w, h), np.float32)  # FaceFusion's shape is (width, height): transposed for non-square crops
+    mask[:max(band, int(h * top / 100)), :] = 0
+    mask[-max(band, int(h * bottom / 100)):, :] = 0
+    mask[:, :max(band, int(w * left / 100))] = 0
+    mask[:, -max(band, int(w * right / 100)):] = 0
+    if blur > 0:
+        mask = cv2.GaussianBlur(mask, (0, 0), blur * 0.25)
+    return mask
+
+
+def implode_pixel_boost(crop_vision_frame: np.ndarray, pixel_boost_total: int, model_size: Tuple[int, int]) -> np.ndarray:
+    """``t * t`` model-size tiles of a crop, tile ``i * t + j`` = rows ``i::t``, columns ``j::t``."""
+    t, (m0, m1) = int(pixel_boost_total), model_size
+    return np.ascontiguousarray(crop_vision_frame.reshape(m0, t, m1, t, 3).transpose(1, 3, 0, 2, 4)).reshape(
+        t * t, m0, m1, 3)
+
+
+def explode_pixel_boost(temp_vision_frames: list, pixel_boost_total: int, model_size: Tuple[int, int],
+                        pixel_boost_size: Tuple[int, int]) -> np.ndarray:
+    """The inverse of :func:`implode_pixel_boost` (tiles stacked in numpy's common dtype)."""
+    t, (m0, m1) = int(pixel_boost_total), model_size
+    st = np.stack(temp_vision_frames).reshape(t, t, m0, m1, 3)
+    return np.ascontiguousarray(st.transpose(2, 0, 3, 1, 4)).reshape(pixel_boost_size[0], pixel_boost_size[1], 3)
+
+
+def prepare_crop_frame(crop_vision_frame: np.ndarray, mean: Any, std: Any) -> np.ndarray:
+    """A processor's model input: BGR -> RGB, ``(v / 255 - mean) / std`` in float64,
+    1 x 3 x H x W float32."""
+    x = crop_vision_frame[:, :, ::-1] / 255.0
+    x = (x - np.asarray(mean)) / np.asarray(std)
+    return np.expand_dims(x.transpose(2, 0, 1), axis=0).astype(np.float32)
+
+
+def blend_frame(source_vision_frame: np.ndarray, target_vision_frame: np.ndarray, blend_factor: float) -> np.ndarray:
+    """vision.blend_frame: ``cv2.addWeighted(source, 1 - f, target, f, 0)``."""
+    return cv2.addWeighted(source_vision_frame, 1 - blend_factor, target_vision_frame, blend_factor, 0)
