@@ -1,4 +1,4 @@
-"""FaceFusion 3.x drop-in: ``paste_back`` with FaceFusion's exact semantics, on the native core.
+"""FaceFusion 3.5-3.8 drop-in: ``paste_back`` and the other per-face hot paths, native.
 
 Use it directly::
 
@@ -8,48 +8,54 @@ Use it directly::
 or swap it into a running FaceFusion::
 
     from facefuse.compat import facefusion as ff_compat
-    ff_compat.patch()     # before or after FaceFusion's processors are imported
+    ff_compat.patch()     # after FaceFusion's processors are imported (call again if more are)
     ...                   # run FaceFusion as usual
-    ff_compat.unpatch()   # the original functions are back
+    ff_compat.unpatch()   # the original functions are back (the identical objects)
 
-What :func:`patch` swaps (and nothing else):
+What :func:`patch` swaps (``_TARGETS``; each replacement calls FaceFusion's own
+function for any input it does not handle):
 
-* ``facefusion.face_helper.paste_back`` -> :func:`paste_back`;
-* every attribute of an already-imported ``facefusion`` / ``facefusion.*`` module
-  that is bound to that same original function object (the processors do
-  ``from facefusion.face_helper import paste_back``: face_swapper, face_enhancer,
-  lip_syncer, expression_restorer, age_modifier, deep_swapper, face_editor, ...).
-  Modules imported after ``patch()`` pick up the replacement from face_helper.
+* ``face_helper.paste_back`` -> :func:`paste_back`, plus every ``facefusion.*``
+  attribute bound to it (the processors' ``from ... import paste_back`` copies);
+  within 1 grey level (below);
+* ``face_masker.create_box_mask`` (and copies) -> cached by (crop size, blur,
+  padding): a miss runs FaceFusion's function, a hit returns a copy: bit-identical;
+* ``processors.pixel_boost.implode_pixel_boost`` / ``explode_pixel_boost`` (and
+  copies) -> native tile shuffles: bit-identical;
+* ``face_swapper`` / ``face_enhancer`` ``prepare_crop_frame`` -> a 256-entry table
+  made by FaceFusion's own function from every byte value (on each call, so model
+  options are followed) applied with ``cv2.LUT``; the first crop is checked against
+  the original bit for bit (a mismatch turns the table off): bit-identical;
+* ``face_enhancer``'s ``blend_frame`` -> folded into the paste: ``cv2.addWeighted``
+  on the paste box only, written into the pasted frame (outside the box the two
+  frames are equal and ``addWeighted(t, 1 - f, t, f, 0) == t``): bit-identical;
+* ``face_store``'s ``create_hash`` (a cache key only there) -> a 64-bit native hash
+  instead of crc32: other keys, same store behaviour.
 
-Other FaceFusion code paths were checked and are NOT swapped, because facefuse's
-ops do not compute the same thing: ``vision.match_frame_color`` (multi-scale
-low-frequency colour equalisation, not facefuse's Reinhard LAB ``color_transfer``),
-``blend_frame`` / ``blend_vision_frames`` (``cv2.addWeighted``, already native),
-the mask builders of ``face_masker`` and ``warp_face_by_*`` (cv2 calls). FaceFusion
-has no Laplacian, Poisson, landmark-smoothing or tPSNR path to replace.
+Not swapped: ``normalize_crop_frame`` (float model outputs, per-model logic, already
+one numpy pass each), the full-frame copy inside ``paste_back`` (FaceFusion's
+callers keep the input frame: the enhancer blends with it), ``warp_face_by_*``
+(cv2), ``vision.match_frame_color`` (not facefuse's colour transfer).
 
-Semantics of :func:`paste_back` (``facefuse.reference.compat_facefusion`` is the
-NumPy / cv2 oracle): paste box = the crop's corners mapped back through the
-inverted affine, floor / ceil, clipped to the frame; crop and mask warped back
-bilinearly (crop with replicated borders, mask with 0 outside, clipped to [0, 1]);
-``frame * (1 - mask) + crop * mask`` in floating point, cast back to the frame's
-dtype; the input frame is not modified. Pixels outside the paste box are
-bit-identical. Inside it, facefuse samples with its own bilinear semantics
-(``facefuse.ops.warp_affine``) and rounds where FaceFusion's ``astype``
-truncates: with FaceFusion 3.8's pinned OpenCV 5.0 (and 5.1) results are within
-2 grey levels of FaceFusion's (1 where only the rounding differs); with the
-OpenCV 4.x of FaceFusion 3.7 and older, within 10 (4.x quantises warp positions
-to 1/32 px). Bounds: ``facefuse.reference.paste.cv2_tolerance``.
+Semantics of :func:`paste_back` (``facefuse.reference.compat_facefusion``:
+``paste_back`` is FaceFusion's way with cv2, ``paste_back_model`` the kernel bit for
+bit): the paste box from the crop's integer corners through the inverted affine,
+each rounded half to even (cv2.transform of FaceFusion's int corner array),
+clipped to the frame; crop (replicated border) and mask (0 border, clipped to
+[0, 1] after the warp) warped into it; ``frame * (1 - mask) + crop * mask`` in
+numpy's dtype promotion, truncated to uint8. uint8 and float32 crops and float32
+masks are sampled with OpenCV 5.x's float arithmetic (``facefuse.ops.warp_affine``),
+float64 ones with cv2's 1/32-px quantised path (which OpenCV 5.x still uses for
+float64; bit-equal to it). Crops and masks of any strides are read in place.
+Measured against FaceFusion 3.8.1's own ``paste_back`` on OpenCV 5.1: at most 1
+grey level on every pixel for uint8, float32 and float64 crops. On OpenCV 4.x
+float crops and masks take the quantised path too (4.x's algorithm, not measured
+here) and uint8 crops take the reference itself (4.x's fixed-point uint8 warp is
+not emulated).
 
-Inputs the native kernel does not take are served by the reference itself, so
-the function is safe as a drop-in for any call FaceFusion's own would accept:
-frames other than uint8 / float32 H x W x 3, a crop whose dtype differs from the
-frame's, uint8 masks (FaceFusion warps them as integers and clips to {0, 1}) and
-masks with values outside [0, 1] (FaceFusion clips after the warp, the kernel
-before and after). A mask that leaves [0, 1] by float rounding only (within
-``MASK_SLACK``, e.g. cv2.GaussianBlur's 1.0000001) stays native: the kernel pastes
-it exactly as the mask clipped to [0, 1], within a thousandth of a grey level of
-FaceFusion's clip after the warp.
+A crop entirely outside the frame returns an unchanged copy; FaceFusion raises
+ValueError there. Inputs the kernel does not take (uint8 masks, other dtypes,
+non-arrays) are served by the reference, which computes what FaceFusion does.
 """
 from __future__ import annotations
 
