@@ -101,7 +101,7 @@ def test_reference_paste_area(rng) -> None:
     crop = np.zeros((50, 50, 3), np.uint8)
     aff = np.array([[1.0, 0.0, -10.5], [0.0, 1.0, -20.25]])  # crop = frame - (10.5, 20.25)
     box, pm = ref_ff.calculate_paste_area(frame, crop, aff)
-    assert box.tolist() == [10, 20, 61, 71]
+    assert box.tolist() == [10, 20, 60, 70]  # corners 10.5 / 60.5 round half to even, as cv2.transform of int points
     np.testing.assert_allclose(pm, [[1, 0, 0.5], [0, 1, 0.25]])
     aff_out = np.array([[1.0, 0.0, 500.0], [0.0, 1.0, 0.0]])  # lands left of the frame
     box, _ = ref_ff.calculate_paste_area(frame, crop, aff_out)
@@ -201,9 +201,9 @@ def test_paste_back_fallbacks_are_facefusion_exact(rng) -> None:
 
 
 def test_paste_back_blur_overshoot_stays_native(rng, monkeypatch) -> None:
-    """cv2.GaussianBlur leaves feathered masks at 1.0000001: the kernel clips the mask's
-    values, so such a mask pastes exactly as the mask clipped to 1, on the native path
-    (compat does not fall back to the reference for it), and the reference agrees."""
+    """cv2.GaussianBlur leaves feathered masks at 1.0000001: ops.paste_back clips the mask's
+    values, so such a mask pastes exactly as the mask clipped to 1; compat takes it natively
+    (no fall-back) and clips after the warp, as FaceFusion does."""
     from facefuse import ops
     from facefuse.reference import paste as ref_paste
 
@@ -228,7 +228,7 @@ def test_paste_back_blur_overshoot_stays_native(rng, monkeypatch) -> None:
         with monkeypatch.context() as mp:
             mp.setattr(ff._ref, "paste_back", no_fallback)
             got = ff.paste_back(frame, crop, over, aff)
-        assert np.array_equal(got, ff.paste_back(frame, crop, clipped, aff))
+        assert np.array_equal(got, ref_ff.paste_back_model(frame, crop, over, aff))
         assert _diff(got, ref_ff.paste_back(frame, crop, over, aff)) <= (PASTE_TOL if dtype == np.uint8
                                                                           else PASTE_TOL_F32)
 
@@ -259,7 +259,7 @@ import numpy
 
 
 def transform_points(points, matrix):
-    return cv2.transform(points.reshape(-1, 1, 2).astype(numpy.float64), matrix).reshape(-1, 2)
+    return cv2.transform(points.reshape(-1, 1, 2), matrix).reshape(-1, 2)  # int corners -> rounded ints
 
 
 def calculate_paste_area(temp_vision_frame, crop_vision_frame, affine_matrix):
@@ -268,8 +268,8 @@ def calculate_paste_area(temp_vision_frame, crop_vision_frame, affine_matrix):
     inverse_matrix = cv2.invertAffineTransform(affine_matrix)
     crop_points = numpy.array([[0, 0], [crop_width, 0], [crop_width, crop_height], [0, crop_height]])
     points = transform_points(crop_points, inverse_matrix)
-    x1, y1 = numpy.clip(numpy.floor(points.min(axis=0)).astype(int), 0, [temp_width, temp_height])
-    x2, y2 = numpy.clip(numpy.ceil(points.max(axis=0)).astype(int), 0, [temp_width, temp_height])
+    x1, y1 = numpy.clip(points.min(axis=0).astype(int), 0, [temp_width, temp_height])
+    x2, y2 = numpy.clip(points.max(axis=0).astype(int), 0, [temp_width, temp_height])
     paste_matrix = inverse_matrix.copy()
     paste_matrix[0, 2] -= x1
     paste_matrix[1, 2] -= y1

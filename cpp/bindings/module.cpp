@@ -15,6 +15,7 @@ void bind_smoothing(py::module_& m);
 void bind_quality(py::module_& m);
 void bind_paste(py::module_& m);
 void bind_poisson(py::module_& m);
+void bind_ff_paste(py::module_& m);
 }  // namespace facefuse::bind
 
 #ifndef FACEFUSE_VERSION
@@ -43,4 +44,5 @@ PYBIND11_MODULE(_core, m) {
   facefuse::bind::bind_quality(m);
   facefuse::bind::bind_paste(m);
   facefuse::bind::bind_poisson(m);
+  facefuse::bind::bind_ff_paste(m);
 }

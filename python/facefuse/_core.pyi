@@ -4,7 +4,7 @@ Prefer the facefuse.ops API: it converts masks and picks the backend.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -143,6 +143,27 @@ def paste_warp(
     affine: npt.NDArray[np.floating],
 ) -> tuple[tuple[int, int, int, int], npt.NDArray[np.uint8] | npt.NDArray[np.float32], npt.NDArray[np.float32]]:
     """((x0, y0, x1, y1), warped crop bh x bw x 3, clipped warped mask bh x bw) of one face's paste box."""
+
+
+# ---- FaceFusion drop-in (facefuse.compat.facefusion) ---------------------------
+
+def ff_paste_back(
+    temp_vision_frame: npt.NDArray[np.uint8] | npt.NDArray[np.float32],
+    crop_vision_frame: npt.NDArray[np.uint8] | npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    crop_mask: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    affine_matrix: npt.NDArray[np.floating],
+    quant_f32: bool = False,
+) -> npt.NDArray[np.uint8] | npt.NDArray[np.float32]:
+    """FaceFusion 3.5-3.8 paste_back (facefuse/ff_paste.hpp); crop and mask read in place."""
+
+def ff_hash64(content: Any) -> str:
+    """16 hex digits of a 64-bit hash of a C-contiguous buffer (a cache key)."""
+
+def ff_implode(crop_vision_frame: npt.NDArray[Any], pixel_boost_total: int) -> npt.NDArray[Any]:
+    """FaceFusion's implode_pixel_boost: (total**2, h / total, w / total, 3) tiles."""
+
+def ff_explode(temp_vision_frames: list[npt.NDArray[Any]], pixel_boost_total: int) -> npt.NDArray[Any]:
+    """FaceFusion's explode_pixel_boost of total**2 tiles of one dtype and size."""
 
 
 # ---- poisson ---------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""FaceFusion 3.x drop-in: ``paste_back`` with FaceFusion's exact semantics, on the native core.
+"""FaceFusion 3.5-3.8 drop-in: ``paste_back`` and the other per-face hot paths, native.
 
 Use it directly::
 
@@ -8,122 +8,162 @@ Use it directly::
 or swap it into a running FaceFusion::
 
     from facefuse.compat import facefusion as ff_compat
-    ff_compat.patch()     # before or after FaceFusion's processors are imported
+    ff_compat.patch()     # after FaceFusion's processors are imported (call again if more are)
     ...                   # run FaceFusion as usual
-    ff_compat.unpatch()   # the original functions are back
+    ff_compat.unpatch()   # the original functions are back (the identical objects)
 
-What :func:`patch` swaps (and nothing else):
+What :func:`patch` swaps (``_TARGETS``; each replacement calls FaceFusion's own
+function for any input it does not handle):
 
-* ``facefusion.face_helper.paste_back`` -> :func:`paste_back`;
-* every attribute of an already-imported ``facefusion`` / ``facefusion.*`` module
-  that is bound to that same original function object (the processors do
-  ``from facefusion.face_helper import paste_back``: face_swapper, face_enhancer,
-  lip_syncer, expression_restorer, age_modifier, deep_swapper, face_editor, ...).
-  Modules imported after ``patch()`` pick up the replacement from face_helper.
+* ``face_helper.paste_back`` -> :func:`paste_back`, plus every ``facefusion.*``
+  attribute bound to it (the processors' ``from ... import paste_back`` copies);
+  within 1 grey level (below);
+* ``face_masker.create_box_mask`` (and copies) -> cached by (crop size, blur,
+  padding): a miss runs FaceFusion's function, a hit returns a copy: bit-identical;
+* ``processors.pixel_boost.implode_pixel_boost`` / ``explode_pixel_boost`` (and
+  copies) -> native tile shuffles: bit-identical;
+* ``face_swapper`` / ``face_enhancer`` ``prepare_crop_frame`` -> a 256-entry table
+  made by FaceFusion's own function from every byte value (on each call, so model
+  options are followed) applied with ``cv2.LUT``; the first crop is checked against
+  the original bit for bit (a mismatch turns the table off): bit-identical;
+* ``face_enhancer``'s ``blend_frame`` -> folded into the paste: ``cv2.addWeighted``
+  on the paste box only, written into the pasted frame (outside the box the two
+  frames are equal and ``addWeighted(t, 1 - f, t, f, 0) == t``): bit-identical;
+* ``face_store``'s ``create_hash`` (a cache key only there) -> a 64-bit native hash
+  instead of crc32: other keys, same store behaviour.
 
-Other FaceFusion code paths were checked and are NOT swapped, because facefuse's
-ops do not compute the same thing: ``vision.match_frame_color`` (multi-scale
-low-frequency colour equalisation, not facefuse's Reinhard LAB ``color_transfer``),
-``blend_frame`` / ``blend_vision_frames`` (``cv2.addWeighted``, already native),
-the mask builders of ``face_masker`` and ``warp_face_by_*`` (cv2 calls). FaceFusion
-has no Laplacian, Poisson, landmark-smoothing or tPSNR path to replace.
+Not swapped: ``normalize_crop_frame`` (float model outputs, per-model logic, already
+one numpy pass each), the full-frame copy inside ``paste_back`` (FaceFusion's
+callers keep the input frame: the enhancer blends with it), ``warp_face_by_*``
+(cv2), ``vision.match_frame_color`` (not facefuse's colour transfer).
 
-Semantics of :func:`paste_back` (``facefuse.reference.compat_facefusion`` is the
-NumPy / cv2 oracle): paste box = the crop's corners mapped back through the
-inverted affine, floor / ceil, clipped to the frame; crop and mask warped back
-bilinearly (crop with replicated borders, mask with 0 outside, clipped to [0, 1]);
-``frame * (1 - mask) + crop * mask`` in floating point, cast back to the frame's
-dtype; the input frame is not modified. Pixels outside the paste box are
-bit-identical. Inside it, facefuse samples with its own bilinear semantics
-(``facefuse.ops.warp_affine``) and rounds where FaceFusion's ``astype``
-truncates: with FaceFusion 3.8's pinned OpenCV 5.0 (and 5.1) results are within
-2 grey levels of FaceFusion's (1 where only the rounding differs); with the
-OpenCV 4.x of FaceFusion 3.7 and older, within 10 (4.x quantises warp positions
-to 1/32 px). Bounds: ``facefuse.reference.paste.cv2_tolerance``.
+Semantics of :func:`paste_back` (``facefuse.reference.compat_facefusion``:
+``paste_back`` is FaceFusion's way with cv2, ``paste_back_model`` the kernel bit for
+bit): the paste box from the crop's integer corners through the inverted affine,
+each rounded half to even (cv2.transform of FaceFusion's int corner array),
+clipped to the frame; crop (replicated border) and mask (0 border, clipped to
+[0, 1] after the warp) warped into it; ``frame * (1 - mask) + crop * mask`` in
+numpy's dtype promotion, truncated to uint8. uint8 and float32 crops and float32
+masks are sampled with OpenCV 5.x's float arithmetic (``facefuse.ops.warp_affine``),
+float64 ones with cv2's 1/32-px quantised path (which OpenCV 5.x still uses for
+float64; bit-equal to it). Crops and masks of any strides are read in place.
+Measured against FaceFusion 3.8.1's own ``paste_back`` on OpenCV 5.1: at most 1
+grey level on every pixel for uint8, float32 and float64 crops. On OpenCV 4.x
+float crops and masks take the quantised path too (4.x's algorithm, not measured
+here) and uint8 crops take the reference itself (4.x's fixed-point uint8 warp is
+not emulated).
 
-Inputs the native kernel does not take are served by the reference itself, so
-the function is safe as a drop-in for any call FaceFusion's own would accept:
-frames other than uint8 / float32 H x W x 3, a crop whose dtype differs from the
-frame's, uint8 masks (FaceFusion warps them as integers and clips to {0, 1}) and
-masks with values outside [0, 1] (FaceFusion clips after the warp, the kernel
-before and after). A mask that leaves [0, 1] by float rounding only (within
-``MASK_SLACK``, e.g. cv2.GaussianBlur's 1.0000001) stays native: the kernel pastes
-it exactly as the mask clipped to [0, 1], within a thousandth of a grey level of
-FaceFusion's clip after the warp.
+A crop entirely outside the frame returns an unchanged copy; FaceFusion raises
+ValueError there. Inputs the kernel does not take (uint8 masks, other dtypes,
+non-arrays) are served by the reference, which computes what FaceFusion does.
 """
 from __future__ import annotations
 
 import importlib
 import sys
 import threading
-from typing import Any, Optional
+from typing import Any, Callable
 
 import numpy as np
 
-from .. import ops as _ops
 from ..reference import compat_facefusion as _ref
+from . import _ff_hot as _hot
+
+
+def _core() -> Any:
+    from .. import _core as core  # the CPU core (this drop-in is host-only)
+
+    return core
 
 __all__ = ["paste_back", "patch", "unpatch", "is_patched", "patched_targets"]
 
-_NATIVE_DTYPES = (np.dtype(np.uint8), np.dtype(np.float32))
+_CROP_DTYPES = (np.dtype(np.uint8), np.dtype(np.float32), np.dtype(np.float64))
+_FRAME_DTYPES = (np.dtype(np.uint8), np.dtype(np.float32))
+_MASK_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
-#: How far outside [0, 1] a mask may reach and still take the native path: float
-#: rounding of a blurred or resized [0, 1] mask (a few float32 ulps of 1).
-MASK_SLACK = 1e-6
+
+def _cv2_major() -> int:
+    import cv2
+
+    try:
+        return int(str(cv2.__version__).split(".")[0])
+    except ValueError:  # pragma: no cover - odd version strings
+        return 5
+
+
+#: OpenCV 4.x warps float32 images with 1/32-px positions (the kernel emulates it);
+#: it warps uint8 ones in 15-bit fixed point, which the kernel does not emulate.
+_CV2_4 = _cv2_major() < 5
 
 
 def _native_ok(frame: Any, crop: Any, mask: Any, affine: Any) -> bool:
-    if not (isinstance(frame, np.ndarray) and isinstance(crop, np.ndarray) and isinstance(mask, np.ndarray)):
+    if not (isinstance(frame, np.ndarray) and isinstance(crop, np.ndarray) and isinstance(mask, np.ndarray)
+            and isinstance(affine, np.ndarray)):
         return False
-    if frame.dtype not in _NATIVE_DTYPES or crop.dtype != frame.dtype:
+    if frame.dtype not in _FRAME_DTYPES or crop.dtype not in _CROP_DTYPES or mask.dtype not in _MASK_DTYPES:
+        return False
+    if _CV2_4 and crop.dtype == np.uint8:
         return False
     if frame.ndim != 3 or frame.shape[2] != 3 or crop.ndim != 3 or crop.shape[2] != 3:
         return False
-    if frame.shape[0] < 1 or frame.shape[1] < 1 or crop.shape[0] < 1 or crop.shape[1] < 1:
+    if min(frame.shape[0], frame.shape[1], crop.shape[0], crop.shape[1]) < 1:
         return False
-    if mask.dtype.kind != "f" or mask.shape[:2] != crop.shape[:2] or mask.ndim not in (2, 3):
+    if mask.shape[:2] != crop.shape[:2] or not (mask.ndim == 2 or (mask.ndim == 3 and mask.shape[2] == 1)):
         return False
-    if mask.ndim == 3 and mask.shape[2] != 1:
-        return False
-    a = np.asarray(affine)
-    if a.shape != (2, 3) or a.dtype not in (np.float32, np.float64) or not np.all(np.isfinite(a)):
-        return False
-    if np.linalg.det(a[:, :2].astype(np.float64)) == 0.0:
-        return False
-    # FaceFusion clips the mask after warping it; the kernel clips its values before
-    # (and after). The same result for a mask in [0, 1], and within MASK_SLACK * 255
-    # grey levels for one that a blur left a few ulps outside.
-    lo, hi = float(mask.min()), float(mask.max())
-    return -MASK_SLACK <= lo and hi <= 1.0 + MASK_SLACK  # also False for NaN
+    return affine.shape == (2, 3) and affine.dtype in _MASK_DTYPES
 
 
 def paste_back(temp_vision_frame: np.ndarray, crop_vision_frame: np.ndarray, crop_mask: np.ndarray,
                affine_matrix: np.ndarray) -> np.ndarray:
-    """FaceFusion 3.x ``face_helper.paste_back`` on facefuse's native paste-back.
+    """FaceFusion 3.5-3.8 ``face_helper.paste_back`` in one native pass.
 
     Args:
         temp_vision_frame: H x W x 3 frame, uint8 BGR (or float32 on the 0..255 scale).
-        crop_vision_frame: h x w x 3 processed crop, same dtype as the frame.
-        crop_mask: h x w (or h x w x 1) float mask in [0, 1].
+        crop_vision_frame: h x w x 3 processed crop: uint8, float32 or float64, any
+            strides (FaceFusion's transposed / channel-reversed model outputs are read
+            in place).
+        crop_mask: h x w (or h x w x 1) float32 / float64 mask; values outside [0, 1]
+            are clipped after the warp, as FaceFusion clips them.
         affine_matrix: 2x3 frame -> crop affine (the one the crop was warped with).
 
     Returns:
-        A new frame, same shape and dtype; the input frame is not modified.
-        Within 2 grey levels of FaceFusion's own ``paste_back`` on OpenCV 5.x
-        (10 on OpenCV 4.x); see the module docstring.
+        A new frame, same shape and dtype; the input frame is not modified. Within 1
+        grey level of FaceFusion's own ``paste_back`` on every pixel (module
+        docstring). A crop entirely outside the frame returns an unchanged copy
+        (FaceFusion raises ValueError there).
+
+    Raises:
+        ValueError: a singular or non-finite affine (as FaceFusion, which fails in cv2).
     """
     if not _native_ok(temp_vision_frame, crop_vision_frame, crop_mask, affine_matrix):
         return _ref.paste_back(temp_vision_frame, crop_vision_frame, crop_mask, affine_matrix)
-    mask = crop_mask[..., 0] if crop_mask.ndim == 3 else crop_mask
-    # the affine keeps its dtype: FaceFusion inverts a float32 matrix in float32
-    return _ops.paste_back(temp_vision_frame, crop_vision_frame, mask, np.asarray(affine_matrix), blend="alpha")
+    out = _core().ff_paste_back(temp_vision_frame, crop_vision_frame, crop_mask, affine_matrix, _CV2_4)
+    _hot.note_paste(temp_vision_frame, out, crop_vision_frame, affine_matrix)
+    return out
 
 
 # --------------------------------------------------------------------------- patching
 
+# (module, attribute, replacement factory, sweep): sweep = also swap every other
+# facefusion.* attribute bound to the same original (``from x import f`` copies).
+_TARGETS: tuple[tuple[str, str, Callable[[Any], Any], bool], ...] = (
+    ("facefusion.face_helper", "paste_back", lambda original: paste_back, True),
+    ("facefusion.face_masker", "create_box_mask", _hot.make_create_box_mask, True),
+    ("facefusion.processors.pixel_boost", "implode_pixel_boost", _hot.make_implode_pixel_boost, True),
+    ("facefusion.processors.pixel_boost", "explode_pixel_boost", _hot.make_explode_pixel_boost, True),
+    ("facefusion.face_store", "create_hash", _hot.make_create_hash, False),
+    ("facefusion.processors.modules.face_enhancer.core", "blend_frame", _hot.make_blend_frame, False),
+    ("facefusion.processors.modules.face_enhancer.core", "prepare_crop_frame", _hot.make_prepare_crop_frame, False),
+    ("facefusion.processors.modules.face_swapper.core", "prepare_crop_frame", _hot.make_prepare_crop_frame, False),
+)
+# Imported by patch() itself (cheap helpers); the processor modules only when already imported.
+_IMPORT = ("facefusion.face_helper", "facefusion.face_masker", "facefusion.processors.pixel_boost",
+           "facefusion.face_store")
+
 _lock = threading.RLock()
-_original: Optional[Any] = None          # facefusion.face_helper.paste_back as found
-_swapped: list[tuple[str, str]] = []     # (module name, attribute) set to our paste_back
+# (module, attribute) of a target -> (original, replacement)
+_active: dict[tuple[str, str], tuple[Any, Any]] = {}
+_swapped: list[tuple[str, str]] = []     # every (module name, attribute) set to a replacement
 
 
 def _facefusion_modules() -> list[tuple[str, Any]]:
@@ -131,18 +171,24 @@ def _facefusion_modules() -> list[tuple[str, Any]]:
             if mod is not None and (name == "facefusion" or name.startswith("facefusion."))]
 
 
-def patch() -> list[str]:
-    """Swap FaceFusion's paste-back for :func:`paste_back` (see the module docstring).
+def _set(mod_name: str, mod: Any, attr: str, value: Any) -> None:
+    setattr(mod, attr, value)
+    if (mod_name, attr) not in _swapped:
+        _swapped.append((mod_name, attr))
 
-    Safe to call again: it also swaps the copies held by FaceFusion modules imported
-    since the last call. Returns the swapped attributes as ``"module.attr"`` names.
+
+def patch() -> list[str]:
+    """Swap FaceFusion's per-face hot paths for facefuse's (see the module docstring).
+
+    Safe to call again: it also swaps what FaceFusion modules imported since the last
+    call hold (call it again after FaceFusion imports its processors). Returns the
+    swapped attributes as ``"module.attr"`` names.
 
     Raises:
         ImportError: FaceFusion (``facefusion.face_helper``) is not importable.
     """
-    global _original
     try:
-        face_helper = importlib.import_module("facefusion.face_helper")
+        importlib.import_module("facefusion.face_helper")
     except ImportError as exc:
         raise ImportError(
             "facefuse.compat.facefusion.patch(): FaceFusion is not importable "
@@ -151,51 +197,66 @@ def patch() -> list[str]:
             "patch(); without FaceFusion, call facefuse.compat.facefusion.paste_back directly."
         ) from exc
     with _lock:
-        current = getattr(face_helper, "paste_back", None)
-        if current is None:
-            raise ImportError("facefuse.compat.facefusion.patch(): facefusion.face_helper has no paste_back "
-                              "(unsupported FaceFusion version; 3.x expected)")
-        if _original is None:
-            if current is paste_back:  # patched by another copy of this module: nothing to learn
-                return patched_targets()
-            _original = current
-        for name, mod in _facefusion_modules():
+        for name in _IMPORT[1:]:
             try:
-                attrs = [k for k, v in vars(mod).items() if v is _original]
-            except TypeError:  # pragma: no cover - modules without __dict__
+                importlib.import_module(name)
+            except ImportError:  # a FaceFusion without this helper: its target is skipped
+                pass
+        for mod_name, attr, make, sweep in _TARGETS:
+            mod = sys.modules.get(mod_name)
+            if mod is None:
                 continue
-            for attr in attrs:
-                setattr(mod, attr, paste_back)
-                if (name, attr) not in _swapped:
-                    _swapped.append((name, attr))
+            if (mod_name, attr) not in _active:
+                current = getattr(mod, attr, None)
+                if current is None or not callable(current):
+                    if mod_name == "facefusion.face_helper":
+                        raise ImportError("facefuse.compat.facefusion.patch(): facefusion.face_helper has no "
+                                          "paste_back (unsupported FaceFusion version; 3.5-3.8 expected)")
+                    continue
+                if getattr(current, "__module__", "").startswith("facefuse."):
+                    continue  # patched by another copy of this module: nothing to learn
+                _active[(mod_name, attr)] = (current, make(current))
+            original, replacement = _active[(mod_name, attr)]
+            if getattr(mod, attr, None) is original:
+                _set(mod_name, mod, attr, replacement)
+            if sweep:
+                for name, other in _facefusion_modules():
+                    try:
+                        attrs = [k for k, v in vars(other).items() if v is original]
+                    except TypeError:  # pragma: no cover - modules without __dict__
+                        continue
+                    for a in attrs:
+                        _set(name, other, a, replacement)
         return patched_targets()
 
 
 def unpatch() -> None:
     """Put FaceFusion's original functions back (the identical objects). No-op when not patched."""
-    global _original
     with _lock:
-        if _original is None:
+        if not _active:
             return
+        back = {id(rep): orig for orig, rep in _active.values()}
         for name, attr in _swapped:
             mod = sys.modules.get(name)
-            if mod is not None and getattr(mod, attr, None) is paste_back:
-                setattr(mod, attr, _original)
-        # Modules imported after patch() copied our function from face_helper: restore them too.
+            value = getattr(mod, attr, None) if mod is not None else None
+            if value is not None and id(value) in back:
+                setattr(mod, attr, back[id(value)])
+        # Modules imported after patch() copied a replacement from its module: restore them too.
         for _name, mod in _facefusion_modules():
             try:
-                attrs = [k for k, v in vars(mod).items() if v is paste_back]
+                items = [(k, v) for k, v in vars(mod).items() if id(v) in back]
             except TypeError:  # pragma: no cover
                 continue
-            for attr in attrs:
-                setattr(mod, attr, _original)
+            for k, v in items:
+                if any(v is rep for _o, rep in _active.values()):
+                    setattr(mod, k, back[id(v)])
         _swapped.clear()
-        _original = None
+        _active.clear()
 
 
 def is_patched() -> bool:
     """True between :func:`patch` and :func:`unpatch`."""
-    return _original is not None
+    return bool(_active)
 
 
 def patched_targets() -> list[str]:

@@ -6,15 +6,24 @@ NumPy / OpenCV code written from FaceFusion's documented behaviour
 (``facefusion/face_helper.py``: ``calculate_paste_area``, ``paste_back``,
 ``estimate_matrix_by_face_landmark_5``, ``warp_face_by_face_landmark_5``), not a copy:
 
-* paste area: the four corners of the crop, ``(0, 0) (w, 0) (w, h) (0, h)``, mapped
-  back through the inverted affine; floor of their minimum and ceil of their
-  maximum, each clipped to ``[0, frame width] x [0, frame height]``;
+* paste area: the four corners of the crop, ``(0, 0) (w, 0) (w, h) (0, h)``, an
+  integer array, mapped back through the inverted affine with ``cv2.transform``,
+  which returns integer points: each coordinate rounded half to even (FaceFusion
+  3.5-3.8 floor / ceil these already-integer corners, a no-op); their minimum and
+  maximum, clipped to ``[0, frame width] x [0, frame height]``;
 * the crop and its mask are warped into that box with ``cv2.warpAffine`` (bilinear;
   the crop with ``BORDER_REPLICATE``, the mask with the default constant-0 border,
   then ``clip(0, 1)``), using the inverted affine shifted by the box origin;
 * alpha blend in floating point, ``frame * (1 - mask) + warped * mask``, cast back
   to the frame's dtype with ``astype`` (truncation towards zero for uint8);
-* the input frame is never modified; a new frame is returned.
+* the input frame is never modified; a new frame is returned. A crop landing
+  entirely outside the frame (empty box) returns a copy: FaceFusion itself raises
+  ValueError there (cv2.warpAffine with a zero size), facefuse keeps the frame.
+
+``paste_back_model`` is the native kernel's arithmetic (facefuse/ff_paste.hpp) in
+NumPy, bit for bit: FaceFusion's steps with each warp replaced by the sampling the
+kernel emulates (``facefuse.reference.paste`` for uint8 / float32 sources,
+:func:`warp_affine_quantised` for float64 ones).
 
 Consequence of the box (a FaceFusion 3.x fact kept here): the box is the crop's
 footprint, so the thin fringe just outside it where the mask's bilinear warp (0
@@ -35,7 +44,9 @@ __all__ = [
     "calculate_paste_area",
     "estimate_matrix_by_face_landmark_5",
     "paste_back",
+    "paste_back_model",
     "transform_points",
+    "warp_affine_quantised",
     "warp_face_by_face_landmark_5",
 ]
 
@@ -85,10 +96,12 @@ def calculate_paste_area(frame: np.ndarray, crop: np.ndarray,
     frame_h, frame_w = frame.shape[:2]
     crop_h, crop_w = crop.shape[:2]
     inverse = cv2.invertAffineTransform(np.asarray(affine_matrix))  # float32 stays float32, as in FaceFusion
-    corners = np.array([[0, 0], [crop_w, 0], [crop_w, crop_h], [0, crop_h]], dtype=np.float64)
-    back = transform_points(corners, inverse)
-    lo = np.floor(back.min(axis=0)).astype(int)
-    hi = np.ceil(back.max(axis=0)).astype(int)
+    # integer corners in, integer (rounded) corners out: FaceFusion's int64 array
+    # reaches cv2 as int32, and cv2.transform rounds its output to the input's type
+    corners = np.array([[0, 0], [crop_w, 0], [crop_w, crop_h], [0, crop_h]], dtype=np.int32)
+    back = cv2.transform(corners.reshape(-1, 1, 2), np.asarray(inverse, np.float64)).reshape(-1, 2)
+    lo = back.min(axis=0).astype(int)
+    hi = back.max(axis=0).astype(int)
     x1, y1 = np.clip(lo, 0, [frame_w, frame_h])
     x2, y2 = np.clip(hi, 0, [frame_w, frame_h])
     paste_matrix = inverse.copy()
@@ -124,3 +137,156 @@ def paste_back(temp_vision_frame: np.ndarray, crop_vision_frame: np.ndarray, cro
     blended = region * (1 - mask) + warped * mask
     out[y1:y2, x1:x2] = blended.astype(out.dtype)
     return out
+
+
+# --------------------------------------------------------------------------- the kernel's model
+
+
+def _quant_table() -> np.ndarray:
+    """cv2's float bilinear weights (initInterTab2D, INTER_LINEAR): [1024, 4] float32,
+    entry ``(fy * 32 + fx)`` = (1-y)(1-x), (1-y)x, y(1-x), yx for x = fx/32, y = fy/32."""
+    x = np.arange(32, dtype=np.float32) * np.float32(1.0 / 32)
+    t = np.stack([np.float32(1) - x, x], axis=1)
+    w = t[:, None, :, None] * t[None, :, None, :]  # [fy, fx, ky, kx]
+    return w.reshape(1024, 4).astype(np.float32)
+
+
+_QUANT = _quant_table()
+
+
+def _sat_int(v: np.ndarray) -> np.ndarray:
+    return np.rint(np.clip(v, -2.0 ** 31, 2.0 ** 31 - 1)).astype(np.int64)
+
+
+def _quant_positions(kd: np.ndarray, dsize: Tuple[int, int]) -> Tuple[np.ndarray, np.ndarray]:
+    dw, dh = dsize
+    x = np.arange(dw, dtype=np.float64)
+    y = np.arange(dh, dtype=np.float64)
+    x0 = _sat_int((kd[0, 1] * y + kd[0, 2]) * 1024) + 16
+    y0 = _sat_int((kd[1, 1] * y + kd[1, 2]) * 1024) + 16
+    X = np.clip((x0[:, None] + _sat_int(kd[0, 0] * x * 1024)[None, :]) >> 5, -32768 * 32, 32767 * 32 + 31)
+    Y = np.clip((y0[:, None] + _sat_int(kd[1, 0] * x * 1024)[None, :]) >> 5, -32768 * 32, 32767 * 32 + 31)
+    return X, Y
+
+
+def warp_affine_quantised(img: np.ndarray, M: np.ndarray, dsize: Tuple[int, int], replicate: bool) -> np.ndarray:
+    """cv2.warpAffine (INTER_LINEAR) of a float image the way OpenCV 5.x warps float64
+    images (and 4.x every float image): ``M`` inverted in float64, source positions
+    rounded to 1/32 px through a 1/1024-px fixed point, float32 table weights, the
+    four products summed in order in float64 (float32 for float32 images).
+    Bit-equal to cv2.warpAffine on float64 images with OpenCV 5.1."""
+    from .paste import invert_affine
+
+    kd = invert_affine(np.asarray(M, np.float64))
+    X, Y = _quant_positions(kd, dsize)
+    sx, sy = X >> 5, Y >> 5
+    wt = _QUANT[(Y & 31) * 32 + (X & 31)]
+    acc = np.float64 if img.dtype == np.float64 else np.float32
+    src = img if img.ndim == 3 else img[..., None]
+    h, w = src.shape[:2]
+
+    def px(yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
+        v = src[np.clip(yy, 0, h - 1), np.clip(xx, 0, w - 1)].astype(acc)
+        if not replicate:
+            inside = (xx >= 0) & (xx < w) & (yy >= 0) & (yy < h)
+            v = np.where(inside[..., None], v, acc(0))
+        return v
+
+    wk = [wt[..., k, None].astype(acc) for k in range(4)]
+    out = px(sy, sx) * wk[0] + px(sy, sx + 1) * wk[1] + px(sy + 1, sx) * wk[2] + px(sy + 1, sx + 1) * wk[3]
+    return out if img.ndim == 3 else out[..., 0]
+
+
+def paste_back_model(temp_vision_frame: np.ndarray, crop_vision_frame: np.ndarray, crop_mask: np.ndarray,
+                     affine_matrix: np.ndarray, quant_f32: bool = False) -> np.ndarray:
+    """The native kernel (``facefuse._core.ff_paste_back``) in NumPy, bit for bit.
+
+    FaceFusion's paste-back (:func:`paste_back`) with the two cv2 warps replaced by
+    the sampling the kernel uses: uint8 / float32 sources with facefuse's warp
+    (``facefuse.reference.paste``: OpenCV 5.x's float arithmetic; uint8 stored half
+    to even), float64 sources (and float32 ones when ``quant_f32``, OpenCV 4.x) with
+    :func:`warp_affine_quantised`. The blend is FaceFusion's numpy expression; pixels
+    where the clipped mask is not > 0 keep the frame's value.
+    """
+    from .paste import invert_affine, sample_bilinear
+
+    frame = np.asarray(temp_vision_frame)
+    crop = np.asarray(crop_vision_frame)
+    mask = np.asarray(crop_mask)
+    mask = mask[..., 0] if mask.ndim == 3 else mask
+    (x1, y1, x2, y2), paste_matrix = calculate_paste_area(frame, crop, affine_matrix)
+    out = frame.copy()
+    w, h = int(x2 - x1), int(y2 - y1)
+    if w <= 0 or h <= 0:
+        return out
+    k = invert_affine(np.asarray(paste_matrix, np.float64)).astype(np.float32)
+
+    def warp(img: np.ndarray, replicate: bool) -> np.ndarray:
+        if img.dtype == np.float64 or (quant_f32 and img.dtype == np.float32):
+            return warp_affine_quantised(img, paste_matrix, (w, h), replicate).astype(img.dtype)
+        src = img if img.ndim == 3 else img[..., None]
+        v = sample_bilinear(src, k, (w, h), replicate)
+        if img.dtype == np.uint8:
+            return np.rint(np.clip(v, np.float32(0), np.float32(255))).astype(np.uint8)
+        return v if img.ndim == 3 else v[..., 0]
+
+    m = warp(mask, False).clip(0, 1)[..., None]
+    warped = warp(crop, True)
+    region = out[y1:y2, x1:x2]
+    blended = region * (1 - m) + warped * m
+    if out.dtype == np.uint8:
+        blended = np.where(blended >= 0, np.minimum(blended, 255), 0)  # the kernel saturates (NaN -> 0)
+    keep = ~(m > 0)
+    out[y1:y2, x1:x2] = np.where(keep, region, blended.astype(out.dtype))
+    return out
+
+
+# --------------------------------------------------------------------------- per-face helpers
+# FaceFusion 3.5-3.8's other per-face steps that compat.facefusion.patch() replaces,
+# as FaceFusion defines them (facefuse's own code; the oracles of
+# tests/test_compat_facefusion_hot.py and the originals of its fake FaceFusion).
+
+
+def create_box_mask(crop_vision_frame: np.ndarray, face_mask_blur: float, face_mask_padding: Tuple[int, ...]) -> np.ndarray:
+    """The box mask (face_masker.create_box_mask): 1 inside, 0 on a border of
+    max(blur band, padding %) per side, then Gaussian-blurred with sigma = blur / 4 px."""
+    w, h = crop_vision_frame.shape[1], crop_vision_frame.shape[0]
+    blur = int(w * 0.5 * face_mask_blur)
+    band = max(blur // 2, 1)
+    top, right, bottom, left = (int(v) for v in face_mask_padding)
+    mask = np.ones((w, h), np.float32)  # FaceFusion's shape is (width, height): transposed for non-square crops
+    mask[:max(band, int(h * top / 100)), :] = 0
+    mask[-max(band, int(h * bottom / 100)):, :] = 0
+    mask[:, :max(band, int(w * left / 100))] = 0
+    mask[:, -max(band, int(w * right / 100)):] = 0
+    if blur > 0:
+        mask = cv2.GaussianBlur(mask, (0, 0), blur * 0.25)
+    return mask
+
+
+def implode_pixel_boost(crop_vision_frame: np.ndarray, pixel_boost_total: int, model_size: Tuple[int, int]) -> np.ndarray:
+    """``t * t`` model-size tiles of a crop, tile ``i * t + j`` = rows ``i::t``, columns ``j::t``."""
+    t, (m0, m1) = int(pixel_boost_total), model_size
+    return np.ascontiguousarray(crop_vision_frame.reshape(m0, t, m1, t, 3).transpose(1, 3, 0, 2, 4)).reshape(
+        t * t, m0, m1, 3)
+
+
+def explode_pixel_boost(temp_vision_frames: list, pixel_boost_total: int, model_size: Tuple[int, int],
+                        pixel_boost_size: Tuple[int, int]) -> np.ndarray:
+    """The inverse of :func:`implode_pixel_boost` (tiles stacked in numpy's common dtype)."""
+    t, (m0, m1) = int(pixel_boost_total), model_size
+    st = np.stack(temp_vision_frames).reshape(t, t, m0, m1, 3)
+    return np.ascontiguousarray(st.transpose(2, 0, 3, 1, 4)).reshape(pixel_boost_size[0], pixel_boost_size[1], 3)
+
+
+def prepare_crop_frame(crop_vision_frame: np.ndarray, mean: Any, std: Any) -> np.ndarray:
+    """A processor's model input: BGR -> RGB, ``(v / 255 - mean) / std`` in float64,
+    1 x 3 x H x W float32."""
+    x = crop_vision_frame[:, :, ::-1] / 255.0
+    x = (x - np.asarray(mean)) / np.asarray(std)
+    return np.expand_dims(x.transpose(2, 0, 1), axis=0).astype(np.float32)
+
+
+def blend_frame(source_vision_frame: np.ndarray, target_vision_frame: np.ndarray, blend_factor: float) -> np.ndarray:
+    """vision.blend_frame: ``cv2.addWeighted(source, 1 - f, target, f, 0)``."""
+    return cv2.addWeighted(source_vision_frame, 1 - blend_factor, target_vision_frame, blend_factor, 0)

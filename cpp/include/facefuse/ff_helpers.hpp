@@ -1,0 +1,28 @@
+// Small per-face helpers of the FaceFusion drop-in (facefuse.compat.facefusion):
+// a frame hash for FaceFusion's face store, and the pixel-boost tile shuffles.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace facefuse::ffhelp {
+
+// A 64-bit non-cryptographic hash of n bytes (four multiply-rotate lanes over
+// 8-byte words, the tail and the length mixed in). Stable across runs and machines.
+std::uint64_t hash64(const unsigned char* p, std::size_t n);
+
+// An n-D strided array of pixels: element (y, x, c) at base + y*sy + x*sx + c*sc (bytes).
+struct Pix {
+  const unsigned char* base;
+  std::ptrdiff_t sy, sx, sc;
+};
+
+// Pixel boost implode: out[(i*t + j), r, c, :] = src[r*t + i, c*t + j, :]; out is
+// C-contiguous (t*t, m0, m1, ch) of `item`-byte elements.
+void implode(const Pix& src, int t, int m0, int m1, int ch, int item, unsigned char* out);
+
+// Pixel boost explode: out[r*t + i, c*t + j, :] = tiles[i*t + j][r, c, :]; out is
+// C-contiguous (m0*t, m1*t, ch).
+void explode(const Pix* tiles, int t, int m0, int m1, int ch, int item, unsigned char* out);
+
+}  // namespace facefuse::ffhelp

@@ -1,0 +1,101 @@
+// FaceFusion drop-in helpers (ff_helpers.hpp).
+#include "facefuse/ff_helpers.hpp"
+
+#include <cstring>
+
+namespace facefuse::ffhelp {
+
+namespace {
+
+constexpr std::uint64_t kP1 = 0x9E3779B185EBCA87ULL, kP2 = 0xC2B2AE3D27D4EB4FULL, kP3 = 0x165667B19E3779F9ULL;
+
+inline std::uint64_t rotl(std::uint64_t v, int r) { return (v << r) | (v >> (64 - r)); }
+inline std::uint64_t round64(std::uint64_t acc, std::uint64_t in) { return rotl(acc + in * kP2, 31) * kP1; }
+inline std::uint64_t load64(const unsigned char* p) {
+  std::uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+
+// Copies one pixel of `ch` elements of `item` bytes.
+inline void copy_px(unsigned char* d, const unsigned char* s, std::ptrdiff_t sc, int ch, int item) {
+  for (int c = 0; c < ch; ++c) std::memcpy(d + c * item, s + c * sc, static_cast<std::size_t>(item));
+}
+
+}  // namespace
+
+std::uint64_t hash64(const unsigned char* p, std::size_t n) {
+  std::uint64_t a = kP1 + kP2, b = kP2, c = 0, d = 0 - kP1;
+  std::size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    a = round64(a, load64(p + i));
+    b = round64(b, load64(p + i + 8));
+    c = round64(c, load64(p + i + 16));
+    d = round64(d, load64(p + i + 24));
+  }
+  std::uint64_t h = rotl(a, 1) + rotl(b, 7) + rotl(c, 12) + rotl(d, 18);
+  for (; i + 8 <= n; i += 8) h = rotl(h ^ round64(0, load64(p + i)), 27) * kP1 + kP3;
+  for (; i < n; ++i) h = rotl(h ^ (p[i] * kP3), 11) * kP1;
+  h ^= static_cast<std::uint64_t>(n);
+  h ^= h >> 33;
+  h *= kP2;
+  h ^= h >> 29;
+  h *= kP3;
+  h ^= h >> 32;
+  return h;
+}
+
+// Row copies with a compile-time pixel size (3, 12, 24 bytes: a memcpy the compiler inlines).
+template <std::size_t PX>
+inline void gather(unsigned char* d, std::size_t dstep, const unsigned char* s, std::ptrdiff_t sstep, int n) {
+  for (int c = 0; c < n; ++c) std::memcpy(d + c * dstep, s + c * sstep, PX);
+}
+inline bool gather_fixed(unsigned char* d, std::size_t dstep, const unsigned char* s, std::ptrdiff_t sstep, int n,
+                         std::size_t px) {
+  switch (px) {
+    case 3: gather<3>(d, dstep, s, sstep, n); return true;
+    case 12: gather<12>(d, dstep, s, sstep, n); return true;
+    case 24: gather<24>(d, dstep, s, sstep, n); return true;
+    default: return false;
+  }
+}
+
+
+void implode(const Pix& src, int t, int m0, int m1, int ch, int item, unsigned char* out) {
+  const std::size_t px = static_cast<std::size_t>(ch) * item;
+  for (int i = 0; i < t; ++i)
+    for (int j = 0; j < t; ++j)
+      for (int r = 0; r < m0; ++r) {
+        const unsigned char* s = src.base + static_cast<std::ptrdiff_t>(r * t + i) * src.sy + j * src.sx;
+        unsigned char* d = out + ((static_cast<std::size_t>(i * t + j) * m0 + r) * m1) * px;
+        const std::ptrdiff_t step = t * src.sx;
+        if (src.sc == item && gather_fixed(d, px, s, step, m1, px)) {
+        } else if (src.sc == item) {
+          for (int c = 0; c < m1; ++c) std::memcpy(d + c * px, s + c * step, px);
+        } else {
+          for (int c = 0; c < m1; ++c) copy_px(d + c * px, s + c * step, src.sc, ch, item);
+        }
+      }
+}
+
+void explode(const Pix* tiles, int t, int m0, int m1, int ch, int item, unsigned char* out) {
+  const std::size_t px = static_cast<std::size_t>(ch) * item;
+  const std::size_t row = static_cast<std::size_t>(m1) * t * px;
+  for (int k = 0; k < t * t; ++k) {
+    const int i = k / t, j = k % t;
+    const Pix& tl = tiles[k];
+    for (int r = 0; r < m0; ++r) {
+      const unsigned char* s = tl.base + r * tl.sy;
+      unsigned char* d = out + static_cast<std::size_t>(r * t + i) * row + j * px;
+      const std::size_t step = t * px;
+      if (tl.sc == item && gather_fixed(d, step, s, tl.sx, m1, px)) {
+      } else if (tl.sc == item) {
+        for (int c = 0; c < m1; ++c) std::memcpy(d + c * step, s + c * tl.sx, px);
+      } else {
+        for (int c = 0; c < m1; ++c) copy_px(d + c * step, s + c * tl.sx, tl.sc, ch, item);
+      }
+    }
+  }
+}
+
+}  // namespace facefuse::ffhelp
