@@ -168,9 +168,11 @@ def test_pool_fetches_on_first_use_and_notes_the_licence_once(server, tmp_path, 
     assert pool.resolve("inswapper_128.onnx") == path  # found now: no second download
     assert len(server.gets("inswapper_128.onnx")) == 1
     err = capsys.readouterr().err
-    assert err.count("non-commercial") == 1 and "inswapper_128.onnx" in err
-    fetch_model("inswapper_128", tmp_path / "other", progress=False)
-    assert "non-commercial" not in capsys.readouterr().err  # once per process
+    assert err.count("non-commercial") == 1 and "inswapper_128.onnx" in err  # said once, on the download
+    fetch_model("scrfd", tmp_path / "m", progress=False)
+    assert "scrfd_2.5g.onnx" in capsys.readouterr().err  # InsightFace's too
+    fetch_model("yolo_face", tmp_path / "m", progress=False)
+    assert capsys.readouterr().err == ""  # no licence note known for it: nothing said
 
 
 def test_offline_names_file_url_and_directory(server, tmp_path, monkeypatch) -> None:

@@ -7,16 +7,15 @@
   is not found, unless fetching is off (``offline=True``, ``--offline``, ``FACEFUSE_OFFLINE=1``);
   then the error names the file, its URL and where to put it.
 * Licence notes (inswapper_128 and InsightFace's other models are non-commercial) are printed
-  once, when the file is downloaded.
+  when the file is downloaded, i.e. once: later runs find the file.
 """
 from __future__ import annotations
 
 import os
 import sys
 import tempfile
-import threading
 from pathlib import Path
-from typing import Optional, Set, TextIO, Union
+from typing import Optional, TextIO, Union
 
 from .download import DownloadError, DownloadSettings, download_file
 from .errors import ModelNotFoundError
@@ -30,8 +29,6 @@ __all__ = ["ENV_OFFLINE", "offline_from_env", "is_facefusion_dir", "download_dir
 ENV_OFFLINE = "FACEFUSE_OFFLINE"
 
 PathLike = Union[str, "os.PathLike[str]"]
-_noted: Set[str] = set()
-_noted_lock = threading.Lock()
 
 
 def offline_from_env() -> bool:
@@ -106,13 +103,9 @@ def not_downloadable_error(entry: ModelFile, models_dir: Optional[PathLike]) -> 
 
 
 def _licence_note(entry: ModelFile, stream: Optional[TextIO]) -> None:
-    """The licence of a file, once per process, when it is downloaded."""
+    """The licence of a file, said when it is downloaded (once: later runs find the file)."""
     if not entry.licence:
         return
-    with _noted_lock:
-        if entry.file_name in _noted:
-            return
-        _noted.add(entry.file_name)
     out = stream if stream is not None else sys.stderr
     try:
         out.write(f"facefuse: note: {entry.file_name}: {entry.licence}\n")
