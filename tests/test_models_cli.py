@@ -191,3 +191,18 @@ def test_batch_workers_fetch_quietly_and_offline_reaches_them(server, tmp_path, 
         with pytest.raises(ModelNotFoundError, match="downloads are off"):
             worker.warm_pool(str(tmp_path / "m"), None).resolve("yoloface_8n.onnx")
     assert "FACEFUSE_OFFLINE" not in os.environ
+
+
+def test_readme_model_commands_parse() -> None:
+    # docs that match the code: every `facefuse models ...` / `--offline` line of the README parses
+    import shlex
+
+    from facefuse.cli import build_parser
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    lines = [ln.split("#")[0].strip() for ln in readme.splitlines()
+             if ln.startswith("facefuse models") or (ln.startswith("facefuse ") and "--offline" in ln)]
+    assert len(lines) >= 6
+    for ln in lines:
+        args = build_parser().parse_args(shlex.split(ln)[1:])
+        assert args.command in ("models", "swap", "batch", "lipsync"), ln
