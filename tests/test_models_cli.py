@@ -206,3 +206,16 @@ def test_readme_model_commands_parse() -> None:
     for ln in lines:
         args = build_parser().parse_args(shlex.split(ln)[1:])
         assert args.command in ("models", "swap", "batch", "lipsync"), ln
+
+
+def test_doctor_check_loads_the_files_only_the_registry_lists(tmp_path) -> None:
+    # fan_68_5 and the Diff2Lip export have no spec dict of a model family: the doctor lists
+    # them from the registry and --check loads them with their own classes
+    from facefuse import doctor
+    from facefuse.testing import write_models
+
+    write_models(tmp_path, ["fan_68_5", "diff2lip"])
+    rows = {r["model"]: r for r in doctor.diagnose(str(tmp_path), check=True)["models"]["models"]}
+    assert rows["fan_68_5"]["status"] == "present" and rows["fan_68_5"]["check"] == "ok"
+    assert rows["diff2lip"]["status"] == "present" and rows["diff2lip"]["check"] == "ok"
+    assert rows["diff2lip_fp16"]["status"] == "missing" and "check" not in rows["diff2lip_fp16"]

@@ -296,6 +296,9 @@ def test_every_model_the_package_loads_is_in_the_registry() -> None:
     registered = {m.file_name for m in REGISTRY.values()}
     assert files_loaded <= registered, files_loaded - registered
     assert set(DEFAULT_SET) <= set(REGISTRY)
+    from facefuse.testing import builders
+
+    assert set(builders()) <= set(REGISTRY)  # every stand-in is a registry file, by the same name
 
 
 def test_mirror_url_replaces_the_public_hosts(monkeypatch) -> None:

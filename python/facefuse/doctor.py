@@ -145,6 +145,10 @@ def _check_file(pool: Any, family: str, key: str, spec: Any, path: str) -> None:
 
     if family == "detector":
         FaceDetector(pool, key)
+    elif family == "landmarker" and key == "fan_68_5":
+        from .models.landmarker import Landmarker68From5
+
+        Landmarker68From5(pool)
     elif family == "landmarker":
         FaceLandmarker(pool, key)
     elif family == "recognizer":
@@ -189,7 +193,8 @@ def _models(models_dir: Optional[str], check: bool) -> dict[str, Any]:
 
     out: dict[str, Any] = {"searched": [str(d) for d in _search_dirs(models_dir)], "models": [], "errors": []}
     listed: set[str] = set()
-    pool = InferencePool(models_dir=models_dir, providers="cpu") if check else None
+    # the doctor reports what is here: it never downloads
+    pool = InferencePool(models_dir=models_dir, providers="cpu", download=False) if check else None
     try:
         for family, module, attr in MODEL_FAMILIES:
             try:
