@@ -4,6 +4,7 @@
     facefuse bench [--filter SUBSTR] [--repeat N] [--min-time S] [--quick] [--json PATH|-] [--list]
     facefuse swap -s FACE -t TARGET -o OUTPUT [options]     (facefuse swap --help)
     facefuse doctor [--models-dir DIR] [--check] [--json]
+    facefuse models list | download [NAMES|--all|--set swap|lipsync] | verify [NAMES] | path NAME
     facefuse lipsync -v video.mp4 -a speech.wav -o out.mp4 [--model diff2lip.onnx] ...
     facefuse export-diff2lip --checkpoint model.pt --source path/to/diff2lip [-o diff2lip.onnx]
 
@@ -15,7 +16,8 @@ prints a table of medians and speed-ups; ``--json`` also writes them for machine
 ``facefuse swap: error: ...`` message and exit with status 2, Ctrl-C exits with 130 and
 SIGTERM with 143 (no partial output is left in either case; see :func:`main`).
 ``doctor`` reports versions, native backends, ONNX Runtime providers, the GPU, NVENC
-encoders and the model files found.
+encoders and each model file (present / missing / hash ok / hash mismatch, and the fix).
+``models`` lists, downloads, verifies and locates the model files (:mod:`facefuse.models_cli`).
 """
 from __future__ import annotations
 
@@ -103,7 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--check", action="store_true",
                    help="also load each model file found and check its signature (exit status 1 if one fails)")
     d.add_argument("--json", action="store_true", help="print the report as JSON")
+    from . import models_cli
     from .lipsync import cli as lipsync_cli
+
+    models_cli.add_parser(sub)
 
     lipsync_cli.add_parsers(sub)
     from .batch.cli import add_parser as _add_batch_parser  # facefuse batch (facefuse/batch/cli.py)
@@ -118,13 +123,16 @@ def _add_swap_parser(sub: Any) -> None:
         "swap", help="swap a face into a video or image",
         description="Swap the face of SOURCE into TARGET (video or image) and write OUTPUT: detection, tracking, "
                     "landmark smoothing, swap, paste-back and a temporal-quality monitor, streamed frame by frame "
-                    "with the target's audio copied. Nothing is downloaded: models come from --models-dir, "
-                    "$FACEFUSE_MODELS or ~/.facefuse/models (FaceFusion's model files).")
+                    "with the target's audio copied. Models come from --models-dir, $FACEFUSE_MODELS or "
+                    "~/.facefuse/models (FaceFusion's model files); a missing one is downloaded into the first "
+                    "writable of them on first use (hash-checked) unless --offline.")
     s.add_argument("-s", "--source", required=True, metavar="FACE", help="image with the face to paste in")
     s.add_argument("-t", "--target", required=True, metavar="TARGET", help="video or image to swap into")
     s.add_argument("-o", "--output", required=True, metavar="OUTPUT",
                    help="output video (or image for an image target)")
     s.add_argument("--models-dir", default=None, metavar="DIR", help="directory holding the .onnx model files")
+    s.add_argument("--offline", action="store_true",
+                   help="do not download missing model files (also FACEFUSE_OFFLINE=1)")
     s.add_argument("--providers", default=None, metavar="LIST",
                    help="ONNX Runtime providers, e.g. 'cuda,cpu' (default: TensorRT > CUDA > CPU as available)")
     s.add_argument("--detector", default="yolo_face", help="yolo_face (default), scrfd or retinaface")
@@ -319,7 +327,8 @@ def _swap(args: argparse.Namespace) -> int:
             reference_frame=args.reference_frame, reference=args.reference_image,
             reference_distance=args.reference_distance, smoothing=not args.no_smoothing,
             quality_report=args.quality_report, quality_plot=args.quality_plot, progress=not args.no_progress,
-            codec=args.codec, crf=args.crf, preset=args.preset, frame_device=args.frame_device)
+            codec=args.codec, crf=args.crf, preset=args.preset, frame_device=args.frame_device,
+            offline=True if args.offline else None)
     except KeyboardInterrupt:
         print("\nfacefuse swap: interrupted; no output written", file=sys.stderr)
         return 130
@@ -412,6 +421,10 @@ def _main(argv: Optional[list[str]]) -> int:
         return _swap(args)
     if args.command == "doctor":
         return _doctor(args)
+    if args.command == "models":
+        from . import models_cli
+
+        return models_cli.run(args)
     from .lipsync import cli as lipsync_cli
 
     if args.command in lipsync_cli.COMMANDS:

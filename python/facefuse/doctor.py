@@ -145,21 +145,56 @@ def _check_file(pool: Any, family: str, key: str, spec: Any, path: str) -> None:
 
     if family == "detector":
         FaceDetector(pool, key)
+    elif family == "landmarker" and key == "fan_68_5":
+        from .models.landmarker import Landmarker68From5
+
+        Landmarker68From5(pool)
     elif family == "landmarker":
         FaceLandmarker(pool, key)
     elif family == "recognizer":
         FaceRecognizer(pool, key, file_name=path)
     elif family == "swapper":
         FaceSwapper(pool, key, file_name=path)
+    elif family == "lipsync":
+        from .lipsync.model import Diff2LipDenoiser
+
+        Diff2LipDenoiser(pool, path)
     else:  # converter: no class of its own; FaceSwapper checks it like this when it loads it
         check_positional(pool.get(path, spec=spec), spec, path, outputs=[(None, EMBEDDING_SIZE)])
 
 
+def _model_row(family: str, key: str, file_name: str, models_dir: Optional[str]) -> dict[str, Any]:
+    """Where the file is and its state against the ``.hash`` beside it (no network: the doctor
+    reads what is here): ``status`` missing / present / hash ok / hash mismatch, ``fix`` the command."""
+    from .inference.registry import by_file_name
+    from .models_cli import model_status
+
+    row: dict[str, Any] = {"family": family, "model": key, "file": file_name, "path": None}
+    entry = by_file_name(file_name)
+    if entry is None:  # pragma: no cover - the registry test keeps every spec in it
+        from .inference import ModelNotFoundError, resolve_model
+
+        try:
+            row["path"] = str(resolve_model(file_name, models_dir))
+        except ModelNotFoundError:
+            pass
+        row["status"] = "present" if row["path"] else "missing"
+        return row
+    st = model_status(entry, models_dir, network=False)
+    row.update(path=st["path"], status=st["status"], fix=st["fix"])
+    if st["hash"] is not None:
+        row.update(hash=st["hash"], published=st["published"])
+    return row
+
+
 def _models(models_dir: Optional[str], check: bool) -> dict[str, Any]:
-    from .inference import InferencePool, ModelNotFoundError, _search_dirs, resolve_model
+    from .inference import InferencePool, _search_dirs
+    from .inference.registry import REGISTRY
 
     out: dict[str, Any] = {"searched": [str(d) for d in _search_dirs(models_dir)], "models": [], "errors": []}
-    pool = InferencePool(models_dir=models_dir, providers="cpu") if check else None
+    listed: set[str] = set()
+    # the doctor reports what is here: it never downloads
+    pool = InferencePool(models_dir=models_dir, providers="cpu", download=False) if check else None
     try:
         for family, module, attr in MODEL_FAMILIES:
             try:
@@ -168,11 +203,8 @@ def _models(models_dir: Optional[str], check: bool) -> dict[str, Any]:
                 out["errors"].append(f"{family}: {module}.{attr} unavailable ({_why(e)})")
                 continue
             for key, spec in specs.items():
-                row: dict[str, Any] = {"family": family, "model": key, "file": spec.file_name, "path": None}
-                try:
-                    row["path"] = str(resolve_model(spec.file_name, models_dir))
-                except ModelNotFoundError:
-                    pass
+                row = _model_row(family, key, spec.file_name, models_dir)
+                listed.add(spec.file_name)
                 if check and row["path"] is not None:
                     try:
                         _check_file(pool, family, key, spec, row["path"])
@@ -180,6 +212,17 @@ def _models(models_dir: Optional[str], check: bool) -> dict[str, Any]:
                     except Exception as e:  # noqa: BLE001
                         # the whole reason: a signature mismatch lists expected / found tensors on
                         # the lines after its first
+                        row["check"] = str(e).strip() or type(e).__name__
+                    pool.release(row["path"])
+                out["models"].append(row)
+        for entry in REGISTRY.values():  # files no model class lists (the Diff2Lip export)
+            if entry.file_name not in listed:
+                row = _model_row(entry.role, entry.name, entry.file_name, models_dir)
+                if check and row["path"] is not None:
+                    try:
+                        _check_file(pool, entry.role, entry.name, None, row["path"])
+                        row["check"] = "ok"
+                    except Exception as e:  # noqa: BLE001
                         row["check"] = str(e).strip() or type(e).__name__
                     pool.release(row["path"])
                 out["models"].append(row)
@@ -192,7 +235,9 @@ def _models(models_dir: Optional[str], check: bool) -> dict[str, Any]:
 def diagnose(models_dir: Optional[str] = None, check: bool = False) -> dict[str, Any]:
     """Everything ``facefuse doctor`` reports, as a JSON-ready dict.
 
-    ``check=True`` also loads every model file found (CPU provider) and checks its
+    Each known model file (:mod:`facefuse.inference.registry`) is listed as missing, present,
+    hash ok or hash mismatch (its CRC32 against the ``.hash`` beside it), with the command that
+    fixes it. ``check=True`` also loads every model file found (CPU provider) and checks its
     inputs / outputs against the expected signature.
     """
     return {
@@ -252,20 +297,34 @@ def format_report(d: dict[str, Any]) -> str:
     for r in m["models"]:
         mark = "found  " if r["path"] else "missing"
         tail = r["path"] or ""
+        status = r.get("status")
+        if status == "hash ok":
+            tail += "  [hash ok]"
+        elif status == "hash mismatch":
+            tail += f"  [HASH MISMATCH: CRC32 {r['hash']}, published {r['published']}]"
+        elif status == "present":
+            tail += "  [no .hash beside it]"
         failed = "check" in r and r["check"] != "ok"
         if "check" in r:
             tail += "  [check FAILED]" if failed else f"  [{r['check']}]"
         lines.append(f"  {mark} {r['family']:<10} {r['model']:<22} {r['file']:<32} {tail}".rstrip())
         if failed:
             lines.extend(f"      {ln}" for ln in r["check"].splitlines())
+        if r.get("fix") and status in ("missing", "hash mismatch"):
+            lines.append(f"      fix: {r['fix']}")
     for err in m["errors"]:
         lines.append(f"  note: {err}")
-    failures = check_failures(d)
+    failures = [r["model"] for r in m["models"] if r.get("check", "ok") != "ok"]
     if failures:
         lines.append(f"{len(failures)} model file(s) failed the check: {', '.join(failures)}")
+    bad = [r["model"] for r in m["models"] if r.get("status") == "hash mismatch"]
+    if bad:
+        lines.append(f"{len(bad)} model file(s) do not match their published hash: {', '.join(bad)}")
     return "\n".join(lines)
 
 
 def check_failures(d: dict[str, Any]) -> list[str]:
-    """The models of :func:`diagnose`'s dict (``check=True``) whose file was found but failed to load."""
-    return [r["model"] for r in d["models"]["models"] if r.get("check", "ok") != "ok"]
+    """The models of :func:`diagnose`'s dict whose file was found but does not match the hash
+    beside it, or (``check=True``) failed to load."""
+    return [r["model"] for r in d["models"]["models"]
+            if r.get("check", "ok") != "ok" or r.get("status") == "hash mismatch"]

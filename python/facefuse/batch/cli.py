@@ -2,7 +2,7 @@
 
     facefuse batch jobs.yaml [--workers N] [--gpus all|0,1] [--force] [--manifest PATH]
                              [--ray auto|local|ADDRESS] [--chunk-seconds S] [--warmup-frames W]
-                             [--models-dir DIR] [--providers LIST] [--check] [--no-progress]
+                             [--models-dir DIR] [--offline] [--providers LIST] [--check] [--no-progress]
 
 Exit status: 0 when every job is done (or was done before), 1 when a job failed,
 2 for a bad job file or argument, 130 when interrupted.
@@ -10,8 +10,10 @@ Exit status: 0 when every job is done (or was done before), 1 when a job failed,
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
-from typing import Any
+from typing import Any, Iterator
 
 __all__ = ["add_parser", "run"]
 
@@ -43,7 +45,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--warmup-frames", type=int, default=DEFAULT_WARMUP_FRAMES, metavar="W",
                    help=f"frames run before each chunk to warm the smoother and tracks, not written "
                         f"(default {DEFAULT_WARMUP_FRAMES})")
-    p.add_argument("--models-dir", default=None, metavar="DIR", help="where the ONNX models are")
+    p.add_argument("--models-dir", default=None, metavar="DIR",
+                   help="where the ONNX models are (a missing one is downloaded there on first use)")
+    p.add_argument("--offline", action="store_true",
+                   help="workers do not download missing model files (sets FACEFUSE_OFFLINE=1 for them; "
+                        "Ray nodes need it in their own environment)")
     p.add_argument("--providers", default=None, metavar="LIST",
                    help="ONNX Runtime providers, e.g. 'cuda,cpu' (default: best available)")
     p.add_argument("--check", action="store_true", help="validate the job file, print the jobs and exit")
@@ -51,6 +57,25 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="no progress on stderr (no status line, no per-job lines); the summary table stays")
     p.set_defaults(func=run)
     return p
+
+
+@contextlib.contextmanager
+def _offline(on: bool) -> Iterator[None]:
+    """``FACEFUSE_OFFLINE=1`` for the run when ``on``: the worker processes inherit it (the
+    variable, not an argument, so it reaches every pool a worker makes), restored after."""
+    from ..inference.fetch import ENV_OFFLINE
+
+    old = os.environ.get(ENV_OFFLINE)
+    if on:
+        os.environ[ENV_OFFLINE] = "1"
+    try:
+        yield
+    finally:
+        if on:
+            if old is None:
+                os.environ.pop(ENV_OFFLINE, None)
+            else:
+                os.environ[ENV_OFFLINE] = old
 
 
 def run(args: argparse.Namespace) -> int:
@@ -81,11 +106,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"{len(jobs)} job(s) valid", file=sys.stderr)
         return 0
     try:
-        report = run_batch(jobs, workers=args.workers, gpus=args.gpus, force=args.force,
-                           manifest=args.manifest or default_manifest_path(args.jobs), ray=args.ray,
-                           chunk_seconds=args.chunk_seconds, warmup_frames=args.warmup_frames,
-                           models_dir=args.models_dir, providers=args.providers,
-                           progress=None if args.no_progress else sys.stderr)
+        with _offline(args.offline):
+            report = run_batch(jobs, workers=args.workers, gpus=args.gpus, force=args.force,
+                               manifest=args.manifest or default_manifest_path(args.jobs), ray=args.ray,
+                               chunk_seconds=args.chunk_seconds, warmup_frames=args.warmup_frames,
+                               models_dir=args.models_dir, providers=args.providers,
+                               progress=None if args.no_progress else sys.stderr)
     except (ManifestError, ValueError, RuntimeError) as e:
         msg = error_text(e, args, api=("run_batch",), renames={"jobs": "JOBS"})  # JOBS: a positional
         print(f"facefuse batch: {msg}", file=sys.stderr)

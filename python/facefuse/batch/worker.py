@@ -51,7 +51,9 @@ def warm_pool(models_dir: Optional[str], providers: Optional[str]) -> Any:
     if pool is None:
         from ..inference import InferencePool
 
-        pool = _POOLS[key] = InferencePool(models_dir=models_dir, providers=providers)
+        # a worker draws no download bar (the batch owns the terminal); downloads it makes
+        # of the same file as another worker take turns on the file's lock
+        pool = _POOLS[key] = InferencePool(models_dir=models_dir, providers=providers, download_progress=False)
     return pool
 
 

@@ -6,7 +6,11 @@
   model file, checked against the loaded session so a wrong file fails early with a clear
   message instead of deep inside ``session.run``.
 * :func:`resolve_model`: finds a model file by name in ``models_dir``, then ``$FACEFUSE_MODELS``,
-  then ``~/.facefuse/models``. Nothing is ever downloaded.
+  then ``~/.facefuse/models``; ``download=True`` fetches a missing FaceFusion file first.
+* ``registry`` (every model file and its URLs), ``download`` (the safe transfer: Range resume,
+  CRC32 before rename, retries, lock file) and ``fetch`` (where to and when: ``--offline``,
+  ``$FACEFUSE_OFFLINE``, ``$FACEFUSE_MODEL_URL``). :class:`InferencePool` downloads a missing
+  file on first use unless told not to (``download=False``) or ``$FACEFUSE_OFFLINE`` is set.
 * :class:`InferencePool`: a thread-safe cache of ``onnxruntime.InferenceSession`` objects keyed
   by (absolute model path, providers, session-options key); a pipeline releases it at the end
   of a run (``close()`` or ``with InferencePool() as pool:``).
@@ -19,8 +23,8 @@ Example::
         session = pool.get("inswapper_128.onnx", spec=INSWAPPER_128)
         (swapped,) = session.run(None, {"target": crop, "source": latent})
 
-Modules: ``providers``, ``specs``, ``files``, ``pool`` and ``errors``; every name is
-re-exported here. To redirect the default models directory, patch
+Modules: ``providers``, ``specs``, ``files``, ``pool``, ``errors``, ``registry``, ``download`` and
+``fetch``; the names of the first five are re-exported here. To redirect the default models directory, patch
 ``facefuse.inference.files.DEFAULT_MODELS_DIR`` (the module that reads it).
 """
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Finding model files: ``models_dir``, then ``$FACEFUSE_MODELS``, then ``~/.facefuse/models``.
-Nothing is ever downloaded."""
+"""Finding model files: ``models_dir``, then ``$FACEFUSE_MODELS``, then ``~/.facefuse/models``;
+with ``download=True`` a missing file of the registry is fetched (:mod:`.fetch`)."""
 from __future__ import annotations
 
 import os
@@ -41,7 +41,7 @@ def _not_found(name: str, dirs: Sequence[Path], hint: Optional[str]) -> ModelNot
     return ModelNotFoundError(
         f"model file {name!r} not found; searched models directories: {searched} "
         f"(order: models_dir, ${ENV_MODELS}, {DEFAULT_MODELS_DIR}). "
-        f"{(hint or FACEFUSION_HINT.format(env=ENV_MODELS)).rstrip('. ')}. facefuse never downloads models."
+        f"{(hint or FACEFUSION_HINT.format(env=ENV_MODELS)).rstrip('. ')}."
     )
 
 
@@ -50,19 +50,27 @@ def resolve_model(
     models_dir: Union[str, os.PathLike, None] = None,
     *,
     hint: Optional[str] = None,
+    download: bool = False,
+    progress: Optional[bool] = None,
 ) -> Path:
     """The absolute path of model file ``name``.
 
     ``name`` that is an existing file path (absolute, or relative to the working directory,
     containing a directory part) is used as is. Otherwise the file name is looked up in
     ``models_dir``, then each directory of ``$FACEFUSE_MODELS``, then ``~/.facefuse/models``.
-    Nothing is downloaded.
+    When it is in none of them and ``download`` is true, a file of the model registry
+    (:mod:`facefuse.inference.registry`) is downloaded into the first writable one
+    (:func:`facefuse.inference.fetch.fetch_model`; ``progress`` as there), unless
+    ``$FACEFUSE_OFFLINE`` is set: then the error says where to get the file.
 
     Raises
     ------
     ModelNotFoundError
         (a ``ModelError`` and a ``FileNotFoundError``) naming the file, the directories
-        searched and where FaceFusion users find the file.
+        searched and where FaceFusion users find the file (with downloads off: its URL and
+        the directory to put it in).
+    DownloadError, PermissionError
+        ``download``: every URL failed or the hash did not match; no directory is writable.
     """
     p = Path(name).expanduser()
     has_dir = p.is_absolute() or len(p.parts) > 1
@@ -76,4 +84,13 @@ def resolve_model(
         cand = d / p
         if cand.is_file():
             return cand.resolve()
+    if download:
+        from .fetch import fetch_model, offline_error, offline_from_env
+        from .registry import by_file_name
+
+        entry = by_file_name(p.name)
+        if entry is not None and entry.downloadable:
+            if offline_from_env():
+                raise offline_error(entry, models_dir, hint)
+            return fetch_model(entry.name, models_dir, progress=progress).resolve()
     raise _not_found(str(p), dirs, hint)

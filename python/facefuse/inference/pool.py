@@ -9,8 +9,10 @@ import warnings
 from pathlib import Path
 from typing import Any, Dict, Hashable, Iterable, List, NamedTuple, Optional, Tuple, Union
 
-from .errors import ModelError
+from .errors import ModelError, ModelNotFoundError
+from .fetch import offline_error
 from .files import resolve_model
+from .registry import by_file_name
 from .providers import _CPU, _ort, pick_providers
 from .specs import ModelSpec, check_model
 
@@ -56,14 +58,25 @@ class InferencePool:
         First directory searched for bare model names (see :func:`resolve_model`).
     providers:
         Default providers for :meth:`get` (anything :func:`pick_providers` accepts).
+    download:
+        A registry file that is not found is downloaded on first use (True), or not and the
+        error says where to get it (False). None (default): download unless
+        ``$FACEFUSE_OFFLINE`` is set (read at each lookup).
+    download_progress:
+        The download's progress bar: None on a terminal only, True always, False never.
     """
 
     def __init__(
         self,
         models_dir: Union[str, os.PathLike, None] = None,
         providers: Union[None, str, Iterable[str]] = None,
+        *,
+        download: Optional[bool] = None,
+        download_progress: Optional[bool] = None,
     ) -> None:
         self.models_dir = models_dir
+        self.download = download
+        self.download_progress = download_progress
         self._default_providers = providers if providers is None or isinstance(providers, str) else list(providers)
         self._sessions: Dict[SessionKey, Any] = {}
         self._key_locks: Dict[SessionKey, threading.Lock] = {}
@@ -71,8 +84,18 @@ class InferencePool:
 
     # -- lookup ---------------------------------------------------------------------------------
     def resolve(self, path: Union[str, os.PathLike], spec: Optional[ModelSpec] = None) -> Path:
-        """Absolute path of ``path`` (a file path or a bare name searched as in :func:`resolve_model`)."""
-        return resolve_model(path, self.models_dir, hint=spec.hint() if spec is not None else None)
+        """Absolute path of ``path`` (a file path or a bare name searched as in :func:`resolve_model`),
+        downloaded first when missing and :attr:`download` allows it."""
+        hint = spec.hint() if spec is not None else None
+        if self.download is not False:
+            return resolve_model(path, self.models_dir, hint=hint, download=True, progress=self.download_progress)
+        try:
+            return resolve_model(path, self.models_dir, hint=hint)
+        except ModelNotFoundError:
+            entry = by_file_name(Path(path).name) if not Path(path).expanduser().parent.parts else None
+            if entry is None or not entry.downloadable:
+                raise
+            raise offline_error(entry, self.models_dir, hint) from None
 
     def get(
         self,

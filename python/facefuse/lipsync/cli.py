@@ -37,6 +37,8 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--model", default="diff2lip.onnx",
                    help="the exported Diff2Lip denoiser: a path or a file name in --models-dir (default diff2lip.onnx)")
     p.add_argument("--models-dir", default=None, help="directory with the model files (also $FACEFUSE_MODELS)")
+    p.add_argument("--offline", action="store_true",
+                   help="do not download a missing detector model file (also FACEFUSE_OFFLINE=1)")
     p.add_argument("--providers", default=None, help="execution providers, e.g. 'cuda,cpu' (default: best available)")
     p.add_argument("--detector", default="yolo_face", choices=("yolo_face", "scrfd", "retinaface"),
                    help="face detector model (FaceFusion's files; default yolo_face)")
@@ -92,7 +94,8 @@ def _lipsync(args: argparse.Namespace) -> int:
             batch_size=args.batch_size, reference=args.reference, face_hide_percentage=args.face_hide_percentage,
             blend=args.blend, color=None if args.color == "none" else args.color, seed=args.seed,
             crop_scale=args.crop_scale, quality_report=args.quality_report, quality_plot=args.quality_plot,
-            progress=None if bar is None else bar.update, codec=args.codec, crf=args.crf, preset=args.preset)
+            progress=None if bar is None else bar.update, codec=args.codec, crf=args.crf, preset=args.preset,
+            offline=True if args.offline else None)
     if bar is not None:
         bar.close()
     for note in result.warnings:

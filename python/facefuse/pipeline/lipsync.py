@@ -89,6 +89,7 @@ def lipsync_video(
     stop_frame: Optional[int] = None,
     warmup_frames: int = 0,
     copy_audio: bool = True,
+    offline: Optional[bool] = None,
 ) -> LipsyncResult:
     """Lip-sync ``video`` to ``audio`` with Diff2Lip and write ``output`` (with ``audio``'s sound).
 
@@ -126,6 +127,9 @@ def lipsync_video(
             the model) on the ``warmup_frames`` before it, with or without the sound: one chunk
             of a long video (``facefuse batch --chunk-seconds``). The frames equal those of a
             whole run, except with ``reference="first"`` (the chunk's first face is its reference).
+        offline: the detector's model file is downloaded on first use when missing (False) or
+            not (True); None: unless ``$FACEFUSE_OFFLINE`` is set (see :func:`facefuse.swap_video`).
+            The Diff2Lip export is never downloaded (``facefuse export-diff2lip`` makes it).
 
     Returns:
         :class:`LipsyncResult`.
@@ -141,8 +145,13 @@ def lipsync_video(
 
     sampler = DDIMSampler(steps, spacing=spacing)  # validates steps / spacing
     # from here on, a temporary file of these outputs is ours; stale ones a killed run left go now
+    if offline is not None and not isinstance(offline, bool):
+        raise TypeError(f"lipsync_video: argument 'offline' must be None, True or False, got {type(offline).__name__}")
+    if pool is not None and offline is not None:
+        raise ValueError("lipsync_video: pass 'offline' to the InferencePool (download=), not with 'pool'")
     with pipeline_scope((out_s, quality_report, quality_plot), pool, models_dir=models_dir,
-                        providers=providers) as pool:
+                        providers=providers, download=None if offline is None else not offline,
+                        download_progress=None if progress is not None else False) as pool:
         from .. import ops
         from ..lipsync.batching import auto_batch_size
         from ..lipsync.feed import MelFeed

@@ -104,6 +104,7 @@ def swap_video(
     warmup_frames: int = 0,
     copy_audio: bool = True,
     frame_device: str = "auto",
+    offline: Optional[bool] = None,
 ) -> SwapResult:
     """Swap the face of ``source`` into ``target`` (a video or an image) and write ``output``.
 
@@ -152,6 +153,10 @@ def swap_video(
             monitor on the GPU; downloaded once), "cpu", or "auto" (default: "cuda" when the
             CUDA backend and CuPy can run and the blend has a GPU kernel, i.e. not "poisson").
             See :mod:`facefuse.pipeline.device`.
+        offline: a missing model file of FaceFusion's (:mod:`facefuse.inference.registry`) is
+            downloaded into the models directory on first use (False), or not and the error
+            names its URL and where to put it (True). None: downloads unless
+            ``$FACEFUSE_OFFLINE`` is set. Not with ``pool`` (the pool decides).
 
     Returns:
         :class:`SwapResult`.
@@ -167,14 +172,17 @@ def swap_video(
     start_frame, stop_frame, warmup_frames = checks.frame_range(_FN, start_frame, stop_frame, warmup_frames)
     if image_target and (start_frame or stop_frame is not None or warmup_frames):
         raise ValueError("swap_video: 'start_frame' / 'stop_frame' / 'warmup_frames' apply to a video target only")
-    if pool is not None and (models_dir is not None or providers is not None):
-        raise ValueError("swap_video: pass 'models_dir' / 'providers' to the InferencePool, not with 'pool'")
+    if offline is not None and not isinstance(offline, bool):
+        raise TypeError(f"swap_video: argument 'offline' must be None, True or False, got {type(offline).__name__}")
+    if pool is not None and (models_dir is not None or providers is not None or offline is not None):
+        raise ValueError("swap_video: pass 'models_dir' / 'providers' / 'offline' to the InferencePool, not with 'pool'")
     device = resolve_frame_device(_FN, frame_device, blend)
 
     bar = None
     # from here on, a temporary file of these outputs is ours; stale ones a killed run left go now
     with pipeline_scope((output_s, quality_report, quality_plot), pool, models_dir=models_dir,
-                        providers=providers) as pool:
+                        providers=providers, download=None if offline is None else not offline,
+                        download_progress=None if progress is True else False) as pool:
         try:
             det, swp, rec = _load_models(pool, detector, detector_size, score_threshold, swapper)
             src_img = read_face_image(source, "source")
