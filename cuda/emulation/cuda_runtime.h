@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <barrier>
+#include <mutex>
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
@@ -159,6 +160,10 @@ inline const cudaStream_t cudaStreamPerThread = reinterpret_cast<cudaStream_t>(0
 
 // ---- kernel launch: K<<<g, b, s, st>>>(args) is rewritten to emu::launch(K, g, b, s, st)(args) ----
 namespace emu {
+// gridDim / blockDim / the barriers / __shared__ statics are process-wide here, so launches
+// from several host threads (the pipeline's prepare and model threads) run one at a time,
+// as launches on one stream do on a GPU.
+inline std::mutex launch_mutex;
 template <typename K>
 struct Launcher {
   K kernel;
@@ -169,6 +174,7 @@ struct Launcher {
     // limit is FF_MAX_GRID_YZ (lowered below) so batch chunking is exercised.
     if (grid.y > FF_MAX_GRID_YZ || grid.z > FF_MAX_GRID_YZ)
       throw std::runtime_error("emulated launch: grid y/z above FF_MAX_GRID_YZ (invalid configuration)");
+    const std::lock_guard<std::mutex> one_at_a_time(launch_mutex);
     gridDim = grid;
     blockDim = block;
     const int nt = static_cast<int>(block.x * block.y * block.z);
