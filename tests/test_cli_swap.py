@@ -30,6 +30,9 @@ def test_swap_writes_video_and_reports(work, tmp_path, capsys) -> None:
     doc = json.loads(capsys.readouterr().out)
     assert doc["frames"] == SECONDS * FPS and doc["faces_swapped"] == SECONDS * FPS
     assert doc["quality"]["count"] == SECONDS * FPS
+    # which execution providers the swap model ran on (CPU always the last fallback) and where the frames were
+    assert doc["providers"] and doc["providers"][-1] == "CPUExecutionProvider"
+    assert doc["frame_device"] in ("cpu", "cuda")
     with VideoReader(out) as r:
         assert sum(1 for _ in r) == SECONDS * FPS and r.has_audio
     assert json.loads(rep.read_text())["summary"]["count"] == SECONDS * FPS
@@ -50,6 +53,7 @@ def test_swap_human_summary(work, tmp_path, capsys) -> None:
     assert rc == 0
     line = capsys.readouterr().out.strip()
     assert line.startswith(f"wrote {out}") and "1 face(s) swapped" in line
+    assert "frames on the " in line and "swap model on " in line and "swap model on ?" not in line
     assert cv2.imread(str(out)).shape == (120, 160, 3)
 
 

@@ -37,6 +37,7 @@ def test_lipsync_command(media, tmp_path, capsys) -> None:
     assert rc == 0, err
     assert "warning: the audio (0.60 s) is shorter than the video (1.00 s): the output is cut to 15 frames" in err
     assert "15 frames (15 lip-synced)" in err
+    assert "(model on CPU)" in err  # --providers cpu: the provider that actually ran is named
     assert "lipsync [" in err and "15/15 frames" in err  # the progress bar, its total cut to the audio
     with VideoReader(out) as r:
         assert r.frame_count == 15 and r.has_audio

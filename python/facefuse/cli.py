@@ -348,7 +348,7 @@ def _swap(args: argparse.Namespace) -> int:
                "processing_fps": result.processing_fps, "faces_swapped": result.faces_swapped,
                "frames_with_swap": result.frames_with_swap, "is_image": result.is_image,
                "stage_seconds": result.stage_seconds, "quality": q, "warnings": result.warnings,
-               "frame_device": result.frame_device}
+               "frame_device": result.frame_device, "providers": result.providers}
         sys.stdout.write(json.dumps(doc, indent=2, allow_nan=False, default=str) + "\n")
     else:
         jit = q.get("jitter", {})
@@ -357,8 +357,14 @@ def _swap(args: argparse.Namespace) -> int:
             f", jitter {jit.get('count', 0)} frame(s) ({jit.get('percent', 0.0):.1f}%)" if jit else "")
         print(f"wrote {result.output}: {result.frames} frame(s), {result.faces_swapped} face(s) swapped in "
               f"{result.frames_with_swap} frame(s), {result.seconds:.1f} s ({result.processing_fps:.1f} fps, frames on "
-              f"the {'GPU' if result.frame_device == 'cuda' else 'CPU'}){qual}")
+              f"the {'GPU' if result.frame_device == 'cuda' else 'CPU'}, swap model on "
+              f"{_provider_name(result.providers)}){qual}")
     return 0
+
+
+def _provider_name(providers: list) -> str:
+    """The execution provider a session runs on, as users name it ("CUDA", "CPU")."""
+    return providers[0].replace("ExecutionProvider", "") if providers else "?"
 
 
 def _said_once(fn: Any, *args: Any, **kwargs: Any) -> Any:

@@ -101,7 +101,8 @@ def _lipsync(args: argparse.Namespace) -> int:
     for note in result.warnings:
         print(f"facefuse lipsync: warning: {warning_text(note)}", file=sys.stderr)
     print(f"facefuse lipsync: wrote {result.output}: {result.frames} frames ({result.frames_synced} lip-synced) "
-          f"at {result.fps:g} fps in {result.seconds:.1f} s", file=sys.stderr)
+          f"at {result.fps:g} fps in {result.seconds:.1f} s (model on "
+          f"{result.providers[0].replace('ExecutionProvider', '') if result.providers else '?'})", file=sys.stderr)
     return 0
 
 

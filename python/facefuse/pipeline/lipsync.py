@@ -57,6 +57,7 @@ class LipsyncResult:
     seconds: float  # wall time
     quality: Optional[dict] = None  # QualityMonitor.summary() when a report / plot was asked
     warnings: List[str] = field(default_factory=list)
+    providers: List[str] = field(default_factory=list)  # the denoiser session's execution providers, in use order
 
 
 def lipsync_video(
@@ -185,6 +186,7 @@ def lipsync_video(
             # video was written and kept
             write_quality_files(_FN, [("video", out_s)], monitor, quality_report, quality_plot)
         result.seconds = time.perf_counter() - t_start
+        result.providers = list(denoiser.providers)
         return result
 
 

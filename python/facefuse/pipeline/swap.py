@@ -47,7 +47,9 @@ class SwapResult:
     in each per-frame stage of the swap worker (detect, track, crop, swap, paste, quality);
     ``warnings``: what the output does not keep of the target, one line each (a frame size the
     encoder cannot take, an alpha channel the image format cannot hold); ``frame_device``:
-    where the frames were processed ("cpu" or "cuda").
+    where the frames were processed ("cpu" or "cuda"); ``providers``: the ONNX Runtime
+    execution providers the swap model's session runs on, in use order (the first one runs
+    what it supports).
     """
 
     output: str
@@ -61,6 +63,7 @@ class SwapResult:
     stage_seconds: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)
     frame_device: str = "cpu"
+    providers: list = field(default_factory=list)
 
     @property
     def processing_fps(self) -> float:
@@ -224,7 +227,7 @@ def swap_video(
                           seconds=time.perf_counter() - t_start, faces_swapped=worker.faces_swapped,
                           frames_with_swap=worker.frames_with_swap, is_image=image_target,
                           quality=monitor.summary(), stage_seconds=dict(worker.stage_seconds), warnings=notes,
-                          frame_device=device)
+                          frame_device=device, providers=list(swp.session.get_providers()))
 
 
 # ------------------------------------------------------------------------------- steps
