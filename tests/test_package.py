@@ -41,3 +41,17 @@ def test_import_is_light_and_reference_loads_on_first_use() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
     assert out[:3] == ["[]", "True", "True"], out
+
+
+def test_build_dir_cannot_shadow_a_package() -> None:
+    """scikit-build's build folder sits in the repository root, the first entry of sys.path
+    for `python -m build`: a folder named like an importable package (build/) shadows it."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    m = re.search(r'^build-dir\s*=\s*"([^"]+)"', (root / "pyproject.toml").read_text(), re.M)
+    assert m, "pyproject.toml sets no [tool.scikit-build] build-dir"
+    top = m.group(1).split("/")[0]
+    assert top.startswith("."), f"build-dir {top!r} is an importable name"
+    assert f"/{top}/" in (root / ".gitignore").read_text()
