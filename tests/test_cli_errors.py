@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+import pytest
+
 from facefuse._cli_errors import error_text, flag_table, name_flags, warning_text
 from facefuse.cli import name_flags as cli_name_flags
 
@@ -36,3 +38,18 @@ def test_error_text_drops_a_leading_api_name_only() -> None:
 def test_warning_text() -> None:
     assert warning_text("VideoWriter: the size became 322 x 242") == "the size became 322 x 242"
     assert warning_text("no source named") == "no source named"
+
+
+@pytest.mark.parametrize("argv,usage", [
+    (["swap", "-s", "a.png", "-t", "b.mp4", "-o", "c.mp4", "--bogus"], "usage: facefuse swap"),
+    (["lipsync", "-v", "a.mp4", "-a", "a.wav", "-o", "o.mp4", "--no-such-flag"], "usage: facefuse lipsync"),
+    (["models", "list", "--nope"], "usage: facefuse models list"),
+])
+def test_unknown_flag_prints_the_subcommands_usage(argv, usage, capsys) -> None:
+    from facefuse.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 2
+    assert err.startswith(usage) and "unrecognized arguments: " + argv[-1] in err

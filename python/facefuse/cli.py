@@ -418,9 +418,21 @@ def main(argv: Optional[list[str]] = None) -> int:
     return status
 
 
+def _leaf_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The (sub)command parser ``args`` were parsed by: ``facefuse models list`` -> that of ``list``."""
+    while True:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        name = getattr(args, subs[0].dest, None) if subs else None
+        if not subs or name not in subs[0].choices:
+            return parser
+        parser = subs[0].choices[name]
+
+
 def _main(argv: Optional[list[str]]) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # the subcommand's usage, not the top level's (exit 2, as argparse)
+        _leaf_parser(parser, args).error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command == "bench":
         return _bench(args)
     if args.command == "swap":
