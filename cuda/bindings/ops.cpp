@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "checks.hpp"
+#include "device_args.hpp"
 #include "facefuse/quality.hpp"
 #include "kernels.hpp"
 
@@ -25,16 +26,6 @@ namespace facefuse::cuda::bind {
 using namespace facefuse::bind;
 
 namespace {
-
-cudaStream_t stream_of(std::uintptr_t s) { return reinterpret_cast<cudaStream_t>(s); }
-
-// A device argument the kernels read: non-null when it holds anything, C-contiguous.
-ArrayDesc device_arg(const py::handle& obj, const char* fn, const char* arg) {
-  ArrayDesc d = device_desc(obj, fn, arg);
-  if (d.size() > 0 && d.data == nullptr) value_error(fn, arg, "must be a device pointer, got 0");
-  if (!d.c_contiguous()) value_error(fn, arg, "must be C-contiguous on the GPU, got " + d.describe());
-  return d;
-}
 
 // The output the kernels write: a device array shaped `shape` of dtype `like`'s.
 void* device_out(const py::handle& obj, const char* fn, const ArrayDesc& like, const std::vector<std::int64_t>& shape) {

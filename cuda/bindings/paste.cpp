@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "checks.hpp"
+#include "device_args.hpp"
 #include "cuda_common.hpp"
 #include "facefuse/paste_math.hpp"
 #include "kernels.hpp"
@@ -27,16 +28,6 @@ namespace facefuse::cuda::bind {
 using namespace facefuse::bind;
 
 namespace {
-
-cudaStream_t stream_of(std::uintptr_t s) { return reinterpret_cast<cudaStream_t>(s); }
-
-// A device argument the kernels read: non-null when it holds anything, C-contiguous.
-ArrayDesc device_arg(const py::handle& obj, const char* fn, const char* arg) {
-  ArrayDesc d = device_desc(obj, fn, arg);
-  if (d.size() > 0 && d.data == nullptr) value_error(fn, arg, "must be a device pointer, got 0");
-  if (!d.c_contiguous()) value_error(fn, arg, "must be C-contiguous on the GPU, got " + d.describe());
-  return d;
-}
 
 // alloc(shape) -> a device array checked to have `want`'s dtype and shape.
 py::object allocate(const py::object& alloc, const char* fn, const ArrayDesc& like,

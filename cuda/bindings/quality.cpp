@@ -11,6 +11,7 @@
 #include <string>
 
 #include "checks.hpp"
+#include "device_args.hpp"
 #include "facefuse/quality.hpp"
 #include "kernels.hpp"
 
@@ -23,14 +24,6 @@ using namespace facefuse::bind;
 namespace {
 
 constexpr const char* kFn = "QualityMonitor.update";
-
-// A device frame or mask the kernel reads: non-null, C-contiguous (ops/quality.py passes such arrays).
-ArrayDesc device_arg(const py::handle& obj, const char* arg) {
-  ArrayDesc d = device_desc(obj, kFn, arg);
-  if (d.size() > 0 && d.data == nullptr) value_error(kFn, arg, "must be a device pointer, got 0");
-  if (!d.c_contiguous()) value_error(kFn, arg, "must be C-contiguous on the GPU, got " + d.describe());
-  return d;
-}
 
 // `arg` must have the dtype and shape of 'frame' (the monitor's rule for every frame it pairs).
 void same_as_frame(const ArrayDesc& a, const ArrayDesc& frame, const char* arg) {
@@ -71,17 +64,17 @@ double psnr_of(const double* s, bool masked, const char* data_arg, int c) {
 py::tuple monitor_tpsnr(const py::object& prev, const py::object& frame, const py::object& prev_source,
                         const py::object& source, const py::object& roi_box, const py::object& mask, int device,
                         std::uintptr_t stream) {
-  const ArrayDesc cur = device_arg(frame, "frame");
+  const ArrayDesc cur = device_arg(frame, kFn, "frame");
   const QualityFrame f = quality_frame_contract(kFn, "frame", cur, 0);
-  const ArrayDesc pv = device_arg(prev, "prev");
+  const ArrayDesc pv = device_arg(prev, kFn, "prev");
   same_as_frame(pv, cur, "prev");
   const bool has_src = !source.is_none();
   if (has_src != !prev_source.is_none())
     value_error(kFn, has_src ? "prev_source" : "source", "must be given with the other source frame (both or neither)");
   ArrayDesc ps, cs;
   if (has_src) {
-    ps = device_arg(prev_source, "prev_source");
-    cs = device_arg(source, "source");
+    ps = device_arg(prev_source, kFn, "prev_source");
+    cs = device_arg(source, kFn, "source");
     same_as_frame(ps, cur, "prev_source");
     same_as_frame(cs, cur, "source");
   }
@@ -105,14 +98,14 @@ py::tuple monitor_tpsnr(const py::object& prev, const py::object& frame, const p
   ArrayDesc m;
   if (!mask.is_none()) {
     if (mf.has_box) value_error(kFn, "mask", "cannot be given with 'roi_box' (one ROI per frame)");
-    m = device_arg(mask, "mask");
+    m = device_arg(mask, kFn, "mask");
     quality_mask_contract(kFn, &m, f);
     mf.mask = static_cast<const float*>(m.data);
   }
   double s[16];
   {
     py::gil_scoped_release nogil;
-    quality_monitor_sums(mf, s, device, reinterpret_cast<cudaStream_t>(stream));
+    quality_monitor_sums(mf, s, device, stream_of(stream));
   }
   // The host monitor's order: output pair, its ROI, source pair, its ROI.
   const bool roi = mf.has_box || mf.mask, masked = mf.mask != nullptr;
