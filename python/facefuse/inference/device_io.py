@@ -21,16 +21,13 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-__all__ = ["is_device_array", "array_module", "binds_device", "run_device"]
+from ..ops._device import is_device_array  # the ops' own dispatch rule
+
+__all__ = ["array_module", "binds_device", "run_device"]
 
 _CUDA_EP = "CUDAExecutionProvider"
 _ORT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(int64)": np.int64,
               "tensor(int32)": np.int32, "tensor(uint8)": np.uint8, "tensor(bool)": np.bool_}
-
-
-def is_device_array(x: Any) -> bool:
-    """True for CuPy arrays and anything else exposing ``__cuda_array_interface__``."""
-    return hasattr(x, "__cuda_array_interface__")
 
 
 def array_module(x: Any) -> Any:

@@ -31,7 +31,8 @@ import cv2
 import numpy as np
 
 from ..inference import INSWAPPER_128, InferencePool, ModelError, ModelSpec
-from ..inference.device_io import array_module, is_device_array, run_device
+from ..inference.device_io import array_module, run_device
+from ..ops._device import is_device_array
 from ._model_checks import check_positional, dims_match, fmt_shape, is_dynamic, last_initializer
 from .align import box_mask, estimate_affine, warp_face
 from .recognizer import EMBEDDING_SIZE, RECOGNIZER_SPECS

@@ -77,9 +77,9 @@ def tpsnr_sequence(frames: Any, mask: Optional[Any]) -> np.ndarray:
     return L.cuda.tpsnr_sequence(L.array("frames", frames), _mask(L, fn, "mask", mask), L.device, L.stream_ptr)
 
 
-def to_host(fn: str, x: Any) -> np.ndarray:
-    """A device array (a matrix: geometry) copied to the host."""
-    L = Launch(fn, affine=x)
+def to_host(fn: str, name: str, x: Any) -> np.ndarray:
+    """The device array argument ``name`` (a matrix: geometry) copied to the host."""
+    L = Launch(fn, **{name: x})
     with L.cp.cuda.Device(L.device):
         return L.cp.asnumpy(x)
 

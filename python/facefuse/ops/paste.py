@@ -32,7 +32,7 @@ def _host_matrix(fn: str, name: str, m: Any) -> Any:
     if isinstance(m, (list, tuple)):
         return [_host_matrix(fn, name, v) for v in m]
     if is_device_array(m):
-        return _gpu.to_host(fn, m)
+        return _gpu.to_host(fn, name, m)
     return m
 
 

@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ..inference.device_io import is_device_array
+from ..ops._device import is_device_array
 from ..ops._common import check_choice
 
 __all__ = ["FRAME_DEVICES", "cuda_unusable", "resolve_frame_device", "upload", "to_host"]

@@ -26,7 +26,7 @@ from typing import Any, Callable, List, Optional
 
 import numpy as np
 
-from ..inference.device_io import is_device_array
+from ..ops._device import is_device_array
 from .device import to_host
 
 __all__ = ["FramePlan", "FrameProcessor", "StreamCut", "EncodeSettings", "StreamResult", "run_stream"]
@@ -53,6 +53,11 @@ class FramePlan:
     landmarks: Optional[np.ndarray] = None
     warmup: bool = False
     device_image: Any = None
+
+    def monitor_source(self, out: Any) -> Any:
+        """The input frame the quality monitor pairs with the output ``out``: the device copy
+        for a device output, the host frame otherwise."""
+        return self.device_image if self.device_image is not None and is_device_array(out) else self.image
 
 
 class FrameProcessor:
@@ -219,8 +224,8 @@ class _Stages:
                         continue  # its output is dropped
                     if self.monitor is not None:
                         t0 = time.perf_counter()
-                        src = plan.image if plan.device_image is None or not is_device_array(out) else plan.device_image
-                        self.monitor.update(out, source=src, roi=plan.roi, landmarks=plan.landmarks)
+                        self.monitor.update(out, source=plan.monitor_source(out), roi=plan.roi,
+                                            landmarks=plan.landmarks)
                         st["quality"] += time.perf_counter() - t0
                     if not self.put(self.q_out, (plan.index, to_host(out), plan.timestamp)):
                         return

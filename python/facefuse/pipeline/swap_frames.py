@@ -147,8 +147,7 @@ class FrameSwapper(FrameProcessor):
             out = self.finish(p)
             if self.monitor is not None and not p.warmup:
                 t0 = time.perf_counter()
-                src = p.image if p.device_image is None else p.device_image
-                self.monitor.update(out, source=src, roi=p.roi, landmarks=p.landmarks)
+                self.monitor.update(out, source=p.monitor_source(out), roi=p.roi, landmarks=p.landmarks)
                 self.stage_seconds["quality"] += time.perf_counter() - t0
             outs.append(to_host(out))
         return outs
