@@ -488,24 +488,33 @@ class QualityMonitor:
         self._count += 1
         return rec
 
+    def _check_frame(self, fn: str, shape: tuple, dtype: Any, what: str) -> None:
+        """The frame contract of :meth:`update`, host or GPU: a non-empty uint8 / float32 H x W (x C)
+        frame (``what`` describes it) of the shape and dtype of the frame before it."""
+        if dtype not in (np.uint8, np.float32) or len(shape) not in (2, 3) or 0 in shape:
+            raise TypeError(f"{fn}: argument 'frame' must be a non-empty uint8 or float32 H x W (x C) array, "
+                            f"got {what}")
+        prev = self._prev
+        if prev is not None and (tuple(prev.shape) != tuple(shape) or prev.dtype != dtype):
+            raise ValueError(
+                f"{fn}: argument 'frame' changed from {prev.dtype} {tuple(prev.shape)} to {dtype} {tuple(shape)}; "
+                "call reset() between videos"
+            )
+
+    @staticmethod
+    def _check_source(fn: str, shape: tuple, dtype: Any, src_shape: tuple, src_dtype: Any) -> None:
+        if tuple(src_shape) != tuple(shape) or src_dtype != dtype:
+            raise ValueError(f"{fn}: argument 'source' must match 'frame' ({dtype} {tuple(shape)}), "
+                             f"got {src_dtype} {tuple(src_shape)}")
+
     def _host_values(self, fn: str, frame: Any, source: Any, roi: Any) -> tuple[dict, np.ndarray, Any]:
         """The capped tPSNRs of a host frame: (values, frame, source), the frames as ndarrays."""
         f = as_ndarray(fn, "frame", frame)
-        if f.dtype not in (np.uint8, np.float32) or f.ndim not in (2, 3) or f.size == 0:
-            raise TypeError(f"{fn}: argument 'frame' must be a non-empty uint8 or float32 H x W (x C) array, "
-                            f"got {f.dtype} array of shape {f.shape}")
-        if self._prev is not None and (f.shape != self._prev.shape or f.dtype != self._prev.dtype):
-            raise ValueError(
-                f"{fn}: argument 'frame' changed from {self._prev.dtype} {self._prev.shape} to {f.dtype} {f.shape}; "
-                "call reset() between videos"
-            )
+        self._check_frame(fn, f.shape, f.dtype, f"{f.dtype} array of shape {f.shape}")
         src = None
         if source is not None:
             src = as_ndarray(fn, "source", source)
-            if src.shape != f.shape or src.dtype != f.dtype:
-                raise ValueError(
-                    f"{fn}: argument 'source' must match 'frame' ({f.dtype} {f.shape}), got {src.dtype} {src.shape}"
-                )
+            self._check_source(fn, f.shape, f.dtype, src.shape, src.dtype)
         r = self._roi(roi, f.shape[0], f.shape[1])
         vals: dict[str, Any] = {}
         if self._prev is not None:
@@ -524,20 +533,11 @@ class QualityMonitor:
         from ._device import Launch, device_mask, view
 
         fv = view(fn, "frame", frame)
-        if fv.dtype not in (np.uint8, np.float32) or fv.ndim not in (2, 3) or fv.size == 0:
-            raise TypeError(f"{fn}: argument 'frame' must be a non-empty uint8 or float32 H x W (x C) array, "
-                            f"got {fv.describe()}")
-        prev, prev_src = self._prev, self._prev_src
-        if prev is not None and (tuple(prev.shape) != fv.shape or prev.dtype != fv.dtype):
-            raise ValueError(
-                f"{fn}: argument 'frame' changed from {prev.dtype} {tuple(prev.shape)} to {fv.dtype} {fv.shape}; "
-                "call reset() between videos"
-            )
+        self._check_frame(fn, fv.shape, fv.dtype, fv.describe())
         if source is not None:
             sv = view(fn, "source", source)
-            if sv.shape != fv.shape or sv.dtype != fv.dtype:
-                raise ValueError(f"{fn}: argument 'source' must match 'frame' ({fv.dtype} {fv.shape}), "
-                                 f"got {sv.dtype} {sv.shape}")
+            self._check_source(fn, fv.shape, fv.dtype, sv.shape, sv.dtype)
+        prev, prev_src = self._prev, self._prev_src
         h, w = fv.shape[0], fv.shape[1]
         box = None
         dev_roi = roi if is_device_array(roi) else None
