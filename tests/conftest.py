@@ -1,4 +1,4 @@
-"""Shared fixtures: seeded RNG, a real face photo, and the native-module handle."""
+"""Shared fixtures: seeded RNG, a real face photo, CuPy for the GPU tests, and the native-module handle."""
 from __future__ import annotations
 
 import os
@@ -30,6 +30,12 @@ def _no_user_models(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+@pytest.fixture
+def cp():
+    """CuPy for the GPU tests (they are marked ``gpu``: skipped before this without a device)."""
+    return pytest.importorskip("cupy")
 
 
 @pytest.fixture(scope="session")

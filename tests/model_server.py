@@ -9,7 +9,8 @@ import threading
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Dict, Iterable, List, Tuple
+from contextlib import contextmanager
+from typing import Any, Dict, Iterable, Iterator, List, Tuple
 
 from facefuse.inference.registry import lookup
 
@@ -140,3 +141,13 @@ class ModelServer:
 
 def file_crc(path: os.PathLike) -> str:
     return format(zlib.crc32(Path(path).read_bytes()) & 0xFFFFFFFF, "08x")
+
+
+@contextmanager
+def serving(root: Path, monkeypatch: Any) -> Iterator["ModelServer"]:
+    """A :class:`ModelServer` of ``root`` as the package's mirror (``FACEFUSE_MODEL_URL``), with
+    downloads allowed (the suite's conftest sets ``FACEFUSE_OFFLINE``)."""
+    with ModelServer(root) as s:
+        monkeypatch.setenv("FACEFUSE_MODEL_URL", s.url)
+        monkeypatch.delenv("FACEFUSE_OFFLINE", raising=False)
+        yield s

@@ -218,11 +218,6 @@ def test_host_batches_equal_per_item_calls(rng):
 gpu = pytest.mark.gpu
 
 
-@pytest.fixture
-def cp():
-    return pytest.importorskip("cupy")
-
-
 def _frames(rng, shape, dtype):
     if dtype == np.uint8:
         return rng.integers(0, 256, shape, dtype=np.uint8)

@@ -17,11 +17,6 @@ gpu = pytest.mark.gpu
 pytestmark = gpu
 
 
-@pytest.fixture
-def cp():
-    return pytest.importorskip("cupy")
-
-
 def _img(rng, shape, dtype):
     if dtype == np.uint8:
         return rng.integers(0, 256, shape, dtype=np.uint8)

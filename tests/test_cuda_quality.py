@@ -25,11 +25,6 @@ REL = 1e-9  # sums added in another order than on the host
 ABS = 1e-9  # dB, for differences (dtPSNR) that cancel to about 0
 
 
-@pytest.fixture
-def cp():
-    return pytest.importorskip("cupy")
-
-
 def _close(got, want, path="") -> float:
     """Assert got == want (dicts / lists / bools / None exactly, floats within REL / ABS);
     returns the largest relative difference seen."""

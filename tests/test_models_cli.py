@@ -14,7 +14,7 @@ pytest.importorskip("onnxruntime")
 
 from facefuse.cli import main  # noqa: E402
 from facefuse.inference import ModelNotFoundError, files  # noqa: E402
-from model_server import ModelServer, file_crc, write_mirror  # noqa: E402
+from model_server import file_crc, serving, write_mirror  # noqa: E402
 
 SERVED = ("yolo_face", "scrfd", "arcface_w600k_r50", "inswapper_128")
 
@@ -27,9 +27,7 @@ def mirror(tmp_path_factory) -> dict:
 
 @pytest.fixture
 def server(mirror, monkeypatch):
-    with ModelServer(mirror["root"]) as s:
-        monkeypatch.setenv("FACEFUSE_MODEL_URL", s.url)
-        monkeypatch.delenv("FACEFUSE_OFFLINE", raising=False)
+    with serving(mirror["root"], monkeypatch) as s:
         yield s
 
 

@@ -18,7 +18,7 @@ from facefuse.inference import InferencePool, ModelNotFoundError, files  # noqa:
 from facefuse.inference.download import DownloadError, DownloadSettings, download_file, part_path  # noqa: E402
 from facefuse.inference.fetch import download_dir, fetch_model, is_facefusion_dir  # noqa: E402
 from facefuse.inference.registry import MODEL_SETS, PUBLIC_HOSTS, REGISTRY, lookup  # noqa: E402
-from model_server import ModelServer, file_crc, write_mirror  # noqa: E402
+from model_server import file_crc, serving, write_mirror  # noqa: E402
 
 FAST = DownloadSettings(connect_timeout=2.0, read_timeout=0.5, retries=2, backoff=0.01, max_backoff=0.02)
 
@@ -31,9 +31,7 @@ def mirror(tmp_path_factory) -> dict:
 
 @pytest.fixture
 def server(mirror, monkeypatch):
-    with ModelServer(mirror["root"]) as s:
-        monkeypatch.setenv("FACEFUSE_MODEL_URL", s.url)
-        monkeypatch.delenv("FACEFUSE_OFFLINE", raising=False)
+    with serving(mirror["root"], monkeypatch) as s:
         yield s
 
 
