@@ -32,7 +32,11 @@ from typing import Any, Optional, TextIO
 from ._cli_errors import error_text, name_flags, warning_text
 from .progress import is_terminal, write_line
 
-__all__ = ["main", "build_parser", "name_flags"]
+__all__ = ["main", "build_parser", "name_flags", "NO_CHANGE_STATUS"]
+
+#: Exit status of ``swap`` / ``lipsync`` when the run changed no frame (no face swapped / synced):
+#: the output is written, but a script must not take it for a success (``--allow-no-change``: 0).
+NO_CHANGE_STATUS = 3
 
 
 def _version() -> str:
@@ -164,6 +168,9 @@ def _add_swap_parser(sub: Any) -> None:
     s.add_argument("--crf", type=float, default=18, help="quality, lower is better (default 18)")
     s.add_argument("--preset", default="medium", help="encoder preset (default medium)")
     s.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    s.add_argument("--allow-no-change", action="store_true",
+                   help="exit 0 even when no face was swapped in any frame (batch scripts); by default that "
+                        f"warns and exits {NO_CHANGE_STATUS}")
     s.add_argument("--debug", action="store_true", help="show the traceback of unexpected errors")
 
 
@@ -359,6 +366,11 @@ def _swap(args: argparse.Namespace) -> int:
               f"{result.frames_with_swap} frame(s), {result.seconds:.1f} s ({result.processing_fps:.1f} fps, frames on "
               f"the {'GPU' if result.frame_device == 'cuda' else 'CPU'}, swap model on "
               f"{_provider_name(result.providers)}){qual}")
+    if result.faces_swapped == 0 and not args.allow_no_change:
+        print(f"facefuse swap: error: nothing was changed (see the warning above); check --faces, --face-index, "
+              f"--reference-distance and --score-threshold, or pass --allow-no-change to accept it "
+              f"(exit {NO_CHANGE_STATUS})", file=sys.stderr)
+        return NO_CHANGE_STATUS
     return 0
 
 

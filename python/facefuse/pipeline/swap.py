@@ -223,6 +223,13 @@ def swap_video(
                 bar.close()
         write_quality_files(_FN, [("image" if image_target else "video", output_s)], monitor,
                             quality_report, quality_plot)  # a failure says the output was kept
+        if frames and worker.faces_swapped == 0:  # a silent no-op looks like success: say it loudly
+            msg = (f"{_FN}: no face was swapped in any of the {int(frames)} frame(s): the output is the target "
+                   f"unchanged (faces={faces!r}" + (f", face_index={int(face_index)}" if faces == "index" else "")
+                   + (f", reference_distance={float(reference_distance):g}" if faces == "reference" else "")
+                   + f", score_threshold={float(score_threshold):g})")
+            notes = [*notes, msg]
+            warnings.warn(msg, UserWarning, stacklevel=2)
         return SwapResult(output=output_s, frames=int(frames), fps=float(fps),
                           seconds=time.perf_counter() - t_start, faces_swapped=worker.faces_swapped,
                           frames_with_swap=worker.frames_with_swap, is_image=image_target,
