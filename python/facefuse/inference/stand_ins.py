@@ -55,7 +55,10 @@ def is_stand_in_session(session: Any) -> bool:
 
 def refusal(path: Union[str, "os.PathLike[str]"]) -> str:
     """The error text for a stand-in found where a real model was expected."""
+    from .registry import by_file_name
+
     p = Path(path)
+    entry = by_file_name(p.name)
     return (f"model file {str(p)!r} is a facefuse.testing stand-in (it finds bright squares and inverts "
-            f"colours), not the real model: delete it and run `facefuse models download {p.stem}` "
+            f"colours), not the real model: delete it and run `facefuse models download {entry.name if entry else p.stem} --force` "
             f"(or let the next run download it); to use stand-ins on purpose set {ENV_ALLOW}=1")

@@ -52,8 +52,8 @@ def add_parsers(sub: Any) -> None:
                    help="reference face: each frame itself (gt, default) or the first frame with a face")
     p.add_argument("--face-hide-percentage", type=float, default=0.5,
                    help="lower fraction of the face crop that is regenerated (default 0.5)")
-    p.add_argument("--blend", default="laplacian", choices=("laplacian", "alpha"), help="paste-back blend")
-    p.add_argument("--color", default="lab", choices=("lab", "none"), help="colour match of the generated mouth")
+    p.add_argument("--blend", default="laplacian", choices=("laplacian", "alpha"), help="paste-back blend (default laplacian)")
+    p.add_argument("--color", default="lab", choices=("lab", "none"), help="colour match of the generated mouth (default lab)")
     p.add_argument("--seed", type=int, default=7, help="seed of the shared initial noise (default 7, as Diff2Lip)")
     p.add_argument("--crop-scale", type=float, default=1.0, help="square crop side / detected box side (default 1)")
     p.add_argument("--quality-report", default=None, metavar="JSON", help="write a temporal-quality report")

@@ -274,11 +274,27 @@ def _check_args(a: dict) -> tuple[str, str, bool]:
     return target_s, output_s, image_target
 
 
+def _check_all_present(pool: Any, detector: str, swapper: str) -> None:
+    """Every model file the swap needs is found (or downloaded) before any loads: the missing
+    ones are reported together. Unknown names are left to the loaders' errors."""
+    from ..models.detector import DETECTOR_SPECS
+    from ..models.recognizer import RECOGNIZER_SPECS
+    from ..models.swapper import CONVERTER_SPECS, SWAPPER_CONFIGS, SWAPPER_SPECS
+    from .checks import models_present
+
+    specs = [DETECTOR_SPECS.get(detector), SWAPPER_SPECS.get(swapper)]
+    config = SWAPPER_CONFIGS.get(swapper)
+    if config is not None:
+        specs += [RECOGNIZER_SPECS.get(config.recognizer), CONVERTER_SPECS.get(config.converter or "")]
+    models_present(pool, [(s.file_name, s) for s in specs if s is not None])
+
+
 def _load_models(pool: Any, detector: str, detector_size: int, score_threshold: float, swapper: str) -> tuple:
     from ..models.detector import FaceDetector, FixedSizeError
     from ..models.recognizer import FaceRecognizer
     from ..models.swapper import FaceSwapper
 
+    _check_all_present(pool, detector, swapper)
     try:
         det = FaceDetector(pool, detector, size=int(detector_size), score_threshold=float(score_threshold))
     except FixedSizeError as e:  # FaceDetector names its own argument ('size')
