@@ -57,7 +57,8 @@ def machine_info() -> dict[str, Any]:
     except OSError:
         pass
     info: dict[str, Any] = {"cpu": cpu, "logical_cores": os.cpu_count(), "platform": platform.platform(),
-                            "python": platform.python_version()}
+                            "python": platform.python_version(),
+                            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}  # PASSIVE unless the user set it
     try:
         from . import _core
 
