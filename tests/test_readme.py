@@ -156,3 +156,14 @@ def test_python_blocks_with_user_files_run(tmp_path: Path) -> None:
     assert results["r"]["frames"] == 25 and results["r"]["frames_synced"] == 25
     assert (tmp_path / "out.mp4").stat().st_size > 0 and (tmp_path / "synced.mp4").stat().st_size > 0
     assert (tmp_path / "q.json").stat().st_size > 0
+
+
+def test_benchmark_table_uses_facefuse_bench_cases() -> None:
+    from facefuse import benchmarks
+
+    text = README.read_text()
+    table = text[text.index("| `facefuse bench` case |"):].split("\n\n")[0]
+    cases = re.findall(r"^\| `([^`]+)` \|", table, flags=re.M)
+    assert len(cases) >= 6
+    known = {c.label(False) for c in benchmarks.select(None, False)}
+    assert set(cases) <= known, sorted(set(cases) - known)
