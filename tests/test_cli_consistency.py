@@ -11,7 +11,7 @@ pytest.importorskip("onnx")
 from facefuse.cli import main  # noqa: E402
 from facefuse.testing import write_models  # noqa: E402
 from facefuse.testing.media import synth_speech, write_audio, write_clip  # noqa: E402
-from pipeline_clips import FAST, build_models, make_clip, source_face  # noqa: E402
+from pipeline_clips import FAST, build_models, source_face  # noqa: E402
 
 
 @pytest.fixture(scope="module")
