@@ -223,6 +223,13 @@ def swap_video(
                 bar.close()
         write_quality_files(_FN, [("image" if image_target else "video", output_s)], monitor,
                             quality_report, quality_plot)  # a failure says the output was kept
+        if frames and worker.faces_swapped == 0:  # a silent no-op looks like success: say it loudly
+            msg = (f"{_FN}: no face was swapped in any of the {int(frames)} frame(s): the output is the target "
+                   f"unchanged (faces={faces!r}" + (f", face_index={int(face_index)}" if faces == "index" else "")
+                   + (f", reference_distance={float(reference_distance):g}" if faces == "reference" else "")
+                   + f", score_threshold={float(score_threshold):g})")
+            notes = [*notes, msg]
+            warnings.warn(msg, UserWarning, stacklevel=2)
         return SwapResult(output=output_s, frames=int(frames), fps=float(fps),
                           seconds=time.perf_counter() - t_start, faces_swapped=worker.faces_swapped,
                           frames_with_swap=worker.frames_with_swap, is_image=image_target,
@@ -267,11 +274,27 @@ def _check_args(a: dict) -> tuple[str, str, bool]:
     return target_s, output_s, image_target
 
 
+def _check_all_present(pool: Any, detector: str, swapper: str) -> None:
+    """Every model file the swap needs is found (or downloaded) before any loads: the missing
+    ones are reported together. Unknown names are left to the loaders' errors."""
+    from ..models.detector import DETECTOR_SPECS
+    from ..models.recognizer import RECOGNIZER_SPECS
+    from ..models.swapper import CONVERTER_SPECS, SWAPPER_CONFIGS, SWAPPER_SPECS
+    from .checks import models_present
+
+    specs = [DETECTOR_SPECS.get(detector), SWAPPER_SPECS.get(swapper)]
+    config = SWAPPER_CONFIGS.get(swapper)
+    if config is not None:
+        specs += [RECOGNIZER_SPECS.get(config.recognizer), CONVERTER_SPECS.get(config.converter or "")]
+    models_present(pool, [(s.file_name, s) for s in specs if s is not None])
+
+
 def _load_models(pool: Any, detector: str, detector_size: int, score_threshold: float, swapper: str) -> tuple:
     from ..models.detector import FaceDetector, FixedSizeError
     from ..models.recognizer import FaceRecognizer
     from ..models.swapper import FaceSwapper
 
+    _check_all_present(pool, detector, swapper)
     try:
         det = FaceDetector(pool, detector, size=int(detector_size), score_threshold=float(score_threshold))
     except FixedSizeError as e:  # FaceDetector names its own argument ('size')
