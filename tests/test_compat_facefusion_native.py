@@ -65,6 +65,50 @@ def test_kernel_bit_exact_model(rng, crop_dtype, size) -> None:
                     assert np.array_equal(got, want), (name, m.dtype, quant)
 
 
+@pytest.mark.parametrize("crop_dtype", [np.uint8, np.float32])
+def test_kernel_bit_exact_model_large_boxes(rng, crop_dtype) -> None:
+    """Boxes wider than the kernel's 64-column chunks and its 8-lane groups, odd sizes,
+    every layout, uint8 and float32 frames (the chunked / AVX2 path)."""
+    for k, (h, w, cs_h, cs_w) in enumerate(((230, 317, 128, 128), (181, 263, 97, 131), (300, 200, 255, 61))):
+        frame, crop, mask, aff = _case(rng, h, w, cs_h, cs_w, crop_dtype)
+        aff[:, :2] *= rng.uniform(0.25, 0.5)  # a box larger than the crop
+        aff = aff.astype(np.float32) if k % 2 else aff
+        f32 = frame.astype(np.float32) + rng.random(frame.shape, dtype=np.float32)
+        for name, c in _layouts(crop).items():
+            for m in (mask, mask[..., None], np.ascontiguousarray(mask[::-1])[::-1]):
+                for fr in (frame, f32):
+                    got = _core.ff_paste_back(fr, c, m, aff)
+                    assert np.array_equal(got, ref_ff.paste_back_model(fr, c, m, aff)), (name, fr.dtype, k)
+
+
+def test_kernel_baseline_isa_bit_exact(rng, tmp_path) -> None:
+    """FACEFUSE_CPU_BASELINE=1 (no AVX2 gathers, software fma): the same bits as the model."""
+    import os
+    import subprocess
+    import sys
+
+    cases = {}
+    for k, crop_dtype in enumerate((np.uint8, np.float32, np.float64, np.uint8)):
+        frame, crop, mask, aff = _case(rng, 150, 170, 64 if k < 3 else 1, 96 if k < 3 else 1, crop_dtype)
+        aff[:, :2] *= 0.5
+        c = _layouts(crop)["planar" if k % 2 else "bgr-reversed"]  # checked here in this layout
+        cases.update({f"f{k}": frame, f"c{k}": c, f"m{k}": mask, f"a{k}": aff})
+    np.savez(tmp_path / "in.npz", **cases)
+    # npz stores crops contiguous: the child makes the planar (enhancer) layout again
+    code = ("import sys, numpy as np; from facefuse import _core; d = np.load(sys.argv[1]); "
+            "planar = lambda a: np.ascontiguousarray(a.transpose(2, 0, 1)[::-1]).transpose(1, 2, 0)[:, :, ::-1]; "
+            "np.savez(sys.argv[2], **{str(k): _core.ff_paste_back(d[f'f{k}'], planar(d[f'c{k}']), d[f'm{k}'], "
+            "d[f'a{k}']) for k in range(4)})")
+    env = dict(os.environ, FACEFUSE_CPU_BASELINE="1")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "in.npz"), str(tmp_path / "out.npz")], env=env,
+                   check=True)
+    out = np.load(tmp_path / "out.npz")
+    for k in range(4):
+        want = ref_ff.paste_back_model(cases[f"f{k}"], cases[f"c{k}"], cases[f"m{k}"], cases[f"a{k}"])
+        assert np.array_equal(out[str(k)], want), k
+        assert np.array_equal(_core.ff_paste_back(cases[f"f{k}"], cases[f"c{k}"], cases[f"m{k}"], cases[f"a{k}"]), want)
+
+
 def test_kernel_float32_frames_bit_exact(rng) -> None:
     for crop_dtype in (np.uint8, np.float32, np.float64):
         frame, crop, mask, aff = _case(rng, 70, 90, 30, 30, crop_dtype)
