@@ -17,9 +17,30 @@ inline std::uint64_t load64(const unsigned char* p) {
   return v;
 }
 
-// Copies one pixel of `ch` elements of `item` bytes.
-inline void copy_px(unsigned char* d, const unsigned char* s, std::ptrdiff_t sc, int ch, int item) {
-  for (int c = 0; c < ch; ++c) std::memcpy(d + c * item, s + c * sc, static_cast<std::size_t>(item));
+// Copies n pixels of `ch` elements (source channel step sc) channel by channel:
+// a fixed-size element copy (a runtime-size memcpy per element was a libc call,
+// ~4 ns an element, on FaceFusion's planar float32 model outputs).
+template <std::size_t ITEM>
+inline void copy_planes(unsigned char* d, std::ptrdiff_t dstep, const unsigned char* s, std::ptrdiff_t sstep,
+                        std::ptrdiff_t sc, int ch, int n) {
+  for (int k = 0; k < ch; ++k) {
+    const unsigned char* sk = s + k * sc;
+    unsigned char* dk = d + k * static_cast<std::ptrdiff_t>(ITEM);
+    for (int c = 0; c < n; ++c) std::memcpy(dk + c * dstep, sk + c * sstep, ITEM);
+  }
+}
+inline void copy_px(unsigned char* d, std::ptrdiff_t dstep, const unsigned char* s, std::ptrdiff_t sstep,
+                    std::ptrdiff_t sc, int ch, int n, int item) {
+  switch (item) {
+    case 1: copy_planes<1>(d, dstep, s, sstep, sc, ch, n); return;
+    case 2: copy_planes<2>(d, dstep, s, sstep, sc, ch, n); return;
+    case 4: copy_planes<4>(d, dstep, s, sstep, sc, ch, n); return;
+    case 8: copy_planes<8>(d, dstep, s, sstep, sc, ch, n); return;
+    default:
+      for (int c = 0; c < n; ++c)
+        for (int k = 0; k < ch; ++k)
+          std::memcpy(d + c * dstep + k * item, s + c * sstep + k * sc, static_cast<std::size_t>(item));
+  }
 }
 
 }  // namespace
@@ -73,7 +94,7 @@ void implode(const Pix& src, int t, int m0, int m1, int ch, int item, unsigned c
         } else if (src.sc == item) {
           for (int c = 0; c < m1; ++c) std::memcpy(d + c * px, s + c * step, px);
         } else {
-          for (int c = 0; c < m1; ++c) copy_px(d + c * px, s + c * step, src.sc, ch, item);
+          copy_px(d, static_cast<std::ptrdiff_t>(px), s, step, src.sc, ch, m1, item);
         }
       }
 }
@@ -92,7 +113,7 @@ void explode(const Pix* tiles, int t, int m0, int m1, int ch, int item, unsigned
       } else if (tl.sc == item) {
         for (int c = 0; c < m1; ++c) std::memcpy(d + c * step, s + c * tl.sx, px);
       } else {
-        for (int c = 0; c < m1; ++c) copy_px(d + c * step, s + c * tl.sx, tl.sc, ch, item);
+        copy_px(d, static_cast<std::ptrdiff_t>(step), s, tl.sx, tl.sc, ch, m1, item);
       }
     }
   }
