@@ -119,4 +119,38 @@ void explode(const Pix* tiles, int t, int m0, int m1, int ch, int item, unsigned
   }
 }
 
+namespace {
+
+// One row of enhancer_normalize; SX: the source's column step in bytes (4: contiguous,
+// a loop GCC vectorises; 0: the runtime step sx). Returns false on a NaN.
+template <std::ptrdiff_t SX>
+inline bool normalize_row(const unsigned char* s, std::ptrdiff_t sx, int w, unsigned char* d) {
+  const std::ptrdiff_t step = SX ? SX : sx;
+  int nan = 0;  // an int, not a bool: GCC vectorises the loop then
+  for (int x = 0; x < w; ++x) {
+    float v;
+    std::memcpy(&v, s + x * step, 4);
+    nan |= v != v ? 1 : 0;
+    v = v < -1.0f ? -1.0f : (v > 1.0f ? 1.0f : v);  // numpy.clip
+    v = (v + 1.0f) / 2.0f;                           // float32 add, then true divide
+    v = v * 255.0f;                                  // * 255.0 in float32
+    v = (v + 12582912.0f) - 12582912.0f;             // .round(): half to even (1.5 * 2^23; 0 <= v <= 255)
+    d[x] = static_cast<unsigned char>(static_cast<int>(v));
+  }
+  return nan == 0;
+}
+
+}  // namespace
+
+bool enhancer_normalize(const Pix& src, int h, int w, int ch, unsigned char* out) {
+  bool ok = true;
+  for (int c = 0; c < ch; ++c)
+    for (int y = 0; y < h; ++y) {
+      const unsigned char* s = src.base + c * src.sc + y * src.sy;
+      unsigned char* d = out + (static_cast<std::size_t>(c) * h + y) * w;
+      ok &= src.sx == 4 ? normalize_row<4>(s, 4, w, d) : normalize_row<0>(s, src.sx, w, d);
+    }
+  return ok;
+}
+
 }  // namespace facefuse::ffhelp

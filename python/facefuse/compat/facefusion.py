@@ -29,11 +29,15 @@ function for any input it does not handle):
 * ``face_enhancer``'s ``blend_frame`` -> folded into the paste: ``cv2.addWeighted``
   on the paste box only, written into the pasted frame (outside the box the two
   frames are equal and ``addWeighted(t, 1 - f, t, f, 0) == t``): bit-identical;
+* ``face_enhancer``'s ``normalize_crop_frame`` (float32 model output -> uint8 crop,
+  five numpy passes) -> one native pass in FaceFusion's layout; the first call is
+  checked against the original on that crop and on a probe of every rounding edge
+  (a mismatch turns it off), NaN outputs go to the original: bit-identical;
 * ``face_store``'s ``create_hash`` (a cache key only there) -> a 64-bit native hash
   instead of crc32: other keys, same store behaviour.
 
-Not swapped: ``normalize_crop_frame`` (float model outputs, per-model logic, already
-one numpy pass each), the full-frame copy inside ``paste_back`` (FaceFusion's
+Not swapped: the swappers' ``normalize_crop_frame`` (per-model branches; two numpy
+passes), the full-frame copy inside ``paste_back`` (FaceFusion's
 callers keep the input frame: the enhancer blends with it), ``warp_face_by_*``
 (cv2), ``vision.match_frame_color`` (not facefuse's colour transfer).
 
@@ -154,6 +158,8 @@ _TARGETS: tuple[tuple[str, str, Callable[[Any], Any], bool], ...] = (
     ("facefusion.face_store", "create_hash", _hot.make_create_hash, False),
     ("facefusion.processors.modules.face_enhancer.core", "blend_frame", _hot.make_blend_frame, False),
     ("facefusion.processors.modules.face_enhancer.core", "prepare_crop_frame", _hot.make_prepare_crop_frame, False),
+    ("facefusion.processors.modules.face_enhancer.core", "normalize_crop_frame",
+     _hot.make_enhancer_normalize_crop_frame, False),
     ("facefusion.processors.modules.face_swapper.core", "prepare_crop_frame", _hot.make_prepare_crop_frame, False),
 )
 # Imported by patch() itself (cheap helpers); the processor modules only when already imported.
