@@ -169,7 +169,7 @@ def make_enhancer_normalize_crop_frame(original: Callable[..., Any]) -> Callable
     """The face enhancer's ``normalize_crop_frame`` (float32 3 x H x W model output ->
     uint8 H x W x 3 BGR: clip to [-1, 1], (v + 1) / 2 * 255, round, uint8, channels
     reversed; five numpy passes) in one native pass, returned in FaceFusion's layout
-    (the same strides). The first call also runs the original on that crop and on a
+    (the same strides for a C-contiguous model output). The first call also runs the original on that crop and on a
     probe of every rounding edge and both compare bit for bit (a mismatch turns the
     native pass off); NaN outputs and other dtypes go to the original."""
     state = {"checked": False, "ok": True}
@@ -179,8 +179,10 @@ def make_enhancer_normalize_crop_frame(original: Callable[..., Any]) -> Callable
         return None if planar is None else planar.transpose(1, 2, 0)[:, :, ::-1]
 
     def same(want: Any, got: Optional[np.ndarray]) -> bool:
+        # values, dtype and shape (strides are FaceFusion's for a C-contiguous output, ONNX
+        # Runtime's; numpy's astype keeps other layouts, which callers do not depend on)
         return (got is not None and isinstance(want, np.ndarray) and want.dtype == got.dtype
-                and want.shape == got.shape and want.strides == got.strides and np.array_equal(want, got))
+                and want.shape == got.shape and np.array_equal(want, got))
 
     def normalize_crop_frame(crop_vision_frame: Any) -> Any:
         c = crop_vision_frame
