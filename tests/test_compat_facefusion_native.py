@@ -227,3 +227,26 @@ def test_pixel_boost_and_hash_natives(rng) -> None:
     assert h != _core.ff_hash64(a[:-1]) and h != _core.ff_hash64(bytes([a[0] ^ 1]) + a[1:])
     with pytest.raises(ValueError, match="content"):
         _core.ff_hash64(np.zeros((4, 4), np.uint8)[:, ::2])
+
+
+def test_hash64_same_on_baseline_isa_and_sensitive(rng, tmp_path) -> None:
+    """ff_hash64: the AVX2 and the baseline stripes give the same value (every length
+    around the 64-byte stripes and 1 KiB scrambles); one changed byte anywhere changes it."""
+    import os
+    import subprocess
+    import sys
+
+    data = rng.integers(0, 256, 5000, dtype=np.uint8).tobytes()
+    lengths = [0, 1, 7, 8, 63, 64, 65, 127, 1023, 1024, 1025, 2049, 5000]
+    here = [_core.ff_hash64(data[:n]) for n in lengths]
+    code = ("import sys; from facefuse import _core; d = open(sys.argv[1], 'rb').read(); "
+            f"print(' '.join(_core.ff_hash64(d[:n]) for n in {lengths}))")
+    (tmp_path / "d.bin").write_bytes(data)
+    env = dict(os.environ, FACEFUSE_CPU_BASELINE="1")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "d.bin")], env=env, check=True,
+                         capture_output=True, text=True).stdout.split()
+    assert out == here and len(set(here)) == len(here)
+    for pos in (0, 63, 64, 1000, 1024, 4095, 4999):
+        flipped = bytearray(data)
+        flipped[pos] ^= 0x10
+        assert _core.ff_hash64(bytes(flipped)) != here[-1], pos

@@ -8,8 +8,9 @@
 
 namespace facefuse::ffhelp {
 
-// A 64-bit non-cryptographic hash of n bytes (four multiply-rotate lanes over
-// 8-byte words, the tail and the length mixed in). Stable across runs and machines.
+// A 64-bit non-cryptographic hash of n bytes (eight xxh3-style lanes over 64-byte
+// stripes, AVX2 where the CPU has it; the tail and the length mixed in). The same
+// value on every CPU and run.
 std::uint64_t hash64(const unsigned char* p, std::size_t n);
 
 // An n-D strided array of pixels: element (y, x, c) at base + y*sy + x*sx + c*sc (bytes).
