@@ -294,3 +294,20 @@ def test_enhancer_normalize_bit_identical_and_guarded(fake_ff, rng) -> None:
     guarded = _ff_hot.make_enhancer_normalize_crop_frame(other)
     for _ in range(2):
         assert np.array_equal(guarded(base), other(base))
+
+
+def test_repatch_reuses_replacements_and_their_cache(fake_ff, rng) -> None:
+    """unpatch() then patch(): the same replacement objects come back, the box-mask cache warm."""
+    swapper = importlib.import_module(SWAPPER)
+    import facefusion.face_masker as masker
+
+    _frame, crop, _aff = _scene(rng)
+    ff.patch()
+    first = swapper.create_box_mask
+    m1 = swapper.create_box_mask(crop, 0.3, (0, 0, 0, 0))
+    calls = masker.CALLS[0]
+    ff.unpatch()
+    assert swapper.create_box_mask is first.__wrapped__
+    ff.patch()
+    assert swapper.create_box_mask is first
+    assert np.array_equal(swapper.create_box_mask(crop, 0.3, (0, 0, 0, 0)), m1) and masker.CALLS[0] == calls
