@@ -289,9 +289,10 @@ inline void chunk_mask8(const View& m, const int* ix, const int* iy, const float
 }
 
 // chunk_crop, 8 lanes a gather. float32: one gather per neighbour and channel.
-// uint8: a 32-bit gather per neighbour (|sc| == 1: the 3 channels in one) or per
-// neighbour and channel; a read that would pass the view's last byte (r.hi)
-// starts up to 3 bytes earlier and is shifted back.
+// uint8: a 32-bit gather per neighbour (|sc| == 1: the 3 channels in one), per
+// row and channel (sx == 1: both columns in one) or per neighbour and channel; a
+// read that would pass the view's last byte (r.hi) starts up to 3 bytes earlier
+// and is shifted back (a second column it would lose is never needed: it exists).
 template <typename TC>
 inline void chunk_crop8(const View& c, const Reach& r, const int* ix, const int* iy, const float* ax, const float* ay,
                         int n, float (*out)[kChunk]) {
@@ -329,6 +330,22 @@ inline void chunk_crop8(const View& c, const Reach& r, const int* ix, const int*
           for (int ch = 0; ch < 3; ++ch) {
             const int byte = sc > 0 ? ch : 2 - ch;
             p[ch][k] = _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srli_epi32(d, 8 * byte), b255));
+          }
+        }
+      } else if (c.sx == 1) {
+        // planar (the enhancer's layout): one 32-bit read holds both columns of a row;
+        // where the clamp makes them one column (x0 == x1) the second is the first
+        const __m256i same = _mm256_cmpeq_epi32(x0, x1);
+        for (int ch = 0; ch < 3; ++ch) {
+          const __m256i cofs = _mm256_set1_epi32(ch * sc);
+          for (int row = 0; row < 2; ++row) {
+            const __m256i q = _mm256_add_epi32(o[2 * row], cofs);
+            const __m256i rr = _mm256_min_epi32(q, last);
+            const __m256i d = _mm256_srlv_epi32(_mm256_i32gather_epi32(base, rr, 1), _mm256_slli_epi32(_mm256_sub_epi32(q, rr), 3));
+            const __m256i first = _mm256_and_si256(d, b255);
+            const __m256i second = _mm256_blendv_epi8(_mm256_and_si256(_mm256_srli_epi32(d, 8), b255), first, same);
+            p[ch][2 * row] = _mm256_cvtepi32_ps(first);
+            p[ch][2 * row + 1] = _mm256_cvtepi32_ps(second);
           }
         }
       } else {
