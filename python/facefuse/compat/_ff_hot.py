@@ -156,22 +156,25 @@ def _normalize_probe() -> np.ndarray:
     conversion (value k + 0.5 after scaling, a few ulps either side), the clip bounds,
     signed zeros, huge values and infinities."""
     edges = (2.0 * (np.arange(256) + 0.5) / 255.0 - 1.0).astype(np.float32)
-    vals = [edges]
-    for _ in range(3):
-        vals += [np.nextafter(vals[-2 if len(vals) > 1 else -1], np.float32(2)), np.nextafter(vals[-1], np.float32(-2))]
+    vals, up, down = [edges], edges, edges
+    for _ in range(3):  # 1, 2 and 3 ulps either side
+        up, down = np.nextafter(up, np.float32(2)), np.nextafter(down, np.float32(-2))
+        vals += [up, down]
     special = np.array([-np.inf, -1e30, -2, -1.0000001, -1, -0.0, 0.0, 1, 1.0000001, 2, 1e30, np.inf, 1e-40, -1e-40],
                        np.float32)
-    flat = np.concatenate([np.concatenate(vals), special, np.linspace(-1.2, 1.2, 3072, dtype=np.float32)])
-    return np.resize(flat, 3 * 32 * 32).reshape(3, 32, 32).astype(np.float32)
+    rest = 3 * 32 * 32 - 7 * 256 - len(special)
+    flat = np.concatenate(vals + [special, np.linspace(-1.2, 1.2, rest, dtype=np.float32)])
+    return flat.reshape(3, 32, 32)
 
 
 def make_enhancer_normalize_crop_frame(original: Callable[..., Any]) -> Callable[..., Any]:
     """The face enhancer's ``normalize_crop_frame`` (float32 3 x H x W model output ->
     uint8 H x W x 3 BGR: clip to [-1, 1], (v + 1) / 2 * 255, round, uint8, channels
     reversed; five numpy passes) in one native pass, returned in FaceFusion's layout
-    (the same strides for a C-contiguous model output). The first call also runs the original on that crop and on a
-    probe of every rounding edge and both compare bit for bit (a mismatch turns the
-    native pass off); NaN outputs and other dtypes go to the original."""
+    (the same strides for a C-contiguous model output). The first call also runs the
+    original on that crop and on a probe of every rounding edge and both compare bit
+    for bit (a mismatch turns the native pass off); NaN outputs and other dtypes go to
+    the original."""
     state = {"checked": False, "ok": True}
 
     def native(c: np.ndarray) -> Optional[np.ndarray]:
@@ -262,8 +265,8 @@ def make_blend_frame(original: Callable[..., Any]) -> Callable[..., Any]:
 
 def make_create_hash(original: Callable[..., Any]) -> Callable[..., Any]:
     """``face_store``'s ``create_hash`` (crc32 of the frame's bytes, used there only as
-    the key of the detected-faces store) as a 64-bit native hash (~5x faster than crc32). Keys
-    differ from crc32's (16 hex digits): faces stored before patch() are detected again."""
+    the key of the detected-faces store) as a 64-bit native hash (~5x faster than crc32).
+    Keys differ from crc32's (16 hex digits): faces stored before patch() are detected again."""
 
     def create_hash(content: Any) -> Any:
         if isinstance(content, (bytes, bytearray, memoryview)):
