@@ -90,6 +90,7 @@ FILES = {
     "processors/modules/face_enhancer/__init__.py": "",
     "processors/modules/face_enhancer/core.py": """
         import numpy
+        from facefuse.reference import compat_facefusion as _r
         from facefusion.face_helper import paste_back
         from facefusion.face_masker import create_box_mask
         from facefusion.vision import blend_frame
@@ -99,11 +100,13 @@ FILES = {
             x = (x - 0.5) / 0.5
             return numpy.expand_dims(x.transpose(2, 0, 1), axis=0).astype(numpy.float32)
 
+        def normalize_crop_frame(crop_vision_frame):
+            return _r.enhancer_normalize_crop_frame(crop_vision_frame)
+
         def enhance_face(temp_vision_frame, crop_vision_frame, affine_matrix, blend):
             mask = create_box_mask(crop_vision_frame, 0.3, (0, 0, 0, 0))
             x = prepare_crop_frame(crop_vision_frame)[0] * 0.95  # the model
-            x = ((numpy.clip(x, -1, 1) + 1) / 2).transpose(1, 2, 0)
-            crop = (x * 255.0).round().astype(numpy.uint8)[:, :, ::-1]  # strides (w, 1, -h*w), as gfpgan's
+            crop = normalize_crop_frame(x)  # strides (w, 1, -h*w), as gfpgan's
             paste = paste_back(temp_vision_frame, crop, mask.clip(0, 1), affine_matrix)
             return blend_frame(temp_vision_frame, paste, 1 - (1 - blend / 100))
     """,
@@ -171,7 +174,7 @@ def test_patch_hot_paths_same_results_and_unpatch_restores(fake_ff, rng) -> None
             f"{SWAPPER}.create_box_mask", f"{ENHANCER}.create_box_mask",
             "facefusion.processors.pixel_boost.implode_pixel_boost", f"{SWAPPER}.explode_pixel_boost",
             "facefusion.face_store.create_hash", f"{ENHANCER}.blend_frame", f"{ENHANCER}.prepare_crop_frame",
-            f"{SWAPPER}.prepare_crop_frame", f"{ENHANCER}.paste_back"} <= targets
+            f"{SWAPPER}.prepare_crop_frame", f"{ENHANCER}.paste_back", f"{ENHANCER}.normalize_crop_frame"} <= targets
     assert hh.create_hash is before["facefusion.hash_helper"]["create_hash"]  # only the face store's copy
     assert "facefusion.vision.blend_frame" not in targets  # only the enhancer's blend is folded
 
@@ -250,3 +253,61 @@ def test_hot_fallbacks_to_original(fake_ff) -> None:
     tiles = [np.zeros((3, 3, 3), np.float32), np.zeros((3, 3, 3), np.float64)] * 2  # mixed dtypes
     got = pb.explode_pixel_boost(tiles, 2, (3, 3), (6, 6))
     assert got.dtype == np.float64 and got.shape == (6, 6, 3)
+
+
+def test_enhancer_normalize_bit_identical_and_guarded(fake_ff, rng) -> None:
+    """The enhancer's normalize_crop_frame: the same values, dtype and strides as FaceFusion's
+    for any float32 layout; NaN, other dtypes and a version computing otherwise go to the original."""
+    from facefuse import _core
+    from facefuse.compat import _ff_hot
+
+    enhancer = importlib.import_module(ENHANCER)
+    ff.patch()
+    probe = _ff_hot._normalize_probe()
+    base = (rng.standard_normal((3, 67, 45)) * 0.8).astype(np.float32)
+    cases = [probe, base, base[:, ::-1, ::2], np.ascontiguousarray(base.transpose(1, 2, 0)).transpose(2, 0, 1),
+             np.ones((3, 1, 1), np.float32) * 0.3]
+    for x in cases[2:] + cases * 2:  # the first call (a non-contiguous output) checks, later ones go native
+        want = ref_ff.enhancer_normalize_crop_frame(x)
+        got = enhancer.normalize_crop_frame(x)
+        assert got.dtype == np.uint8 and got.shape == want.shape and np.array_equal(got, want)
+        if x.flags.c_contiguous and x.size >= 3 * 1024:
+            assert got.strides == want.strides
+    nan = base.copy()
+    nan[1, 3, 4] = np.nan
+    assert _core.ff_enhancer_normalize(nan) is None
+    with np.errstate(invalid="ignore"):  # numpy's uint8 cast of NaN
+        assert np.array_equal(enhancer.normalize_crop_frame(nan), ref_ff.enhancer_normalize_crop_frame(nan))
+    f64 = base.astype(np.float64)
+    assert np.array_equal(enhancer.normalize_crop_frame(f64), ref_ff.enhancer_normalize_crop_frame(f64))
+    with pytest.raises(TypeError, match="crop_vision_frame"):
+        _core.ff_enhancer_normalize(f64)
+    with pytest.raises(ValueError, match="crop_vision_frame"):
+        _core.ff_enhancer_normalize(base[0])
+
+    # a FaceFusion whose conversion differs (truncation instead of rounding): the check turns the native pass off
+    def other(x):
+        return (((np.clip(x, -1, 1) + 1) / 2).transpose(1, 2, 0) * 255.0).astype(np.uint8)[:, :, ::-1]
+
+    fn = enhancer.normalize_crop_frame
+    assert dict(zip(fn.__code__.co_freevars, (c.cell_contents for c in fn.__closure__)))["state"]["ok"]
+    guarded = _ff_hot.make_enhancer_normalize_crop_frame(other)
+    for _ in range(2):
+        assert np.array_equal(guarded(base), other(base))
+
+
+def test_repatch_reuses_replacements_and_their_cache(fake_ff, rng) -> None:
+    """unpatch() then patch(): the same replacement objects come back, the box-mask cache warm."""
+    swapper = importlib.import_module(SWAPPER)
+    import facefusion.face_masker as masker
+
+    _frame, crop, _aff = _scene(rng)
+    ff.patch()
+    first = swapper.create_box_mask
+    m1 = swapper.create_box_mask(crop, 0.3, (0, 0, 0, 0))
+    calls = masker.CALLS[0]
+    ff.unpatch()
+    assert swapper.create_box_mask is first.__wrapped__
+    ff.patch()
+    assert swapper.create_box_mask is first
+    assert np.array_equal(swapper.create_box_mask(crop, 0.3, (0, 0, 0, 0)), m1) and masker.CALLS[0] == calls

@@ -65,6 +65,50 @@ def test_kernel_bit_exact_model(rng, crop_dtype, size) -> None:
                     assert np.array_equal(got, want), (name, m.dtype, quant)
 
 
+@pytest.mark.parametrize("crop_dtype", [np.uint8, np.float32])
+def test_kernel_bit_exact_model_large_boxes(rng, crop_dtype) -> None:
+    """Boxes wider than the kernel's 64-column chunks and its 8-lane groups, odd sizes,
+    every layout, uint8 and float32 frames (the chunked / AVX2 path)."""
+    for k, (h, w, cs_h, cs_w) in enumerate(((230, 317, 128, 128), (181, 263, 97, 131), (300, 200, 255, 61))):
+        frame, crop, mask, aff = _case(rng, h, w, cs_h, cs_w, crop_dtype)
+        aff[:, :2] *= rng.uniform(0.25, 0.5)  # a box larger than the crop
+        aff = aff.astype(np.float32) if k % 2 else aff
+        f32 = frame.astype(np.float32) + rng.random(frame.shape, dtype=np.float32)
+        for name, c in _layouts(crop).items():
+            for m in (mask, mask[..., None], np.ascontiguousarray(mask[::-1])[::-1]):
+                for fr in (frame, f32):
+                    got = _core.ff_paste_back(fr, c, m, aff)
+                    assert np.array_equal(got, ref_ff.paste_back_model(fr, c, m, aff)), (name, fr.dtype, k)
+
+
+def test_kernel_baseline_isa_bit_exact(rng, tmp_path) -> None:
+    """FACEFUSE_CPU_BASELINE=1 (no AVX2 gathers, software fma): the same bits as the model."""
+    import os
+    import subprocess
+    import sys
+
+    cases = {}
+    for k, crop_dtype in enumerate((np.uint8, np.float32, np.float64, np.uint8)):
+        frame, crop, mask, aff = _case(rng, 150, 170, 64 if k < 3 else 1, 96 if k < 3 else 1, crop_dtype)
+        aff[:, :2] *= 0.5
+        c = _layouts(crop)["planar" if k % 2 else "bgr-reversed"]  # checked here in this layout
+        cases.update({f"f{k}": frame, f"c{k}": c, f"m{k}": mask, f"a{k}": aff})
+    np.savez(tmp_path / "in.npz", **cases)
+    # npz stores crops contiguous: the child makes the planar (enhancer) layout again
+    code = ("import sys, numpy as np; from facefuse import _core; d = np.load(sys.argv[1]); "
+            "planar = lambda a: np.ascontiguousarray(a.transpose(2, 0, 1)[::-1]).transpose(1, 2, 0)[:, :, ::-1]; "
+            "np.savez(sys.argv[2], **{str(k): _core.ff_paste_back(d[f'f{k}'], planar(d[f'c{k}']), d[f'm{k}'], "
+            "d[f'a{k}']) for k in range(4)})")
+    env = dict(os.environ, FACEFUSE_CPU_BASELINE="1")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "in.npz"), str(tmp_path / "out.npz")], env=env,
+                   check=True)
+    out = np.load(tmp_path / "out.npz")
+    for k in range(4):
+        want = ref_ff.paste_back_model(cases[f"f{k}"], cases[f"c{k}"], cases[f"m{k}"], cases[f"a{k}"])
+        assert np.array_equal(out[str(k)], want), k
+        assert np.array_equal(_core.ff_paste_back(cases[f"f{k}"], cases[f"c{k}"], cases[f"m{k}"], cases[f"a{k}"]), want)
+
+
 def test_kernel_float32_frames_bit_exact(rng) -> None:
     for crop_dtype in (np.uint8, np.float32, np.float64):
         frame, crop, mask, aff = _case(rng, 70, 90, 30, 30, crop_dtype)
@@ -170,9 +214,9 @@ def test_pixel_boost_and_hash_natives(rng) -> None:
             for c in (crop, crop[:, :, ::-1], _layouts(crop)["planar"]):
                 tiles = _core.ff_implode(c, t)
                 assert np.array_equal(tiles, ref_ff.implode_pixel_boost(c, t, (m, m))) and tiles.dtype == dtype
-                views = [x[:, :, ::-1][:, :, ::-1] for x in tiles]
-                back = _core.ff_explode(views, t)
-                assert np.array_equal(back, ref_ff.explode_pixel_boost(views, t, (m, m), (m * t, m * t)))
+                for views in ([x[:, :, ::-1][:, :, ::-1] for x in tiles], [_layouts(x)["planar"] for x in tiles]):
+                    back = _core.ff_explode(views, t)  # planar: the swapper's normalize_crop_frame outputs
+                    assert np.array_equal(back, ref_ff.explode_pixel_boost(views, t, (m, m), (m * t, m * t)))
     with pytest.raises(ValueError, match="crop_vision_frame"):
         _core.ff_implode(np.zeros((5, 6, 3), np.uint8), 2)
     with pytest.raises(ValueError, match="temp_vision_frames"):
@@ -183,3 +227,26 @@ def test_pixel_boost_and_hash_natives(rng) -> None:
     assert h != _core.ff_hash64(a[:-1]) and h != _core.ff_hash64(bytes([a[0] ^ 1]) + a[1:])
     with pytest.raises(ValueError, match="content"):
         _core.ff_hash64(np.zeros((4, 4), np.uint8)[:, ::2])
+
+
+def test_hash64_same_on_baseline_isa_and_sensitive(rng, tmp_path) -> None:
+    """ff_hash64: the AVX2 and the baseline stripes give the same value (every length
+    around the 64-byte stripes and 1 KiB scrambles); one changed byte anywhere changes it."""
+    import os
+    import subprocess
+    import sys
+
+    data = rng.integers(0, 256, 5000, dtype=np.uint8).tobytes()
+    lengths = [0, 1, 7, 8, 63, 64, 65, 127, 1023, 1024, 1025, 2049, 5000]
+    here = [_core.ff_hash64(data[:n]) for n in lengths]
+    code = ("import sys; from facefuse import _core; d = open(sys.argv[1], 'rb').read(); "
+            f"print(' '.join(_core.ff_hash64(d[:n]) for n in {lengths}))")
+    (tmp_path / "d.bin").write_bytes(data)
+    env = dict(os.environ, FACEFUSE_CPU_BASELINE="1")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "d.bin")], env=env, check=True,
+                         capture_output=True, text=True).stdout.split()
+    assert out == here and len(set(here)) == len(here)
+    for pos in (0, 63, 64, 1000, 1024, 4095, 4999):
+        flipped = bytearray(data)
+        flipped[pos] ^= 0x10
+        assert _core.ff_hash64(bytes(flipped)) != here[-1], pos

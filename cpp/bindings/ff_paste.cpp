@@ -193,6 +193,28 @@ py::array ff_explode(const py::list& tiles, int t) {
   return out;
 }
 
+py::object ff_enhancer_normalize(const py::object& obj) {
+  constexpr const char* fn = "ff_enhancer_normalize";
+  py::array a = as_array(obj, fn, "crop_vision_frame");
+  const ArrayDesc d = desc(a);
+  if (!(d.kind == 'f' && d.itemsize == 4)) type_error(fn, "crop_vision_frame", "a float32 c x h x w array", describe(a));
+  if (a.ndim() != 3 || a.shape(0) < 1 || a.shape(1) < 1 || a.shape(2) < 1 || a.shape(0) > 4 || a.shape(1) > kMaxSide ||
+      a.shape(2) > kMaxSide)
+    value_error(fn, "crop_vision_frame", "must be c x h x w with c in 1..4 and sides in 1..65536, got " + describe(a));
+  const int ch = static_cast<int>(a.shape(0)), h = static_cast<int>(a.shape(1)), w = static_cast<int>(a.shape(2));
+  ffhelp::Pix p{static_cast<const unsigned char*>(a.data()), a.strides(1), a.strides(2), a.strides(0)};
+  py::array_t<std::uint8_t, py::array::c_style> out({static_cast<py::ssize_t>(ch), static_cast<py::ssize_t>(h),
+                                                      static_cast<py::ssize_t>(w)});
+  std::uint8_t* o = out.mutable_data();
+  bool ok;
+  {
+    py::gil_scoped_release release;
+    ok = ffhelp::enhancer_normalize(p, h, w, ch, o);
+  }
+  if (!ok) return py::none();
+  return std::move(out);
+}
+
 }  // namespace
 
 void bind_ff_paste(py::module_& m) {
@@ -204,6 +226,10 @@ void bind_ff_paste(py::module_& m) {
         "16 hex digits of a fast 64-bit hash of a C-contiguous buffer (a cache key, not crc32).");
   m.def("ff_implode", &ff_implode, py::arg("crop_vision_frame"), py::arg("pixel_boost_total"),
         "FaceFusion's implode_pixel_boost: (total**2, m0, m1, 3) tiles, the crop read in place.");
+  m.def("ff_enhancer_normalize", &ff_enhancer_normalize, py::arg("crop_vision_frame"),
+        "FaceFusion's face_enhancer normalize_crop_frame of a float32 c x h x w model output, planar: a "
+        "C-contiguous c x h x w uint8 array (FaceFusion returns its transpose(1, 2, 0)[:, :, ::-1]); None when "
+        "an element is NaN.");
   m.def("ff_explode", &ff_explode, py::arg("temp_vision_frames"), py::arg("pixel_boost_total"),
         "FaceFusion's explode_pixel_boost of total**2 h x w x 3 tiles of one dtype.");
 }

@@ -14,6 +14,9 @@
 #else
 #define FACEFUSE_FFPASTE_AVX2 0
 #endif
+#if FACEFUSE_FFPASTE_AVX2
+#include <immintrin.h>
+#endif
 
 namespace facefuse::ffpaste {
 
@@ -60,6 +63,22 @@ inline void store(float v, std::uint8_t* d) {
 }
 inline void store(float v, float* d) { *d = v; }
 
+// A view's byte reach from its data pointer: lo / hi are its first / last byte;
+// i32: every element's byte offset (and a 4-byte read at hi - 3) fits the AVX2
+// gathers' int32 indices, and the view spans at least 4 bytes.
+struct Reach {
+  bool i32;
+  std::ptrdiff_t lo, hi;
+};
+
+Reach reach_of(const View& v, int channels, int item) {
+  Reach r{false, 0, item - 1};
+  const std::ptrdiff_t ext[3] = {v.sy * (v.h - 1), v.sx * (v.w - 1), v.sc * (channels - 1)};
+  for (std::ptrdiff_t e : ext) (e < 0 ? r.lo : r.hi) += e;
+  r.i32 = r.lo > -(std::ptrdiff_t{1} << 30) && r.hi < (std::ptrdiff_t{1} << 30) && r.hi - r.lo >= 3;
+  return r;
+}
+
 }  // namespace
 
 namespace ffk_base {
@@ -97,12 +116,28 @@ void paste_typed(TF* img, int W, const View& crop, const View& mask, const Setup
   const int bh = b.y1 - b.y0, bw = b.x1 - b.x0;
   if (bh <= 0 || bw <= 0) return;
   const bool avx2 = FACEFUSE_FFPASTE_AVX2 && cpu_has_avx2_fma();
+  // The chunked rows take what FaceFusion's inswapper / enhancer hand in on OpenCV 5.x.
+  constexpr bool chunk_types = std::is_same_v<TM, float> && !std::is_same_v<TC, double>;
+  const bool chunked = chunk_types && !quant;
+  const Reach cr = reach_of(crop, 3, sizeof(TC)), mr = reach_of(mask, 1, sizeof(TM));
   RegionProbe probe(static_cast<std::int64_t>(bh) * bw >= kParallelMinPixels);
 #pragma omp parallel if (probe.parallel())
   {
 #pragma omp for schedule(static) nowait
     for (int y = 0; y < bh; ++y) {
       TF* o = img + (static_cast<std::ptrdiff_t>(b.y0 + y) * W + b.x0) * 3;
+      if constexpr (chunk_types) {
+        if (chunked) {
+#if FACEFUSE_FFPASTE_AVX2
+          if (avx2) {
+            ffk_avx2::paste_row_chunked<TF, TC>(o, crop, mask, s, cr, mr, y, bw);
+            continue;
+          }
+#endif
+          ffk_base::paste_row_chunked<TF, TC>(o, crop, mask, s, cr, mr, y, bw);
+          continue;
+        }
+      }
 #if FACEFUSE_FFPASTE_AVX2
       if (avx2) {
         ffk_avx2::paste_row<TF, TC, TM>(o, crop, mask, s, quant, y, bw);

@@ -165,6 +165,10 @@ def ff_implode(crop_vision_frame: npt.NDArray[Any], pixel_boost_total: int) -> n
 def ff_explode(temp_vision_frames: list[npt.NDArray[Any]], pixel_boost_total: int) -> npt.NDArray[Any]:
     """FaceFusion's explode_pixel_boost of total**2 tiles of one dtype and size."""
 
+def ff_enhancer_normalize(crop_vision_frame: npt.NDArray[np.float32]) -> npt.NDArray[np.uint8] | None:
+    """FaceFusion's face_enhancer normalize_crop_frame of a float32 c x h x w output, planar c x h x w uint8
+    (FaceFusion returns its transpose(1, 2, 0)[:, :, ::-1]); None when an element is NaN."""
+
 
 # ---- poisson ---------------------------------------------------------------
 

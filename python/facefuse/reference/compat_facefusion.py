@@ -287,6 +287,16 @@ def prepare_crop_frame(crop_vision_frame: np.ndarray, mean: Any, std: Any) -> np
     return np.expand_dims(x.transpose(2, 0, 1), axis=0).astype(np.float32)
 
 
+def enhancer_normalize_crop_frame(crop_vision_frame: np.ndarray) -> np.ndarray:
+    """The face enhancer's model output (3 x H x W, [-1, 1]) as an H x W x 3 uint8 BGR crop:
+    clipped to [-1, 1], mapped to [0, 1], scaled by 255 and rounded (half to even) in the
+    input's float type, channels reversed; returned as the channel-reversed view of a
+    planar array (strides (W, 1, -H * W) for a contiguous input), as FaceFusion returns it."""
+    x = (np.clip(crop_vision_frame, -1, 1) + 1) / 2
+    x = (x.transpose(1, 2, 0) * 255.0).round()
+    return x.astype(np.uint8)[:, :, ::-1]
+
+
 def blend_frame(source_vision_frame: np.ndarray, target_vision_frame: np.ndarray, blend_factor: float) -> np.ndarray:
     """vision.blend_frame: ``cv2.addWeighted(source, 1 - f, target, f, 0)``."""
     return cv2.addWeighted(source_vision_frame, 1 - blend_factor, target_vision_frame, blend_factor, 0)
