@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 from ..ops._common import check_int
 
-__all__ = ["RANGE_ARGS", "input_file", "output_path", "output_dirs", "frame_range", "progress_arg"]
+__all__ = ["RANGE_ARGS", "input_file", "output_path", "output_dirs", "frame_range", "progress_arg", "as_fps", "pix_fmt_arg"]
 
 #: the keyword arguments of the frame range every engine pipeline takes (:func:`frame_range`)
 RANGE_ARGS = ("start_frame", "stop_frame", "warmup_frames")
@@ -62,3 +62,29 @@ def progress_arg(fn: str, progress: Any) -> None:
     if not (progress is None or isinstance(progress, bool) or callable(progress)):
         raise TypeError(f"{fn}: argument 'progress' must be a bool, None or a callable, "
                         f"got {type(progress).__name__}")
+
+
+def as_fps(fn: str, fps: Any) -> "Fraction":
+    """``fps`` (a constant output rate) as an exact ``Fraction`` > 0 (30000/1001 from 29.97)."""
+    from fractions import Fraction
+    import math
+
+    if isinstance(fps, bool) or not isinstance(fps, (int, float, Fraction)) or not math.isfinite(float(fps)) \
+            or fps <= 0 or fps > 1000:
+        raise ValueError(f"{fn}: argument 'fps' must be a number in (0, 1000], got {fps!r}")
+    return Fraction(fps).limit_denominator(1001) if not isinstance(fps, int) else Fraction(fps)
+
+
+def pix_fmt_arg(fn: str, pix_fmt: Any, codec: str) -> None:
+    """``pix_fmt`` None, or a pixel format ``codec`` encodes."""
+    if pix_fmt is None:
+        return
+    import av
+
+    try:
+        formats = [f.name for f in (av.Codec(codec, "w").video_formats or [])]
+    except Exception:  # noqa: BLE001 - the writer names an unknown codec
+        return
+    if not isinstance(pix_fmt, str) or (formats and pix_fmt not in formats):
+        raise ValueError(f"{fn}: argument 'pix_fmt' must be a pixel format {codec} encodes "
+                         f"({', '.join(formats)}), got {pix_fmt!r}")

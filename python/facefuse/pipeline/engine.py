@@ -22,6 +22,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any, Callable, List, Optional
 
 import numpy as np
@@ -96,17 +97,29 @@ class FrameProcessor:
 @dataclass
 class EncodeSettings:
     """Where and how the engine writes (see :class:`facefuse.video.VideoWriter`).
-    ``audio_offset`` None: the audio starts at the video's start (a range from frame 0) or at
-    the first written frame's timestamp (a chunk)."""
+
+    Timing: every frame keeps its input timestamp (pass-through; shifted so that the output
+    starts where the input file starts, or at the first written frame for a range that does
+    not start at frame 0); ``fps``: a constant rate instead (every frame kept, frame ``i`` at
+    ``i / fps``). ``pix_fmt`` None: the input's pixel format (its bit depth and chroma layout)
+    where the encoder takes it (:func:`facefuse.video.color.output_pix_fmt`); ``keep_color``:
+    convert with the input's matrix / range and write its colour tags. ``streams_from``: the
+    file whose audio / subtitle tracks and tags are copied (the input video); ``audio_from``: a
+    driving audio that replaces its audio track ``audio_track`` (or is the only one).
+    ``audio_offset`` None: ``audio_from`` starts at the output's start."""
 
     path: str
     codec: str = "libx264"
     crf: Optional[float] = 18
     preset: Optional[str] = "medium"
-    pix_fmt: str = "yuv420p"
+    pix_fmt: Optional[str] = None
     options: Optional[dict] = None
     audio_from: Optional[str] = None
     audio_offset: Optional[float] = None
+    streams_from: Optional[str] = None
+    audio_track: int = 0
+    fps: Optional[Fraction] = None
+    keep_color: bool = True
 
 
 @dataclass
@@ -115,9 +128,15 @@ class StreamResult:
     the last one with its side input (warm-up included, counted from the video's start);
     ``cut``: a :class:`StreamCut` ended the stream (``cut_reason``: its message);
     ``size_note``: the writer's note on a frame size the encoder could not take;
-    ``stage_seconds``: time in the engine's own stages (``quality``, ``encode``)."""
+    ``stage_seconds``: time in the engine's own stages (``quality``, ``encode``); ``frames_in``:
+    frames decoded in the written range (equal to ``frames`` unless the run failed);
+    ``retimed``: frames whose timestamp repeated or went back and was moved one tick later;
+    ``stream_notes``: tracks of the input the output does not keep as they were."""
 
     frames: int = 0
+    frames_in: int = 0
+    retimed: int = 0
+    stream_notes: List[str] = field(default_factory=list)
     frames_read: int = 0
     cut: bool = False
     cut_reason: str = ""
@@ -179,6 +198,8 @@ class _Stages:
                 res.frames_read = index + 1
                 plan = proc.plan(image, index, ts, side)
                 plan.warmup = index < self.start_frame
+                if not plan.warmup:
+                    res.frames_in += 1
                 if plan.warmup and not proc.model_warmup:
                     continue  # planned for its state (tracks, smoother); nothing more
                 if not self.put(self.q_plan, plan):
@@ -236,15 +257,25 @@ class _Stages:
             self.fail(e)
 
 
-def _open_writer(enc: EncodeSettings, reader: Any, out: np.ndarray, timestamp: float, start_frame: int) -> Any:
+def output_origin(reader: Any, start_frame: int, first_timestamp: float) -> float:
+    """The input time (seconds) the output's t = 0 stands for: the file's start for a run from
+    frame 0 (streams keep their offsets to each other), else the first written frame's time."""
+    return float(getattr(reader, "origin", reader.start_time)) if start_frame == 0 else float(first_timestamp)
+
+
+def _open_writer(enc: EncodeSettings, reader: Any, out: np.ndarray, origin: float) -> Any:
     from ..video import VideoWriter
+    from ..video.color import output_pix_fmt
 
     h, w = out.shape[:2]
-    offset = enc.audio_offset
-    if offset is None:  # the audio from the first written frame on (the video's start for a range from 0)
-        offset = reader.start_time if start_frame == 0 else timestamp
-    return VideoWriter(enc.path, reader.fps_fraction, w, h, codec=enc.codec, crf=enc.crf, preset=enc.preset,
-                       pix_fmt=enc.pix_fmt, options=enc.options, audio_offset=offset, audio_from=enc.audio_from)
+    color = getattr(reader, "color", None) if enc.keep_color else None
+    pix_fmt = enc.pix_fmt or output_pix_fmt(enc.codec, color)
+    offset = origin if enc.audio_offset is None else enc.audio_offset
+    return VideoWriter(enc.path, enc.fps or reader.fps_fraction, w, h, codec=enc.codec, crf=enc.crf,
+                       preset=enc.preset, pix_fmt=pix_fmt, options=enc.options, audio_offset=offset,
+                       audio_from=enc.audio_from, streams_from=enc.streams_from, audio_track=enc.audio_track,
+                       streams_offset=origin, time_base=None if enc.fps else getattr(reader, "time_base", None),
+                       color=color)
 
 
 def run_stream(
@@ -287,9 +318,11 @@ def run_stream(
             _, out, timestamp = item
             t0 = time.perf_counter()
             if writer is None:
-                writer = _open_writer(encode, reader, out, timestamp, start_frame)
+                origin = output_origin(reader, start_frame, timestamp)
+                writer = _open_writer(encode, reader, out, origin)
                 result.size_note = writer.size_note
-            writer.write(out)
+                result.stream_notes = list(writer.stream_notes)
+            writer.write(out, timestamp - origin)
             st["encode"] += time.perf_counter() - t0
             result.frames += 1
             if on_progress is not None:
@@ -300,6 +333,7 @@ def run_stream(
             t0 = time.perf_counter()
             writer.close()
             st["encode"] += time.perf_counter() - t0
+            result.retimed = writer.retimed
         return result
     except BaseException:
         stages.stop.set()
