@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .lipsync import cli as lipsync_cli
 
     models_cli.add_parser(sub)
+    from . import probe_cli
+
+    probe_cli.add_parser(sub)
 
     lipsync_cli.add_parsers(sub)
     from .batch.cli import add_parser as _add_batch_parser  # facefuse batch (facefuse/batch/cli.py)
@@ -163,6 +166,12 @@ def _add_swap_parser(sub: Any) -> None:
     s.add_argument("--codec", default="libx264", help="video encoder (default libx264; h264_nvenc on NVIDIA)")
     s.add_argument("--crf", type=float, default=18, help="quality, lower is better (default 18)")
     s.add_argument("--preset", default="medium", help="encoder preset (default medium)")
+    s.add_argument("--fps", type=float, default=None, metavar="N",
+                   help="write a constant N fps (every frame kept, re-timed); default: every frame at its own "
+                        "timestamp, as in the target")
+    s.add_argument("--pix-fmt", default=None, metavar="FMT",
+                   help="stored pixel format, e.g. yuv420p (default: the target's where the codec takes it, so "
+                        "a 10-bit target gives a 10-bit output)")
     s.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     s.add_argument("--debug", action="store_true", help="show the traceback of unexpected errors")
 
@@ -328,7 +337,7 @@ def _swap(args: argparse.Namespace) -> int:
             reference_distance=args.reference_distance, smoothing=not args.no_smoothing,
             quality_report=args.quality_report, quality_plot=args.quality_plot, progress=not args.no_progress,
             codec=args.codec, crf=args.crf, preset=args.preset, frame_device=args.frame_device,
-            offline=True if args.offline else None)
+            offline=True if args.offline else None, fps=args.fps, pix_fmt=args.pix_fmt)
     except KeyboardInterrupt:
         print("\nfacefuse swap: interrupted; no output written", file=sys.stderr)
         return 130
@@ -443,6 +452,10 @@ def _main(argv: Optional[list[str]]) -> int:
         from . import models_cli
 
         return models_cli.run(args)
+    if args.command == "probe":
+        from . import probe_cli
+
+        return probe_cli.run(args)
     from .lipsync import cli as lipsync_cli
 
     if args.command in lipsync_cli.COMMANDS:

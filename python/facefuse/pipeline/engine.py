@@ -30,7 +30,7 @@ import numpy as np
 from ..ops._device import is_device_array
 from .device import to_host
 
-__all__ = ["FramePlan", "FrameProcessor", "StreamCut", "EncodeSettings", "StreamResult", "run_stream"]
+__all__ = ["FramePlan", "FrameProcessor", "StreamCut", "EncodeSettings", "StreamResult", "run_stream", "frame_notes"]
 
 
 class StreamCut(Exception):
@@ -255,6 +255,20 @@ class _Stages:
                     return
         except BaseException as e:  # noqa: BLE001
             self.fail(e)
+
+
+def frame_notes(res: StreamResult) -> List[str]:
+    """What the output does not keep of the input's frames and tracks, one line each (empty when
+    every frame was written at its own time and every track copied; each starts with ``video: ``
+    like the writer's own notes start with its name)."""
+    notes = []
+    if res.frames != res.frames_in:
+        why = f": {res.cut_reason}" if res.cut else ""
+        notes.append(f"video: {res.frames_in} frame(s) decoded, {res.frames} written{why}")
+    if res.retimed:
+        notes.append(f"video: {res.retimed} frame(s) had a timestamp not after the previous frame's (duplicate pts); "
+                     f"each was moved one time-base tick later, none dropped")
+    return notes + [f"video: {n}" for n in res.stream_notes]
 
 
 def output_origin(reader: Any, start_frame: int, first_timestamp: float) -> float:
