@@ -128,3 +128,21 @@ def test_a_range_starts_at_its_first_frame(tmp_path) -> None:
         first = r.read().image.astype(int)
     errs = [np.abs(first - pattern(k).astype(int)).mean() for k in range(3, 8)]
     assert int(np.argmin(errs)) == 2
+
+
+def test_lipsync_mel_window_follows_the_frames_real_time(tmp_path) -> None:
+    # a VFR frame k shown at t takes the window of time t (the CFR frame shown then), not of k / fps
+    from facefuse.lipsync.feed import MelFeed
+    from facefuse.testing.media import synth_speech, write_audio
+
+    write_audio(tmp_path / "s.wav", synth_speech(2.0), 16000)
+    by_time, by_index = MelFeed(tmp_path / "s.wav", 25.0), MelFeed(tmp_path / "s.wav", 25.0)
+    try:
+        assert by_time.start_step(10, 10 / 25) == by_index.start_step(10)  # on the grid: Diff2Lip's expression
+        w_time = by_time.window(10, 0.8)  # frame 10 of a VFR video, shown at 0.8 s
+        w_index = by_index.window(20)  # the CFR frame shown at 0.8 s
+        np.testing.assert_array_equal(w_time, w_index)
+        assert not np.array_equal(w_time, MelFeed(tmp_path / "s.wav", 25.0).window(10))
+    finally:
+        by_time.close()
+        by_index.close()

@@ -106,7 +106,8 @@ class EncodeSettings:
     convert with the input's matrix / range and write its colour tags. ``streams_from``: the
     file whose audio / subtitle tracks and tags are copied (the input video); ``audio_from``: a
     driving audio that replaces its audio track ``audio_track`` (or is the only one).
-    ``audio_offset`` None: ``audio_from`` starts at the output's start."""
+    ``audio_offset`` None: ``audio_from`` starts with the input video (at its file start), so a
+    range from frame ``k`` takes it from ``k``'s time on."""
 
     path: str
     codec: str = "libx264"
@@ -284,7 +285,8 @@ def _open_writer(enc: EncodeSettings, reader: Any, out: np.ndarray, origin: floa
     h, w = out.shape[:2]
     color = getattr(reader, "color", None) if enc.keep_color else None
     pix_fmt = enc.pix_fmt or output_pix_fmt(enc.codec, color)
-    offset = origin if enc.audio_offset is None else enc.audio_offset
+    start = float(getattr(reader, "origin", reader.start_time))
+    offset = origin - start if enc.audio_offset is None else enc.audio_offset
     return VideoWriter(enc.path, enc.fps or reader.fps_fraction, w, h, codec=enc.codec, crf=enc.crf,
                        preset=enc.preset, pix_fmt=pix_fmt, options=enc.options, audio_offset=offset,
                        audio_from=enc.audio_from, streams_from=enc.streams_from, audio_track=enc.audio_track,

@@ -123,6 +123,8 @@ class VideoReader:
         else:
             self.frame_count = 0  # unknown
         self.has_audio: bool = len(c.streams.audio) > 0
+        #: how many audio tracks the file has (an output copies them all)
+        self.audio_tracks: int = len(c.streams.audio)
         if self.start_frame:
             self._position(s)
             s = self._stream
@@ -157,8 +159,9 @@ class VideoReader:
         # FFmpeg's default output origin: the earliest stream start of the file, so that every
         # stream keeps its offset to the others (a video starting 0.5 s after its audio stays so)
         origin = self.start_time
-        if c.start_time is not None:
-            origin = min(origin, c.start_time / av.time_base)
+        begin = self._container.start_time  # (not c: a reader started by counting frames reopened it)
+        if begin is not None:
+            origin = min(origin, begin / av.time_base)
         self.origin: float = float(origin)
         w, h = self._first.width, self._first.height
         if self.auto_rotate and rot in (90, 270):
