@@ -146,3 +146,27 @@ def test_lipsync_mel_window_follows_the_frames_real_time(tmp_path) -> None:
     finally:
         by_time.close()
         by_index.close()
+
+
+def test_chunk_join_keeps_every_timestamp_and_track(tmp_path) -> None:
+    from facefuse.batch.chunks import join_chunks, plan_chunks
+    from fidelity_clips import audio_packets
+
+    pts = [sum(3000 if k % 2 == 0 else 6000 for k in range(i)) for i in range(30)]  # VFR
+    src = make_clip(tmp_path / "vfr.mp4", pts, F(1, 90000), audio=[("aac", "eng", 440), ("aac", "deu", 660)])
+    ranges = plan_chunks(30, 10)
+    parts = []
+    for k, (a, b) in enumerate(ranges):
+        parts.append(str(tmp_path / f"c{k}.mp4"))
+        process_video(src, parts[-1], lambda f, i, t: f, preset="ultrafast", start_frame=a, stop_frame=b,
+                      warmup_frames=3, copy_audio=False)
+    out = tmp_path / "joined.mp4"
+    with VideoReader(src) as r:
+        fps = r.fps_fraction
+    assert join_chunks(parts, str(out), fps=fps, expected_frames=[10, 10, 10], source=src, ranges=ranges,
+                       streams_from=src) == 30
+    assert frame_times(out) == frame_times(src)
+    a_in, a_out = audio_packets(src), audio_packets(out)
+    assert len(a_out) == 2 and all(x[2] and x[2] == y[2] for x, y in zip(a_in, a_out))
+    with pytest.raises(ValueError, match="'source' and 'ranges'"):
+        join_chunks(parts, str(tmp_path / "x.mp4"), fps=fps, source=src)
