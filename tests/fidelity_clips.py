@@ -116,3 +116,10 @@ def audio_packets(path) -> list:
                 continue
             out[tracks.index(pkt.stream)][2].append((pkt.pts, bytes(pkt)))
     return out
+
+
+def raw_frames(path) -> list:
+    """Every decoded frame of ``path`` as stored: its YUV samples (uint16 for > 8 bits) as
+    ``VideoFrame.to_ndarray`` lays them out, no conversion."""
+    with av.open(str(path)) as c:
+        return [f.to_ndarray() for f in c.decode(video=0)]

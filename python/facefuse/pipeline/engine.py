@@ -45,7 +45,9 @@ class FramePlan:
     the quality monitor; ``warmup``: planned for its state only, never modelled nor written;
     ``device_image``: the frame's copy on the GPU when the processor works there (its
     ``finish`` then returns a device frame, which the engine gives the quality monitor with
-    this source and downloads once for the encoder)."""
+    this source and downloads once for the encoder); ``source_frame``: ``(decoded BGR, decoded
+    av frame)`` (``VideoReader.last_frame``): the writer keeps the av frame's samples where the
+    output equals that BGR (unchanged pixels at full bit depth)."""
 
     index: int
     timestamp: float
@@ -54,6 +56,7 @@ class FramePlan:
     landmarks: Optional[np.ndarray] = None
     warmup: bool = False
     device_image: Any = None
+    source_frame: Any = None
 
     def monitor_source(self, out: Any) -> Any:
         """The input frame the quality monitor pairs with the output ``out``: the device copy
@@ -76,6 +79,9 @@ class FrameProcessor:
     batch_size: int = 1
     wait_for_batch: bool = False
     model_warmup: bool = False
+    #: its stages may write into the decoded frame (user code): the engine keeps a copy to tell
+    #: unchanged pixels by (the built-in processors paste into new arrays)
+    input_may_change: bool = False
 
     def side_input(self, index: int, timestamp: float) -> Any:
         """A per-frame input besides the image (lip sync: the frame's mel window), computed in
@@ -156,6 +162,8 @@ class _Stages:
                  queue_size: int, monitor: Any, result: StreamResult) -> None:
         self.reader, self.proc, self.monitor, self.result = reader, proc, monitor, result
         self.start_frame, self.stop_frame = start_frame, stop_frame
+        #: hand each frame's decoded source to the writer (unchanged pixels at full depth)
+        self.keep_source = True
         self.stop = threading.Event()
         self.errors: List[BaseException] = []
         self._lock = threading.Lock()
@@ -199,6 +207,10 @@ class _Stages:
                 res.frames_read = index + 1
                 plan = proc.plan(image, index, ts, side)
                 plan.warmup = index < self.start_frame
+                decoded = getattr(self.reader, "last_frame", None)
+                if self.keep_source and decoded is not None and not plan.warmup:
+                    # a processor that may write into its input compares against a copy
+                    plan.source_frame = (image.copy() if proc.input_may_change else image, decoded)
                 if not plan.warmup:
                     res.frames_in += 1
                 if plan.warmup and not proc.model_warmup:
@@ -249,7 +261,7 @@ class _Stages:
                         self.monitor.update(out, source=plan.monitor_source(out), roi=plan.roi,
                                             landmarks=plan.landmarks)
                         st["quality"] += time.perf_counter() - t0
-                    if not self.put(self.q_out, (plan.index, to_host(out), plan.timestamp)):
+                    if not self.put(self.q_out, (plan.index, to_host(out), plan.timestamp, plan.source_frame)):
                         return
                 if end:
                     self.put(self.q_out, _END)
@@ -320,6 +332,9 @@ def run_stream(
     result = StreamResult()
     stages = _Stages(reader, processor, start_frame=start_frame, stop_frame=stop_frame,
                      queue_size=queue_size, monitor=monitor, result=result)
+    # the decoded frame lines up with the BGR one only as stored (not rotated upright)
+    stages.keep_source = encode.keep_color and not (getattr(reader, "auto_rotate", False)
+                                                    and getattr(reader, "rotation", 0))
     threads = [threading.Thread(target=stages.prepare, name="facefuse-prepare", daemon=True),
                threading.Thread(target=stages.model, name="facefuse-model", daemon=True)]
     writer = None
@@ -331,14 +346,14 @@ def run_stream(
             item = stages.get(stages.q_out)
             if item is _STOPPED or item is _END:
                 break
-            _, out, timestamp = item
+            _, out, timestamp, source = item
             t0 = time.perf_counter()
             if writer is None:
                 origin = output_origin(reader, start_frame, timestamp)
                 writer = _open_writer(encode, reader, out, origin)
                 result.size_note = writer.size_note
                 result.stream_notes = list(writer.stream_notes)
-            writer.write(out, timestamp - origin)
+            writer.write(out, timestamp - origin, source=source)
             st["encode"] += time.perf_counter() - t0
             result.frames += 1
             if on_progress is not None:

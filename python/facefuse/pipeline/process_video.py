@@ -25,6 +25,7 @@ class _FunctionProcessor(FrameProcessor):
     frames already planned (``batch_size`` > 1); warm-up frames included (their output dropped)."""
 
     model_warmup = True
+    input_may_change = True  # fn may edit the frame it is given and return it
 
     def __init__(self, fn: Callable[..., Any], batch_size: int) -> None:
         self.fn, self.batch_size = fn, batch_size

@@ -147,6 +147,9 @@ class VideoReader:
                     rot = 0
         self.rotation: int = rot
         self.color: ColorInfo = color_of(self._first)
+        #: the decoded ``av.VideoFrame`` of the frame iteration returned last (its samples at full
+        #: bit depth, for :meth:`VideoWriter.write`'s ``source``); None before the first
+        self.last_frame: Any = None
         self.time_base: Fraction = Fraction(s.time_base) if s.time_base else Fraction(1, 90000)
         t0 = self._first.time
         if self._index is not None:
@@ -249,9 +252,11 @@ class VideoReader:
 
     def _frames(self) -> Iterator[Frame]:
         first, self._first = self._first, None
+        self.last_frame = first
         yield self._convert(first, self.start_frame)
         index = self.start_frame + 1
         for frame in self._raw:
+            self.last_frame = frame
             yield self._convert(frame, index)
             index += 1
 

@@ -18,6 +18,7 @@ import av
 from .._files import publish
 from .audio_mux import _AudioMux
 from .color import ColorInfo, from_bgr
+from .source_pixels import changed_box, merge_source, source_usable
 from .errors import _FFMPEG_ERRORS, PathLike, VideoError
 
 # pixel formats whose chroma is subsampled 2x in both directions (need even W and H)
@@ -211,6 +212,8 @@ class VideoWriter(_AudioMux):
         self.pix_fmt = pix_fmt
         #: frames whose timestamp was moved one tick later (not after the previous frame's)
         self.retimed = 0
+        #: frames written from their decoded source samples alone (nothing in them changed)
+        self.source_frames = 0
         self._last_pts: Optional[int] = None
         self._end_time = 0.0
         self._template = video_template
@@ -305,9 +308,13 @@ class VideoWriter(_AudioMux):
         self.frames_written += int(frames)
         self._mux_audio(self._end_time)
 
-    def write(self, image: np.ndarray, timestamp: Optional[float] = None) -> None:
+    def write(self, image: np.ndarray, timestamp: Optional[float] = None, source: Optional[tuple] = None) -> None:
         """Encode one H x W x 3 uint8 BGR frame (W, H as given to the constructor); ``timestamp``
-        (seconds, needed with ``time_base``, ignored without): when it is shown."""
+        (seconds, needed with ``time_base``, ignored without): when it is shown. ``source``:
+        ``(decoded_bgr, decoded_frame)`` of the input frame ``image`` was made from; where
+        ``image`` equals ``decoded_bgr`` the samples of ``decoded_frame`` are written as they are
+        (full bit depth, no second chroma resampling; see :mod:`.source_pixels`), when it has
+        the output's pixel format and size."""
         if self._done or self._out is None:
             raise VideoError(f"VideoWriter: {self.path!r} is already closed")
         if self._template is not None:
@@ -321,6 +328,11 @@ class VideoWriter(_AudioMux):
             image = np.pad(image, ((0, self.encoded_height - self.height), (0, self.encoded_width - self.width), (0, 0)),
                            mode="edge")
         frame = from_bgr(np.ascontiguousarray(image), self.color, self.pix_fmt)
+        if source is not None and source_usable(source[1], self.pix_fmt, self.encoded_width, self.encoded_height) \
+                and source[0].shape == image.shape:
+            box = changed_box(image, source[0])
+            frame = merge_source(frame, source[1], box if box is not None else (0, 0, 0, 0))
+            self.source_frames += box is None
         if self.time_base is None:
             frame.pts = self.frames_written
             frame.time_base = 1 / self.fps_fraction
