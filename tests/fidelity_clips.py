@@ -22,7 +22,7 @@ def pattern(i: int) -> np.ndarray:
     return np.ascontiguousarray(img.clip(0, 255).astype(np.uint8))
 
 
-def _tone(rate: int, samples: int, freq: float, layout: str = "mono") -> np.ndarray:
+def _tone(rate: int, samples: int, freq: float) -> np.ndarray:
     t = np.arange(samples) / rate
     return (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32)[None, :]
 
@@ -96,7 +96,7 @@ def frame_times(path) -> list:
         return [Fraction(p) * Fraction(s.time_base) for p in _frame_pts(c, s)]
 
 
-def decoded(path, color_matrix=None) -> list:
+def decoded(path) -> list:
     """Every decoded frame of ``path`` in BGR, converted with its own tags (facefuse's reader)."""
     from facefuse.video import VideoReader
 

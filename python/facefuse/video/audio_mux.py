@@ -48,7 +48,6 @@ class _AudioMux:
     streams_offset: float
     _vs: Any
     _out: Any
-    _ain: Any
 
     def _open_source(self, path: PathLike, what: str) -> Any:
         src = os.fspath(path)
@@ -90,7 +89,6 @@ class _AudioMux:
                      audio_track: int = 0) -> None:
         self._inputs: List[Any] = []
         self._sources: List[_Source] = []
-        self._ain = None  # kept for callers that test it: the first input container
         #: what of the source's streams the output does not keep as they are, one line each
         self.stream_notes: List[str] = []
         keep: list = []
@@ -125,11 +123,6 @@ class _AudioMux:
             pairs: list = []
             self._add_copy(drive, pairs)
             self._sources.insert(0, _Source(os.fspath(audio_from), a, pairs, self.audio_offset))
-        self._ain = self._inputs[0] if self._inputs else None
-
-    @property
-    def _transcode(self) -> bool:
-        return any(t for s in getattr(self, "_sources", ()) for _, t in s.out_of.values())
 
     def _packets(self, src: _Source, until: float) -> Iterator[Any]:
         """``src``'s packets (already in the output's codec) with start time < ``until`` seconds."""
@@ -193,4 +186,3 @@ class _AudioMux:
             except Exception:  # noqa: BLE001 - closing a reader cannot lose output
                 pass
         self._inputs = []
-        self._ain = None

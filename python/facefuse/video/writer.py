@@ -220,7 +220,6 @@ class VideoWriter(_AudioMux):
         self.audio_offset = float(audio_offset)
         self.streams_offset = self.audio_offset if streams_offset is None else float(streams_offset)
         self._out = None
-        self._ain = None
         self._tmp: Optional[str] = None
         self._done = False
         self.fps_fraction = _as_fps(fps)
