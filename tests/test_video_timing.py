@@ -170,3 +170,12 @@ def test_chunk_join_keeps_every_timestamp_and_track(tmp_path) -> None:
     assert len(a_out) == 2 and all(x[2] and x[2] == y[2] for x, y in zip(a_in, a_out))
     with pytest.raises(ValueError, match="'source' and 'ranges'"):
         join_chunks(parts, str(tmp_path / "x.mp4"), fps=fps, source=src)
+
+
+def test_an_encoder_that_refuses_the_time_base_rounds_and_says_so(tmp_path) -> None:
+    # MPEG-4 Part 2 takes time-base denominators up to 65535: 1/90000 falls back to 1/60000
+    src = make_clip(tmp_path / "ntsc.mp4", [3003 * i for i in range(10)], F(1, 90000))
+    out = tmp_path / "o.mp4"
+    with pytest.warns(UserWarning, match="mpeg4 takes no time base 1/90000"):
+        assert process_video(src, out, lambda f, i, t: f, codec="mpeg4") == 10
+    assert frame_times(out) == frame_times(src)  # 1001/30000 s steps are exact at 1/60000

@@ -352,7 +352,8 @@ def run_stream(
                 origin = output_origin(reader, start_frame, timestamp)
                 writer = _open_writer(encode, reader, out, origin)
                 result.size_note = writer.size_note
-                result.stream_notes = list(writer.stream_notes)
+                result.stream_notes = list(writer.stream_notes) + (
+                    [writer.timing_note.split(": ", 1)[1]] if writer.timing_note else [])
             writer.write(out, timestamp - origin, source=source)
             st["encode"] += time.perf_counter() - t0
             result.frames += 1

@@ -58,14 +58,20 @@ def _encoder_options(codec: str, crf: Optional[float], preset: Optional[str], op
     return opts
 
 
+#: the time base a writer falls back to when its encoder refuses the input's (MPEG-4 Part 2 takes
+#: denominators up to 65535 only): exact for 24, 25, 30, 50, 60 and the NTSC rates 29.97 / 59.94
+_FALLBACK_TIME_BASE = Fraction(1, 60000)
+
+
 @functools.lru_cache(maxsize=64)
-def _encoder_opens(codec: str, pix_fmt: str, width: int, height: int, opts: tuple) -> bool:
+def _encoder_opens(codec: str, pix_fmt: str, width: int, height: int, opts: tuple,
+                   time_base: Fraction = Fraction(1, 25)) -> bool:
     """Whether ``codec`` opens for ``width`` x ``height`` frames in ``pix_fmt`` with ``opts``
-    (a throwaway encoder, opened and dropped)."""
+    and ``time_base`` (a throwaway encoder, opened and dropped)."""
     try:
         ctx = av.CodecContext.create(codec, "w")
         ctx.width, ctx.height, ctx.pix_fmt = width, height, pix_fmt
-        ctx.time_base = Fraction(1, 25)
+        ctx.time_base = time_base
         ctx.framerate = Fraction(25, 1)
         ctx.options = dict(opts)
         ctx.open()
@@ -250,6 +256,15 @@ class VideoWriter(_AudioMux):
                 warnings.warn(self.size_note, UserWarning, stacklevel=2)
         self.encoded_width, self.encoded_height = ew, eh
         self.frames_written = 0
+        #: why the file's timestamps are rounded (the encoder refuses the input's time base), or None
+        self.timing_note: Optional[str] = None
+        if time_base is not None and video_template is None and not _encoder_opens(
+                codec, pix_fmt, ew, eh, tuple(sorted(opts.items())), time_base) and _encoder_opens(
+                codec, pix_fmt, ew, eh, tuple(sorted(opts.items())), _FALLBACK_TIME_BASE):
+            self.timing_note = (f"VideoWriter: {codec} takes no time base {time_base}: timestamps are rounded to "
+                                f"{_FALLBACK_TIME_BASE} s")
+            warnings.warn(self.timing_note, UserWarning, stacklevel=2)
+            self.time_base = time_base = _FALLBACK_TIME_BASE
 
         directory = os.path.dirname(os.path.abspath(self.path))
         base = os.path.basename(self.path)
