@@ -184,3 +184,29 @@ def test_unchanged_pixels_keep_their_ten_bit_samples(tmp_path) -> None:
         assert not np.array_equal(y_in[8:24, 40:56], y_out[8:24, 40:56])
     red = decoded(box)[0][12:20, 44:52].astype(int)
     assert np.abs(red - np.array([0, 0, 255])).max() <= 3
+
+
+@pytest.mark.parametrize("cw", [90, 270])
+def test_rotation_kept_as_display_matrix(tmp_path, cw) -> None:
+    # a phone clip stored landscape with a display matrix: processed upright, written as stored
+    # with the same matrix, so the decoded samples stand in for unchanged pixels
+    from fidelity_clips import raw_frames
+
+    src = str(tmp_path / "phone.mp4")
+    with av.open(src, "w") as c:
+        vs = c.add_stream("libx264", rate=25, options={"qp": "0", "preset": "ultrafast"})
+        vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+        vs.set_display_rotation(-cw)
+        for i in range(4):
+            f = av.VideoFrame.from_ndarray(pattern(i), format="bgr24")
+            f.pts = i
+            c.mux(vs.encode(f))
+        c.mux(vs.encode(None))
+    seen = []
+    out = tmp_path / "o.mp4"
+    process_video(src, out, lambda f, i, t: seen.append(f.shape) or f, crf=None, options={"qp": "0"},
+                  preset="ultrafast")
+    assert seen[0] == (64, 48, 3)  # upright for the processing
+    with VideoReader(out) as r:
+        assert r.rotation == cw and (r.width, r.height) == (48, 64)
+    assert all(np.array_equal(a, b) for a, b in zip(raw_frames(src), raw_frames(out)))

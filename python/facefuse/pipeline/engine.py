@@ -290,7 +290,12 @@ def output_origin(reader: Any, start_frame: int, first_timestamp: float) -> floa
     return float(getattr(reader, "origin", reader.start_time)) if start_frame == 0 else float(first_timestamp)
 
 
-def _open_writer(enc: EncodeSettings, reader: Any, out: np.ndarray, origin: float) -> Any:
+def _stored(img: np.ndarray, rotation: int) -> np.ndarray:
+    """An upright frame turned back to how a stream with clockwise display ``rotation`` stores it."""
+    return np.ascontiguousarray(np.rot90(img, rotation // 90))  # positive k: counter-clockwise
+
+
+def _open_writer(enc: EncodeSettings, reader: Any, out: np.ndarray, origin: float, rotation: int = 0) -> Any:
     from ..video import VideoWriter
     from ..video.color import output_pix_fmt
 
@@ -303,7 +308,7 @@ def _open_writer(enc: EncodeSettings, reader: Any, out: np.ndarray, origin: floa
                        preset=enc.preset, pix_fmt=pix_fmt, options=enc.options, audio_offset=offset,
                        audio_from=enc.audio_from, streams_from=enc.streams_from, audio_track=enc.audio_track,
                        streams_offset=origin, time_base=None if enc.fps else getattr(reader, "time_base", None),
-                       color=color)
+                       color=color, rotation=rotation)
 
 
 def run_stream(
@@ -332,9 +337,9 @@ def run_stream(
     result = StreamResult()
     stages = _Stages(reader, processor, start_frame=start_frame, stop_frame=stop_frame,
                      queue_size=queue_size, monitor=monitor, result=result)
-    # the decoded frame lines up with the BGR one only as stored (not rotated upright)
-    stages.keep_source = encode.keep_color and not (getattr(reader, "auto_rotate", False)
-                                                    and getattr(reader, "rotation", 0))
+    stages.keep_source = encode.keep_color
+    # frames the reader turned upright are turned back and written with the input's rotation
+    rot = int(getattr(reader, "rotation", 0)) if getattr(reader, "auto_rotate", False) else 0
     threads = [threading.Thread(target=stages.prepare, name="facefuse-prepare", daemon=True),
                threading.Thread(target=stages.model, name="facefuse-model", daemon=True)]
     writer = None
@@ -348,9 +353,12 @@ def run_stream(
                 break
             _, out, timestamp, source = item
             t0 = time.perf_counter()
+            if rot:  # back to the orientation the input stores, shown upright by its display matrix
+                out = _stored(out, rot)
+                source = None if source is None else (_stored(source[0], rot), source[1])
             if writer is None:
                 origin = output_origin(reader, start_frame, timestamp)
-                writer = _open_writer(encode, reader, out, origin)
+                writer = _open_writer(encode, reader, out, origin, rot)
                 result.size_note = writer.size_note
                 result.stream_notes = list(writer.stream_notes) + (
                     [writer.timing_note.split(": ", 1)[1]] if writer.timing_note else [])

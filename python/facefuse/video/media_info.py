@@ -78,7 +78,8 @@ def media_info(path: PathLike, codec: str = "libx264") -> dict:
                  + ("; processed in 8-bit BGR, so unchanged pixels keep 8 bits of precision"
                     if depth > 8 else ""))
     if rotation:
-        keeps.append(f"rotation: {rotation} degrees applied to the pixels (the output is stored upright)")
+        keeps.append(f"rotation: {rotation} degrees kept (frames processed upright, written as stored with "
+                     f"the same display matrix)")
     keeps.append(f"audio: {len(audio)} track(s) copied as they are"
                  + (f" ({', '.join(a['codec'] + '/' + a['language'] for a in audio)})" if audio else "")
                  + "; lip sync replaces one (--audio-track, default the first)")
