@@ -113,6 +113,9 @@ def test_constant_rate_only_when_asked(tmp_path) -> None:
     out = tmp_path / "cfr.mp4"
     assert process_video(src, out, lambda f, i, t: f, preset="ultrafast", fps=10) == 12
     assert frame_times(out) == [F(i, 10) for i in range(12)]
+    ntsc = tmp_path / "ntsc.mp4"  # 29.97 is the NTSC rate 30000/1001, exactly
+    process_video(src, ntsc, lambda f, i, t: f, preset="ultrafast", fps=29.97)
+    assert frame_times(ntsc) == [F(1001 * i, 30000) for i in range(12)]
     with pytest.raises(ValueError, match="'fps'"):
         process_video(src, tmp_path / "x.mp4", lambda f, i, t: f, fps=-1)
 

@@ -215,7 +215,9 @@ def _plan(job: Job, manifest: Manifest, *, force: bool, chunk_seconds: Optional[
             if len(ranges) < 2:
                 ranges = None
             else:
-                run.fps = Fraction(job.options["fps"]).limit_denominator(1001) if job.options.get("fps") else fps
+                from ..pipeline.checks import as_fps
+
+                run.fps = as_fps("batch", job.options["fps"]) if job.options.get("fps") else fps
     base = {"name": job.name, "kind": job.kind, "output": job.output, "index": job.index, "error": None,
             "written": None}
     if ranges is None:

@@ -65,14 +65,20 @@ def progress_arg(fn: str, progress: Any) -> None:
 
 
 def as_fps(fn: str, fps: Any) -> "Fraction":
-    """``fps`` (a constant output rate) as an exact ``Fraction`` > 0 (30000/1001 from 29.97)."""
+    """``fps`` (a constant output rate) as an exact ``Fraction`` > 0: 29.97 / 23.976 / 59.94 as
+    the NTSC rates 30000/1001 / 24000/1001 / 60000/1001, other decimals as written."""
     from fractions import Fraction
     import math
 
     if isinstance(fps, bool) or not isinstance(fps, (int, float, Fraction)) or not math.isfinite(float(fps)) \
             or fps <= 0 or fps > 1000:
         raise ValueError(f"{fn}: argument 'fps' must be a number in (0, 1000], got {fps!r}")
-    return Fraction(fps).limit_denominator(1001) if not isinstance(fps, int) else Fraction(fps)
+    if isinstance(fps, (int, Fraction)):
+        return Fraction(fps)
+    ntsc = round(float(fps) * 1.001)
+    if float(fps) != ntsc and abs(float(fps) * 1.001 - ntsc) < 1e-3:
+        return Fraction(ntsc * 1000, 1001)
+    return Fraction(str(float(fps))).limit_denominator(100000)
 
 
 def pix_fmt_arg(fn: str, pix_fmt: Any, codec: str) -> None:
