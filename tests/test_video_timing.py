@@ -104,7 +104,10 @@ def test_writer_counts_retimed_frames_and_notes_say_why(tmp_path) -> None:
     notes = frame_notes(StreamResult(frames=9, frames_in=10, retimed=2, cut=True, cut_reason="the audio ends"))
     assert notes[0] == "video: 10 frame(s) decoded, 9 written: the audio ends"
     assert "2 frame(s)" in notes[1] and "none dropped" in notes[1]
-    assert frame_notes(StreamResult(frames=5, frames_in=5)) == []
+    assert frame_notes(StreamResult(frames=5, frames_in=5, frames_announced=5)) == []
+    lost = frame_notes(StreamResult(frames=98, frames_in=98, frames_announced=100))
+    assert lost == ["video: the container announces 100 frames but 98 decoded (the others are damaged or missing "
+                    "in the file)"]
 
 
 def test_constant_rate_only_when_asked(tmp_path) -> None:

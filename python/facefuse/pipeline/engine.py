@@ -138,10 +138,13 @@ class StreamResult:
     ``stage_seconds``: time in the engine's own stages (``quality``, ``encode``); ``frames_in``:
     frames decoded in the written range (equal to ``frames`` unless the run failed);
     ``retimed``: frames whose timestamp repeated or went back and was moved one tick later;
-    ``stream_notes``: tracks of the input the output does not keep as they were."""
+    ``stream_notes``: tracks of the input the output does not keep as they were;
+    ``frames_announced``: the frame count the container states, for a run over the whole video
+    (0: unknown, a range, or cut short)."""
 
     frames: int = 0
     frames_in: int = 0
+    frames_announced: int = 0
     retimed: int = 0
     stream_notes: List[str] = field(default_factory=list)
     frames_read: int = 0
@@ -275,6 +278,9 @@ def frame_notes(res: StreamResult) -> List[str]:
     every frame was written at its own time and every track copied; each starts with ``video: ``
     like the writer's own notes start with its name)."""
     notes = []
+    if res.frames_announced and res.frames_in < res.frames_announced:
+        notes.append(f"video: the container announces {res.frames_announced} frames but {res.frames_in} decoded "
+                     f"(the others are damaged or missing in the file)")
     if res.frames != res.frames_in:
         why = f": {res.cut_reason}" if res.cut else ""
         notes.append(f"video: {res.frames_in} frame(s) decoded, {res.frames} written{why}")
@@ -374,6 +380,9 @@ def run_stream(
             writer.close()
             st["encode"] += time.perf_counter() - t0
             result.retimed = writer.retimed
+            if start_frame == 0 and stop_frame is None and not result.cut and getattr(reader, "frame_count_exact",
+                                                                                       False):
+                result.frames_announced = int(reader.frame_count)
         return result
     except BaseException:
         stages.stop.set()
