@@ -17,13 +17,15 @@ import av
 
 from .errors import _FFMPEG_ERRORS, PathLike, VideoError
 
-#: container tags that describe the old file's muxing, not its content (the new file writes its own)
-_MUX_TAGS = {"major_brand", "minor_version", "compatible_brands", "encoder"}
+#: tags that describe the old file's muxing or encoding, not its content (the new file writes its
+#: own; mkvmerge's statistics would be stale after a re-encode or a cut)
+_MUX_TAGS = {"major_brand", "minor_version", "compatible_brands", "encoder", "duration", "bps", "number_of_frames",
+             "number_of_bytes", "_statistics_tags", "_statistics_writing_app", "_statistics_writing_date_utc"}
 
 
 def _copy_tags(src: Any, dst: Any, drop: tuple = ()) -> None:
     try:
-        tags = {k: v for k, v in dict(src.metadata).items() if k not in _MUX_TAGS and k not in drop}
+        tags = {k: v for k, v in dict(src.metadata).items() if k.lower() not in _MUX_TAGS and k not in drop}
         dst.metadata.update(tags)
     except (AttributeError, TypeError, ValueError):  # a muxer without metadata support: nothing to keep
         pass
