@@ -125,8 +125,9 @@ def _add_swap_parser(sub: Any) -> None:
     s = sub.add_parser(
         "swap", help="swap a face into a video or image",
         description="Swap the face of SOURCE into TARGET (video or image) and write OUTPUT: detection, tracking, "
-                    "landmark smoothing, swap, paste-back and a temporal-quality monitor, streamed frame by frame "
-                    "with the target's audio copied. Models come from --models-dir, $FACEFUSE_MODELS or "
+                    "landmark smoothing, swap, paste-back and a temporal-quality monitor, streamed frame by frame; "
+                    "every frame keeps its timestamp, colour tags and bit depth, every audio / subtitle track is "
+                    "copied (facefuse probe TARGET says what is kept). Models come from --models-dir, $FACEFUSE_MODELS or "
                     "~/.facefuse/models (FaceFusion's model files); a missing one is downloaded into the first "
                     "writable of them on first use (hash-checked) unless --offline.")
     s.add_argument("-s", "--source", required=True, metavar="FACE", help="image with the face to paste in")

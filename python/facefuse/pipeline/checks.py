@@ -8,7 +8,8 @@ from typing import Any, Optional
 
 from ..ops._common import check_int
 
-__all__ = ["RANGE_ARGS", "input_file", "output_path", "output_dirs", "frame_range", "progress_arg", "as_fps", "pix_fmt_arg"]
+__all__ = ["RANGE_ARGS", "input_file", "output_path", "output_dirs", "frame_range", "progress_arg", "as_fps",
+           "pix_fmt_arg"]
 
 #: the keyword arguments of the frame range every engine pipeline takes (:func:`frame_range`)
 RANGE_ARGS = ("start_frame", "stop_frame", "warmup_frames")

@@ -282,7 +282,8 @@ def _stream(proc: LipsyncProcessor, reader: Any, audio: str, output: str, encode
     if res.frames == 0:
         raise ValueError(f"{_FN}: argument 'audio': {audio!r} is shorter than one video frame "
                          f"({feed.seconds:.3f} s of sound)")
-    notes = ([res.size_note] if res.size_note else []) + proc.notes + [n for n in frame_notes(res) if "written" not in n]
+    # (a cut is said below with the audio's length: the frames after it are never planned)
+    notes = ([res.size_note] if res.size_note else []) + proc.notes + frame_notes(res)
     video_frames = res.frames_read
     if res.cut:
         video_frames = max(reader.frame_count, res.frames_read + 1)  # the frame that hit the cut exists

@@ -210,7 +210,8 @@ class VideoWriter(_AudioMux):
     ) -> None:
         self.path = os.fspath(path)
         if time_base is not None and (not isinstance(time_base, Fraction) or time_base <= 0):
-            raise ValueError(f"VideoWriter: argument 'time_base' must be a positive Fraction or None, got {time_base!r}")
+            raise ValueError(f"VideoWriter: argument 'time_base' must be a positive Fraction or None, "
+                             f"got {time_base!r}")
         if isinstance(audio_track, bool) or not isinstance(audio_track, (int, np.integer)) or audio_track < 0:
             raise ValueError(f"VideoWriter: argument 'audio_track' must be an int >= 0, got {audio_track!r}")
         self.time_base = time_base
