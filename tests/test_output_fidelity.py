@@ -22,10 +22,11 @@ from pipeline_clips import build_models, clip_frame, source_face  # noqa: E402
 OW, OH = 321, 241  # an odd frame size
 
 
-def odd_clip(path, frames: int = 6, pix_fmt: str = "yuv444p"):
-    """An H.264 clip of OW x OH frames (4:4:4 holds odd sizes) with the moving bright square."""
+def odd_clip(path, frames: int = 6, pix_fmt: str = "yuv420p"):
+    """A lossless FFV1 clip of OW x OH frames in 4:2:0 (FFV1 holds odd sizes; the output keeps the
+    input's pixel format, so 4:2:0 is what H.264 then cannot hold) with the moving bright square."""
     with av.open(str(path), "w") as c:
-        vs = c.add_stream("libx264", rate=25, options={"crf": "0", "preset": "ultrafast"})
+        vs = c.add_stream("ffv1", rate=25)
         vs.width, vs.height, vs.pix_fmt = OW, OH, pix_fmt
         for i in range(frames):
             img = np.zeros((OH, OW, 3), np.uint8)
@@ -39,7 +40,7 @@ def odd_clip(path, frames: int = 6, pix_fmt: str = "yuv444p"):
 def work(tmp_path_factory):
     d = tmp_path_factory.mktemp("fidelity")
     return {"dir": d, "models": build_models(d / "models"), "face": source_face(d / "face.png"),
-            "odd": odd_clip(d / "odd.mp4")}
+            "odd": odd_clip(d / "odd.mkv")}
 
 
 def _size(path):
@@ -125,11 +126,11 @@ def test_lipsync_says_when_the_size_changes(tmp_path) -> None:
         frames = [f.image[:OH, :OW] for f in r]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with VideoWriter(tmp_path / "odd.mp4", 25, OW, OH, pix_fmt="yuv444p", crf=0, preset="ultrafast") as w:
+        with VideoWriter(tmp_path / "odd.mkv", 25, OW, OH, codec="ffv1", pix_fmt="yuv420p") as w:
             for f in frames:
                 w.write(np.ascontiguousarray(f))
     with pytest.warns(UserWarning, match="321x241"):
-        res = ff.lipsync_video(tmp_path / "odd.mp4", tmp_path / "a.wav", tmp_path / "o.mp4", models_dir=models,
+        res = ff.lipsync_video(tmp_path / "odd.mkv", tmp_path / "a.wav", tmp_path / "o.mp4", models_dir=models,
                                providers="cpu", steps=1, spacing="even", preset="ultrafast")
     notes = [n for n in res.warnings if "321x241" in n]
     assert len(notes) == 1 and "322x242" in notes[0]

@@ -114,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .lipsync import cli as lipsync_cli
 
     models_cli.add_parser(sub)
+    from . import probe_cli
+
+    probe_cli.add_parser(sub)
 
     lipsync_cli.add_parsers(sub)
     from .batch.cli import add_parser as _add_batch_parser  # facefuse batch (facefuse/batch/cli.py)
@@ -127,8 +130,9 @@ def _add_swap_parser(sub: Any) -> None:
     s = sub.add_parser(
         "swap", help="swap a face into a video or image",
         description="Swap the face of SOURCE into TARGET (video or image) and write OUTPUT: detection, tracking, "
-                    "landmark smoothing, swap, paste-back and a temporal-quality monitor, streamed frame by frame "
-                    "with the target's audio copied. Models come from --models-dir, $FACEFUSE_MODELS or "
+                    "landmark smoothing, swap, paste-back and a temporal-quality monitor, streamed frame by frame; "
+                    "every frame keeps its timestamp, colour tags and bit depth, every audio / subtitle track is "
+                    "copied (facefuse probe TARGET says what is kept). Models come from --models-dir, $FACEFUSE_MODELS or "
                     "~/.facefuse/models (FaceFusion's model files); a missing one is downloaded into the first "
                     "writable of them on first use (hash-checked) unless --offline.")
     s.add_argument("-s", "--source", required=True, metavar="FACE", help="image with the face to paste in")
@@ -168,6 +172,12 @@ def _add_swap_parser(sub: Any) -> None:
     s.add_argument("--codec", default="libx264", help="video encoder (default libx264; h264_nvenc on NVIDIA)")
     s.add_argument("--crf", type=float, default=18, help="quality, lower is better (default 18)")
     s.add_argument("--preset", default="medium", help="encoder preset (default medium)")
+    s.add_argument("--fps", type=float, default=None, metavar="N",
+                   help="write a constant N fps (every frame kept, re-timed); default: every frame at its own "
+                        "timestamp, as in the target")
+    s.add_argument("--pix-fmt", default=None, metavar="FMT",
+                   help="stored pixel format, e.g. yuv420p (default: the target's where the codec takes it, so "
+                        "a 10-bit target gives a 10-bit output)")
     s.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     s.add_argument("--allow-no-change", action="store_true",
                    help="exit 0 even when no face was swapped in any frame (batch scripts); by default that "
@@ -340,7 +350,7 @@ def _swap(args: argparse.Namespace) -> int:
             reference_distance=args.reference_distance, smoothing=not args.no_smoothing,
             quality_report=args.quality_report, quality_plot=args.quality_plot, progress=bar is not None and bar.update,
             codec=args.codec, crf=args.crf, preset=args.preset, frame_device=args.frame_device,
-            offline=True if args.offline else None)
+            offline=True if args.offline else None, fps=args.fps, pix_fmt=args.pix_fmt)
     except KeyboardInterrupt:
         if bar is not None:
             bar.close()
@@ -477,6 +487,10 @@ def _main(argv: Optional[list[str]]) -> int:
         from . import models_cli
 
         return models_cli.run(args)
+    if args.command == "probe":
+        from . import probe_cli
+
+        return probe_cli.run(args)
     from .lipsync import cli as lipsync_cli
 
     if args.command in lipsync_cli.COMMANDS:

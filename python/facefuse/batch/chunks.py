@@ -10,7 +10,10 @@ copied once over the whole from the source (:class:`facefuse.video.VideoWriter`)
 
 Frame-exactness of the join: every chunk is encoded with the same settings, so the
 streams concatenate (same codec parameters, checked); each chunk starts with a
-keyframe. The decoded frames of a chunked and a one-piece run are identical when the
+keyframe. Timestamps: given the ``source`` video and the chunks' frame ranges, each chunk is
+placed so that its frames keep the source's own times (pass-through, VFR included), as in a
+one-piece run; without them frame ``i`` sits at ``i / fps`` (a constant-rate run). The decoded
+frames of a chunked and a one-piece run are identical when the
 codec is lossless (``crf=0`` with libx264, lossless in YUV); with a lossy setting they
 differ only by the encoder's choices near the chunk starts, not by a frame.
 """
@@ -67,6 +70,22 @@ def discard_chunks(directory: str) -> None:
     shutil.rmtree(directory, ignore_errors=True)
 
 
+def _source_times(source: str) -> Tuple[List[Fraction], float]:
+    """Every frame time (seconds, exact) of ``source``'s video and the time its output's t = 0
+    stands for (:attr:`facefuse.video.VideoReader.origin`)."""
+    from ..video import VideoReader
+
+    with av.open(source, "r", metadata_errors="ignore") as c:
+        s = c.streams.video[0]
+        pts = _frame_pts(c, s)
+        tb = Fraction(s.time_base)
+    if pts is None:
+        raise VideoError(f"join_chunks: the frames of {source!r} carry no timestamps to place the chunks by")
+    with VideoReader(source, strict=False) as r:
+        origin = r.origin
+    return [Fraction(p) * tb for p in pts], origin
+
+
 def join_chunks(
     parts: Sequence[str],
     output: str,
@@ -75,24 +94,38 @@ def join_chunks(
     expected_frames: Optional[Sequence[Optional[int]]] = None,
     audio_from: Optional[str] = None,
     audio_offset: float = 0.0,
+    source: Optional[str] = None,
+    ranges: Optional[Sequence[Tuple[int, int]]] = None,
+    streams_from: Optional[str] = None,
+    audio_track: int = 0,
 ) -> int:
     """Concatenate the video streams of ``parts`` into ``output`` (remux, no re-encode)
     and copy the audio of ``audio_from`` once over the whole (starting ``audio_offset``
     seconds into it). ``expected_frames[k]``: the frames chunk ``k`` must hold (a
     mismatch raises :class:`VideoError` rather than join a shifted video; None: any). Output is
     written to a temporary file and renamed. Returns the number of frames.
+
+    ``source`` and ``ranges`` (chunk ``k`` = frames ``ranges[k]`` of ``source``): every chunk
+    starts at its first frame's time in ``source`` (from the file's start), so the joined video
+    keeps the source's timestamps; without them chunk frames follow each other at ``1 / fps``.
+    ``streams_from``: copy its audio / subtitle tracks and tags too (the source video; with
+    ``audio_from``, that audio replaces its track ``audio_track``), shifted by its start.
     """
     if not parts:
         raise ValueError("join_chunks: argument 'parts' is empty")
     if expected_frames is not None and len(expected_frames) != len(parts):
         raise ValueError(f"join_chunks: 'expected_frames' has {len(expected_frames)} entries for {len(parts)} parts")
+    if (source is None) != (ranges is None) or (ranges is not None and len(ranges) != len(parts)):
+        raise ValueError("join_chunks: arguments 'source' and 'ranges' go together, one range per part")
+    src_times, origin = _source_times(source) if source is not None else (None, 0.0)
     first = av.open(parts[0], "r")
     writer = None
     try:
         tmpl = first.streams.video[0]
         extradata = tmpl.codec_context.extradata
         writer = VideoWriter(output, fps, tmpl.codec_context.width, tmpl.codec_context.height,
-                             audio_from=audio_from, audio_offset=audio_offset, video_template=tmpl)
+                             audio_from=audio_from, audio_offset=audio_offset, video_template=tmpl,
+                             streams_from=streams_from, streams_offset=origin, audio_track=audio_track)
         done = 0
         for k, part in enumerate(parts):
             with av.open(part, "r") as c:
@@ -110,8 +143,11 @@ def join_chunks(
                                      f"expected {expected_frames[k]}")
                 c.seek(pts[0], stream=s, backward=True)
                 tb = s.time_base
-                # shift the chunk so that its first frame lands where frame `done` is in one piece
-                shift = int(round(Fraction(done) / Fraction(fps) / tb)) - pts[0]
+                # shift the chunk so that its first frame lands where it is in one piece: at its time
+                # in the source (pass-through), or where frame `done` is at a constant rate
+                at = (src_times[ranges[k][0]] - Fraction(origin) if src_times is not None
+                      else Fraction(done) / Fraction(fps))
+                shift = int(round(at / tb)) - pts[0]
                 n = 0
                 for pkt in c.demux(s):
                     if pkt.pts is None and pkt.dts is None:

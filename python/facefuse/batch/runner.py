@@ -149,7 +149,6 @@ class _Run:
     chunk_stats: Dict[int, dict] = field(default_factory=dict)
     cdir: Optional[str] = None
     fps: Optional[Fraction] = None
-    audio_offset: float = 0.0
     t0: Optional[float] = None
     progress: Dict[str, tuple] = field(default_factory=dict)
 
@@ -205,7 +204,7 @@ def _plan(job: Job, manifest: Manifest, *, force: bool, chunk_seconds: Optional[
         else:
             video = job.inputs[kind.video_input]
             with VideoReader(video) as r:
-                fps, start_time = r.fps_fraction, r.start_time
+                fps = r.fps_fraction
             total = count_frames(video)
             if kind.audio_input != kind.video_input:
                 # a separate driving audio (lip sync) cuts the video where it ends: plan that far
@@ -216,8 +215,9 @@ def _plan(job: Job, manifest: Manifest, *, force: bool, chunk_seconds: Optional[
             if len(ranges) < 2:
                 ranges = None
             else:
-                run.fps = fps
-                run.audio_offset = start_time if kind.audio_at_video_start else 0.0
+                from ..pipeline.checks import as_fps
+
+                run.fps = as_fps("batch", job.options["fps"]) if job.options.get("fps") else fps
     base = {"name": job.name, "kind": job.kind, "output": job.output, "index": job.index, "error": None,
             "written": None}
     if ranges is None:
@@ -491,8 +491,13 @@ def _finish(r: _Run, man: Manifest, disp: StatusLine) -> None:
         try:
             # the last chunk runs to the end of the video (or of the audio): its length is not fixed
             expected = [b - a for a, b in r.ranges[:-1]] + [None]
+            video = r.job.inputs[kind.video_input]
+            driving = r.job.inputs[kind.audio_input] if kind.audio_input != kind.video_input else None
+            cfr = r.job.options.get("fps") is not None  # the chunks were written at a constant rate
             o.frames = join_chunks(parts, r.job.output, fps=r.fps, expected_frames=expected,
-                                   audio_from=r.job.inputs[kind.audio_input], audio_offset=r.audio_offset)
+                                   audio_from=driving, audio_offset=0.0, streams_from=video,
+                                   audio_track=int(r.job.options.get("audio_track") or 0),
+                                   source=None if cfr else video, ranges=None if cfr else r.ranges)
         except Exception as e:  # noqa: BLE001
             _fail(r, man, disp, f"joining the chunks failed: {type(e).__name__}: {e}")
             return

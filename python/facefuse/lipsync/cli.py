@@ -60,6 +60,13 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--quality-plot", default=None, metavar="PNG", help="write a temporal-quality plot")
     p.add_argument("--crf", type=float, default=18, help="encoder quality (x264 CRF, default 18)")
     p.add_argument("--preset", default="medium", help="encoder preset (default medium)")
+    p.add_argument("--audio-track", type=int, default=0, metavar="N",
+                   help="the video's audio track the driving audio replaces (default 0, the first; the others "
+                        "and the subtitles are copied)")
+    p.add_argument("--fps", type=float, default=None, metavar="N",
+                   help="write a constant N fps (every frame kept, re-timed); default: each frame at its own time")
+    p.add_argument("--pix-fmt", default=None, metavar="FMT",
+                   help="stored pixel format (default: the video's where the codec takes it; 10-bit stays 10-bit)")
     p.add_argument("--codec", default="libx264", help="video encoder (default libx264; h264_nvenc on NVIDIA)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--allow-no-change", action="store_true",
@@ -99,7 +106,8 @@ def _lipsync(args: argparse.Namespace) -> int:
             blend=args.blend, color=None if args.color == "none" else args.color, seed=args.seed,
             crop_scale=args.crop_scale, quality_report=args.quality_report, quality_plot=args.quality_plot,
             progress=None if bar is None else bar.update, codec=args.codec, crf=args.crf, preset=args.preset,
-            offline=True if args.offline else None)
+            offline=True if args.offline else None, audio_track=args.audio_track, fps=args.fps,
+            pix_fmt=args.pix_fmt)
     if bar is not None:
         bar.close()
     for note in result.warnings:

@@ -7,7 +7,8 @@ from typing import Optional, Union
 
 import numpy as np
 
-from .audio import MEL_WINDOW, SAMPLE_RATE, MelStream, decode_audio, mel_window, mel_window_start
+from .audio import _LEAD_SECONDS, MEL_STEPS_PER_SECOND, MEL_WINDOW, SAMPLE_RATE, MelStream, decode_audio, \
+    mel_window_start
 
 __all__ = ["MelFeed"]
 
@@ -34,9 +35,20 @@ class MelFeed:
     def seconds(self) -> float:
         return self.samples / SAMPLE_RATE
 
-    def window(self, k: int) -> Optional[np.ndarray]:
-        """Frame k's [80, 16] window, or None when frame k (at k / fps) is past the audio."""
-        start = mel_window_start(k, self.fps)
+    def start_step(self, k: int, t: Optional[float] = None) -> int:
+        """First mel step of frame ``k`` shown at ``t`` seconds (from the video's start; None:
+        ``k / fps``). On the constant-rate grid this is :func:`mel_window_start` (Diff2Lip's own
+        expression, bit for bit); off it (variable frame rate) the same rule by the frame's real
+        time: the 0.2 s window starts 40 ms before the frame, clamped at 0."""
+        if t is None or abs(t * self.fps - k) < 1e-6:
+            return mel_window_start(k, self.fps)
+        return int(MEL_STEPS_PER_SECOND * max(float(t) - _LEAD_SECONDS, 0.0))
+
+    def window(self, k: int, t: Optional[float] = None) -> Optional[np.ndarray]:
+        """Frame k's [80, 16] window (the frame shown at ``t`` seconds from the video's start;
+        None: ``k / fps``), or None when the frame is past the audio."""
+        start = self.start_step(k, t)
+        t = k / self.fps if t is None else float(t)
         while self._offset + self._rows.shape[0] < start + MEL_WINDOW and not self.ended:
             chunk = next(self._chunks, None)
             if chunk is None:
@@ -50,9 +62,13 @@ class MelFeed:
             # drop the rows before the window while reading: a chunk that starts late in a long
             # video (start_frame) would otherwise hold, and re-copy, every row up to its start
             self._drop_before(start)
-        if self.ended and k / self.fps >= self.seconds:
+        if self.ended and t >= self.seconds:
             return None
-        w = mel_window(self._rows, k, self.fps, offset=self._offset)
+        s = start - self._offset
+        if s < 0 or s + MEL_WINDOW > self._rows.shape[0]:
+            raise ValueError(f"MelFeed.window: frame {k} needs mel steps {start}..{start + MEL_WINDOW - 1}, "
+                             f"the feed holds {self._offset}..{self._offset + self._rows.shape[0] - 1}")
+        w = np.ascontiguousarray(self._rows[s:s + MEL_WINDOW].T, dtype=np.float32)
         self._drop_before(start)
         return w
 

@@ -9,7 +9,7 @@ from typing import Any, Optional
 from ..ops._common import check_int
 
 __all__ = ["RANGE_ARGS", "input_file", "output_path", "output_dirs", "frame_range", "progress_arg",
-           "models_present"]
+           "models_present", "as_fps", "pix_fmt_arg"]
 
 #: the keyword arguments of the frame range every engine pipeline takes (:func:`frame_range`)
 RANGE_ARGS = ("start_frame", "stop_frame", "warmup_frames")
@@ -82,3 +82,35 @@ def models_present(pool: Any, files: "list[tuple[Any, Any]]") -> None:
     if missing:
         raise ModelNotFoundError(f"{len(missing)} model files not found: {', '.join(f for f, _ in missing)}:\n"
                                  + "\n".join(f"  {f}: {e}" for f, e in missing))
+
+
+def as_fps(fn: str, fps: Any) -> "Fraction":
+    """``fps`` (a constant output rate) as an exact ``Fraction`` > 0: 29.97 / 23.976 / 59.94 as
+    the NTSC rates 30000/1001 / 24000/1001 / 60000/1001, other decimals as written."""
+    from fractions import Fraction
+    import math
+
+    if isinstance(fps, bool) or not isinstance(fps, (int, float, Fraction)) or not math.isfinite(float(fps)) \
+            or fps <= 0 or fps > 1000:
+        raise ValueError(f"{fn}: argument 'fps' must be a number in (0, 1000], got {fps!r}")
+    if isinstance(fps, (int, Fraction)):
+        return Fraction(fps)
+    ntsc = round(float(fps) * 1.001)
+    if float(fps) != ntsc and abs(float(fps) * 1.001 - ntsc) < 1e-3:
+        return Fraction(ntsc * 1000, 1001)
+    return Fraction(str(float(fps))).limit_denominator(100000)
+
+
+def pix_fmt_arg(fn: str, pix_fmt: Any, codec: str) -> None:
+    """``pix_fmt`` None, or a pixel format ``codec`` encodes."""
+    if pix_fmt is None:
+        return
+    import av
+
+    try:
+        formats = [f.name for f in (av.Codec(codec, "w").video_formats or [])]
+    except Exception:  # noqa: BLE001 - the writer names an unknown codec
+        return
+    if not isinstance(pix_fmt, str) or (formats and pix_fmt not in formats):
+        raise ValueError(f"{fn}: argument 'pix_fmt' must be a pixel format {codec} encodes "
+                         f"({', '.join(formats)}), got {pix_fmt!r}")

@@ -22,6 +22,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any, Callable, List, Optional
 
 import numpy as np
@@ -29,7 +30,7 @@ import numpy as np
 from ..ops._device import is_device_array
 from .device import to_host
 
-__all__ = ["FramePlan", "FrameProcessor", "StreamCut", "EncodeSettings", "StreamResult", "run_stream"]
+__all__ = ["FramePlan", "FrameProcessor", "StreamCut", "EncodeSettings", "StreamResult", "run_stream", "frame_notes"]
 
 
 class StreamCut(Exception):
@@ -44,7 +45,9 @@ class FramePlan:
     the quality monitor; ``warmup``: planned for its state only, never modelled nor written;
     ``device_image``: the frame's copy on the GPU when the processor works there (its
     ``finish`` then returns a device frame, which the engine gives the quality monitor with
-    this source and downloads once for the encoder)."""
+    this source and downloads once for the encoder); ``source_frame``: ``(decoded BGR, decoded
+    av frame)`` (``VideoReader.last_frame``): the writer keeps the av frame's samples where the
+    output equals that BGR (unchanged pixels at full bit depth)."""
 
     index: int
     timestamp: float
@@ -53,6 +56,7 @@ class FramePlan:
     landmarks: Optional[np.ndarray] = None
     warmup: bool = False
     device_image: Any = None
+    source_frame: Any = None
 
     def monitor_source(self, out: Any) -> Any:
         """The input frame the quality monitor pairs with the output ``out``: the device copy
@@ -75,6 +79,9 @@ class FrameProcessor:
     batch_size: int = 1
     wait_for_batch: bool = False
     model_warmup: bool = False
+    #: its stages may write into the decoded frame (user code): the engine keeps a copy to tell
+    #: unchanged pixels by (the built-in processors paste into new arrays)
+    input_may_change: bool = False
 
     def side_input(self, index: int, timestamp: float) -> Any:
         """A per-frame input besides the image (lip sync: the frame's mel window), computed in
@@ -96,17 +103,30 @@ class FrameProcessor:
 @dataclass
 class EncodeSettings:
     """Where and how the engine writes (see :class:`facefuse.video.VideoWriter`).
-    ``audio_offset`` None: the audio starts at the video's start (a range from frame 0) or at
-    the first written frame's timestamp (a chunk)."""
+
+    Timing: every frame keeps its input timestamp (pass-through; shifted so that the output
+    starts where the input file starts, or at the first written frame for a range that does
+    not start at frame 0); ``fps``: a constant rate instead (every frame kept, frame ``i`` at
+    ``i / fps``). ``pix_fmt`` None: the input's pixel format (its bit depth and chroma layout)
+    where the encoder takes it (:func:`facefuse.video.color.output_pix_fmt`); ``keep_color``:
+    convert with the input's matrix / range and write its colour tags. ``streams_from``: the
+    file whose audio / subtitle tracks and tags are copied (the input video); ``audio_from``: a
+    driving audio that replaces its audio track ``audio_track`` (or is the only one).
+    ``audio_offset`` None: ``audio_from`` starts with the input video (at its file start), so a
+    range from frame ``k`` takes it from ``k``'s time on."""
 
     path: str
     codec: str = "libx264"
     crf: Optional[float] = 18
     preset: Optional[str] = "medium"
-    pix_fmt: str = "yuv420p"
+    pix_fmt: Optional[str] = None
     options: Optional[dict] = None
     audio_from: Optional[str] = None
     audio_offset: Optional[float] = None
+    streams_from: Optional[str] = None
+    audio_track: int = 0
+    fps: Optional[Fraction] = None
+    keep_color: bool = True
 
 
 @dataclass
@@ -115,9 +135,18 @@ class StreamResult:
     the last one with its side input (warm-up included, counted from the video's start);
     ``cut``: a :class:`StreamCut` ended the stream (``cut_reason``: its message);
     ``size_note``: the writer's note on a frame size the encoder could not take;
-    ``stage_seconds``: time in the engine's own stages (``quality``, ``encode``)."""
+    ``stage_seconds``: time in the engine's own stages (``quality``, ``encode``); ``frames_in``:
+    frames decoded in the written range (equal to ``frames`` unless the run failed);
+    ``retimed``: frames whose timestamp repeated or went back and was moved one tick later;
+    ``stream_notes``: tracks of the input the output does not keep as they were;
+    ``frames_announced``: the frame count the container states, for a run over the whole video
+    (0: unknown, a range, or cut short)."""
 
     frames: int = 0
+    frames_in: int = 0
+    frames_announced: int = 0
+    retimed: int = 0
+    stream_notes: List[str] = field(default_factory=list)
     frames_read: int = 0
     cut: bool = False
     cut_reason: str = ""
@@ -136,6 +165,8 @@ class _Stages:
                  queue_size: int, monitor: Any, result: StreamResult) -> None:
         self.reader, self.proc, self.monitor, self.result = reader, proc, monitor, result
         self.start_frame, self.stop_frame = start_frame, stop_frame
+        #: hand each frame's decoded source to the writer (unchanged pixels at full depth)
+        self.keep_source = True
         self.stop = threading.Event()
         self.errors: List[BaseException] = []
         self._lock = threading.Lock()
@@ -179,6 +210,12 @@ class _Stages:
                 res.frames_read = index + 1
                 plan = proc.plan(image, index, ts, side)
                 plan.warmup = index < self.start_frame
+                decoded = getattr(self.reader, "last_frame", None)
+                if self.keep_source and decoded is not None and not plan.warmup:
+                    # a processor that may write into its input compares against a copy
+                    plan.source_frame = (image.copy() if proc.input_may_change else image, decoded)
+                if not plan.warmup:
+                    res.frames_in += 1
                 if plan.warmup and not proc.model_warmup:
                     continue  # planned for its state (tracks, smoother); nothing more
                 if not self.put(self.q_plan, plan):
@@ -227,7 +264,7 @@ class _Stages:
                         self.monitor.update(out, source=plan.monitor_source(out), roi=plan.roi,
                                             landmarks=plan.landmarks)
                         st["quality"] += time.perf_counter() - t0
-                    if not self.put(self.q_out, (plan.index, to_host(out), plan.timestamp)):
+                    if not self.put(self.q_out, (plan.index, to_host(out), plan.timestamp, plan.source_frame)):
                         return
                 if end:
                     self.put(self.q_out, _END)
@@ -236,15 +273,48 @@ class _Stages:
             self.fail(e)
 
 
-def _open_writer(enc: EncodeSettings, reader: Any, out: np.ndarray, timestamp: float, start_frame: int) -> Any:
+def frame_notes(res: StreamResult) -> List[str]:
+    """What the output does not keep of the input's frames and tracks, one line each (empty when
+    every frame was written at its own time and every track copied; each starts with ``video: ``
+    like the writer's own notes start with its name)."""
+    notes = []
+    if res.frames_announced and res.frames_in < res.frames_announced:
+        notes.append(f"video: the container announces {res.frames_announced} frames but {res.frames_in} decoded "
+                     f"(the others are damaged or missing in the file)")
+    if res.frames != res.frames_in:
+        why = f": {res.cut_reason}" if res.cut else ""
+        notes.append(f"video: {res.frames_in} frame(s) decoded, {res.frames} written{why}")
+    if res.retimed:
+        notes.append(f"video: {res.retimed} frame(s) had a timestamp not after the previous frame's (duplicate pts); "
+                     f"each was moved one time-base tick later, none dropped")
+    return notes + [f"video: {n}" for n in res.stream_notes]
+
+
+def output_origin(reader: Any, start_frame: int, first_timestamp: float) -> float:
+    """The input time (seconds) the output's t = 0 stands for: the file's start for a run from
+    frame 0 (streams keep their offsets to each other), else the first written frame's time."""
+    return float(getattr(reader, "origin", reader.start_time)) if start_frame == 0 else float(first_timestamp)
+
+
+def _stored(img: np.ndarray, rotation: int) -> np.ndarray:
+    """An upright frame turned back to how a stream with clockwise display ``rotation`` stores it."""
+    return np.ascontiguousarray(np.rot90(img, rotation // 90))  # positive k: counter-clockwise
+
+
+def _open_writer(enc: EncodeSettings, reader: Any, out: np.ndarray, origin: float, rotation: int = 0) -> Any:
     from ..video import VideoWriter
+    from ..video.color import output_pix_fmt
 
     h, w = out.shape[:2]
-    offset = enc.audio_offset
-    if offset is None:  # the audio from the first written frame on (the video's start for a range from 0)
-        offset = reader.start_time if start_frame == 0 else timestamp
-    return VideoWriter(enc.path, reader.fps_fraction, w, h, codec=enc.codec, crf=enc.crf, preset=enc.preset,
-                       pix_fmt=enc.pix_fmt, options=enc.options, audio_offset=offset, audio_from=enc.audio_from)
+    color = getattr(reader, "color", None) if enc.keep_color else None
+    pix_fmt = enc.pix_fmt or output_pix_fmt(enc.codec, color)
+    start = float(getattr(reader, "origin", reader.start_time))
+    offset = origin - start if enc.audio_offset is None else enc.audio_offset
+    return VideoWriter(enc.path, enc.fps or reader.fps_fraction, w, h, codec=enc.codec, crf=enc.crf,
+                       preset=enc.preset, pix_fmt=pix_fmt, options=enc.options, audio_offset=offset,
+                       audio_from=enc.audio_from, streams_from=enc.streams_from, audio_track=enc.audio_track,
+                       streams_offset=origin, time_base=None if enc.fps else getattr(reader, "time_base", None),
+                       color=color, rotation=rotation)
 
 
 def run_stream(
@@ -273,6 +343,9 @@ def run_stream(
     result = StreamResult()
     stages = _Stages(reader, processor, start_frame=start_frame, stop_frame=stop_frame,
                      queue_size=queue_size, monitor=monitor, result=result)
+    stages.keep_source = encode.keep_color
+    # frames the reader turned upright are turned back and written with the input's rotation
+    rot = int(getattr(reader, "rotation", 0)) if getattr(reader, "auto_rotate", False) else 0
     threads = [threading.Thread(target=stages.prepare, name="facefuse-prepare", daemon=True),
                threading.Thread(target=stages.model, name="facefuse-model", daemon=True)]
     writer = None
@@ -284,12 +357,18 @@ def run_stream(
             item = stages.get(stages.q_out)
             if item is _STOPPED or item is _END:
                 break
-            _, out, timestamp = item
+            _, out, timestamp, source = item
             t0 = time.perf_counter()
+            if rot:  # back to the orientation the input stores, shown upright by its display matrix
+                out = _stored(out, rot)
+                source = None if source is None else (_stored(source[0], rot), source[1])
             if writer is None:
-                writer = _open_writer(encode, reader, out, timestamp, start_frame)
+                origin = output_origin(reader, start_frame, timestamp)
+                writer = _open_writer(encode, reader, out, origin, rot)
                 result.size_note = writer.size_note
-            writer.write(out)
+                result.stream_notes = list(writer.stream_notes) + (
+                    [writer.timing_note.split(": ", 1)[1]] if writer.timing_note else [])
+            writer.write(out, timestamp - origin, source=source)
             st["encode"] += time.perf_counter() - t0
             result.frames += 1
             if on_progress is not None:
@@ -300,6 +379,10 @@ def run_stream(
             t0 = time.perf_counter()
             writer.close()
             st["encode"] += time.perf_counter() - t0
+            result.retimed = writer.retimed
+            if start_frame == 0 and stop_frame is None and not result.cut and getattr(reader, "frame_count_exact",
+                                                                                       False):
+                result.frames_announced = int(reader.frame_count)
         return result
     except BaseException:
         stages.stop.set()

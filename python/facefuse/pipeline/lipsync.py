@@ -91,6 +91,9 @@ def lipsync_video(
     warmup_frames: int = 0,
     copy_audio: bool = True,
     offline: Optional[bool] = None,
+    audio_track: int = 0,
+    fps: Optional[float] = None,
+    pix_fmt: Optional[str] = None,
 ) -> LipsyncResult:
     """Lip-sync ``video`` to ``audio`` with Diff2Lip and write ``output`` (with ``audio``'s sound).
 
@@ -128,6 +131,11 @@ def lipsync_video(
             the model) on the ``warmup_frames`` before it, with or without the sound: one chunk
             of a long video (``facefuse batch --chunk-seconds``). The frames equal those of a
             whole run, except with ``reference="first"`` (the chunk's first face is its reference).
+        audio_track, fps, pix_fmt: the driving audio replaces the video's audio track
+            ``audio_track`` (0: the first); its other audio and subtitle tracks, container tags,
+            colour tags, pixel format (bit depth) and every frame's timestamp are kept, and each
+            frame's mel window is taken at the frame's real time (variable frame rates stay in
+            sync). ``fps``: a constant output rate instead; ``pix_fmt``: another stored format.
         offline: the detector's model file is downloaded on first use when missing (False) or
             not (True); None: unless ``$FACEFUSE_OFFLINE`` is set (see :func:`facefuse.swap_video`).
             The Diff2Lip export is never downloaded (``facefuse export-diff2lip`` makes it).
@@ -142,6 +150,9 @@ def lipsync_video(
     t_start = time.perf_counter()
     video_s, audio_s, out_s = _check_args(dict(locals()))
     start_frame, stop_frame, warmup_frames = checks.frame_range(_FN, start_frame, stop_frame, warmup_frames)
+    check_int(_FN, "audio_track", audio_track, 0)
+    out_fps = None if fps is None else checks.as_fps(_FN, fps)
+    checks.pix_fmt_arg(_FN, pix_fmt, codec)
     from ..lipsync.sampler import DDIMSampler
 
     sampler = DDIMSampler(steps, spacing=spacing)  # validates steps / spacing
@@ -172,15 +183,21 @@ def lipsync_video(
             smoother=ops.LandmarkSmoother(box_smoothing) if box_smoothing else None, reference=reference,
             face_hide_percentage=face_hide_percentage, blend=blend, color=color, seed=seed, crop_scale=crop_scale)
         reader = VideoReader(video_s, start_frame=max(0, start_frame - warmup_frames))
+        proc.time_origin = reader.origin
+        if copy_audio and reader.audio_tracks and audio_track >= reader.audio_tracks:
+            reader.close()
+            raise ValueError(f"{_FN}: argument 'audio_track' must be in [0, {reader.audio_tracks - 1}] ({video_s!r} "
+                             f"has {reader.audio_tracks} audio track(s)), got {audio_track}")
         try:
             proc.feed = MelFeed(audio_s, reader.fps)
         except BaseException:
             reader.close()
             raise
         try:  # run_stream closes the reader
-            result, monitor = _stream(proc, reader, audio_s, out_s, dict(codec=codec, crf=crf, preset=preset),
+            result, monitor = _stream(proc, reader, audio_s, out_s,
+                                      dict(codec=codec, crf=crf, preset=preset, fps=out_fps, pix_fmt=pix_fmt),
                                       copy_audio, start_frame, stop_frame, progress,
-                                      quality_report is not None or quality_plot is not None)
+                                      quality_report is not None or quality_plot is not None, int(audio_track))
         finally:
             try:
                 proc.feed.close()
@@ -255,23 +272,24 @@ def _progress_total(reader: Any, audio: str, start: int, stop: Optional[int]) ->
 
 def _stream(proc: LipsyncProcessor, reader: Any, audio: str, output: str, encoder: dict, copy_audio: bool,
             start: int, stop: Optional[int], progress: Optional[Callable[[int, int], None]],
-            monitor_on: bool) -> tuple[LipsyncResult, Any]:
+            monitor_on: bool, audio_track: int = 0) -> tuple[LipsyncResult, Any]:
     """Run the processor over the video: (the result, the quality monitor or None)."""
     from .. import ops
-    from .engine import EncodeSettings, run_stream
+    from .engine import EncodeSettings, frame_notes, run_stream
 
     fps = reader.fps
     total, audio_est = _progress_total(reader, audio, start, stop)
     monitor = ops.QualityMonitor() if monitor_on else None
     enc = EncodeSettings(output, **encoder, audio_from=audio if copy_audio else None,
-                         audio_offset=float(start / reader.fps_fraction))
+                         streams_from=reader.path if copy_audio else None, audio_track=audio_track)
     res = run_stream(reader, proc, enc, start_frame=start, stop_frame=stop, queue_size=max(2, proc.batch_size),
                      total=total, on_progress=progress, monitor=monitor)
     feed = proc.feed
     if res.frames == 0:
         raise ValueError(f"{_FN}: argument 'audio': {audio!r} is shorter than one video frame "
                          f"({feed.seconds:.3f} s of sound)")
-    notes = ([res.size_note] if res.size_note else []) + proc.notes
+    # (a cut is said below with the audio's length: the frames after it are never planned)
+    notes = ([res.size_note] if res.size_note else []) + proc.notes + frame_notes(res)
     video_frames = res.frames_read
     if res.cut:
         video_frames = max(reader.frame_count, res.frames_read + 1)  # the frame that hit the cut exists

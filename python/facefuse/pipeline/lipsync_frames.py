@@ -54,10 +54,12 @@ class LipsyncProcessor(FrameProcessor):
         self.fn = fn
         self.ref_first: Optional[np.ndarray] = None
         self.synced = 0
+        self.time_origin = 0.0  # the video's t = 0 (VideoReader.origin), set by lipsync_video
         self.notes: List[str] = []  # out-of-memory retries (each also warned)
 
     def side_input(self, index: int, timestamp: float) -> np.ndarray:
-        mel = self.feed.window(index)
+        # the frame's real time from the video's start: the audio stays aligned on a VFR video
+        mel = self.feed.window(index, timestamp - self.time_origin)
         if mel is None:
             raise StreamCut("the audio ends before this frame")
         return mel

@@ -14,6 +14,7 @@ from .._files import check_distinct
 from ..ops._common import check_int
 from ..video.errors import PathLike, VideoError
 from . import checks
+from .checks import as_fps
 from .engine import EncodeSettings, FramePlan, FrameProcessor, run_stream
 
 __all__ = ["process_video"]
@@ -24,6 +25,7 @@ class _FunctionProcessor(FrameProcessor):
     frames already planned (``batch_size`` > 1); warm-up frames included (their output dropped)."""
 
     model_warmup = True
+    input_may_change = True  # fn may edit the frame it is given and return it
 
     def __init__(self, fn: Callable[..., Any], batch_size: int) -> None:
         self.fn, self.batch_size = fn, batch_size
@@ -64,7 +66,7 @@ def process_video(
     codec: str = "libx264",
     crf: Optional[float] = 18,
     preset: Optional[str] = "medium",
-    pix_fmt: str = "yuv420p",
+    pix_fmt: Optional[str] = None,
     options: Optional[dict] = None,
     copy_audio: bool = True,
     auto_rotate: bool = True,
@@ -73,6 +75,7 @@ def process_video(
     start_frame: int = 0,
     stop_frame: Optional[int] = None,
     warmup_frames: int = 0,
+    fps: Optional[float] = None,
 ) -> int:
     """Decode ``src``, apply ``fn(frame_bgr, index, timestamp) -> frame_bgr`` to every
     frame and encode the result to ``dst`` with the source audio copied.
@@ -84,7 +87,13 @@ def process_video(
     ``fn`` must return an H x W x 3 uint8 array; all frames must have the size of the
     first one returned (it may differ from the input size). ``on_progress(done, total)``
     is called after each encoded frame (``total`` is ``VideoReader.frame_count``, possibly
-    an estimate, 0 if unknown). The output is CFR at the source's average frame rate.
+    an estimate, 0 if unknown).
+
+    What the output keeps of ``src`` (see :class:`facefuse.pipeline.engine.EncodeSettings`):
+    every frame at its own timestamp (``fps``: a constant rate instead, every frame kept), the
+    colour matrix / range / primaries / transfer tags (the conversion to and from BGR uses
+    them), the pixel format and bit depth (``pix_fmt`` None: the source's where ``codec`` takes
+    it), and with ``copy_audio`` every audio and subtitle track and the container's tags.
 
     ``batch_size`` > 1: ``fn`` is called with LISTS ``(images, indices, timestamps)`` of up to
     ``batch_size`` consecutive frames and returns a list of as many output frames (for models
@@ -118,7 +127,8 @@ def process_video(
     if total:
         total = max(0, (total if stop_frame is None else min(total, stop_frame)) - start_frame)
     enc = EncodeSettings(os.fspath(dst), codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, options=options,
-                         audio_from=src if (copy_audio and reader.has_audio) else None)
+                         streams_from=os.fspath(src) if copy_audio else None,
+                         fps=None if fps is None else as_fps(fn_name, fps))
     res = run_stream(reader, _FunctionProcessor(fn, batch_size), enc, start_frame=start_frame,
                      stop_frame=stop_frame, queue_size=queue_size, total=total, on_progress=on_progress,
                      join_timeout=join_timeout)

@@ -108,6 +108,8 @@ def swap_video(
     copy_audio: bool = True,
     frame_device: str = "auto",
     offline: Optional[bool] = None,
+    fps: Optional[float] = None,
+    pix_fmt: Optional[str] = None,
 ) -> SwapResult:
     """Swap the face of ``source`` into ``target`` (a video or an image) and write ``output``.
 
@@ -156,6 +158,11 @@ def swap_video(
             monitor on the GPU; downloaded once), "cpu", or "auto" (default: "cuda" when the
             CUDA backend and CuPy can run and the blend has a GPU kernel, i.e. not "poisson").
             See :mod:`facefuse.pipeline.device`.
+        fps, pix_fmt: the output keeps every frame at its own timestamp, the target's pixel
+            format (bit depth) and colour tags, and (``copy_audio``) every audio and subtitle
+            track with the container's tags; ``fps``: a constant rate instead (every frame kept,
+            frame ``i`` at ``i / fps``); ``pix_fmt``: another stored pixel format (e.g.
+            ``yuv420p`` for an 8-bit output of a 10-bit target).
         offline: a missing model file of FaceFusion's (:mod:`facefuse.inference.registry`) is
             downloaded into the models directory on first use (False), or not and the error
             names its URL and where to put it (True). None: downloads unless
@@ -180,6 +187,8 @@ def swap_video(
     if pool is not None and (models_dir is not None or providers is not None or offline is not None):
         raise ValueError("swap_video: pass 'models_dir' / 'providers' / 'offline' to the InferencePool, not with 'pool'")
     device = resolve_frame_device(_FN, frame_device, blend)
+    out_fps = None if fps is None else checks.as_fps(_FN, fps)
+    checks.pix_fmt_arg(_FN, pix_fmt, codec)
 
     bar = None
     # from here on, a temporary file of these outputs is ours; stale ones a killed run left go now
@@ -192,7 +201,9 @@ def swap_video(
             src_face = pick_face(det, src_img, "large-small", 0, "source image")
             embedding, _ = rec.embed(src_img, src_face.landmarks5)
             latent = swp.source_latent(np.asarray(embedding, np.float32))
-            video = None if image_target else _probe(target_s, codec, crf, preset, start_frame, stop_frame)
+            video = None if image_target else _probe(target_s, codec, crf, preset, start_frame, stop_frame, pix_fmt)
+            if video:
+                video["out_fps"] = out_fps
             fps = video["fps"] if video else 0.0
             target_img = target_alpha = None
             if image_target:  # read once; its alpha channel (if any) goes into the output as it is
@@ -305,13 +316,15 @@ def _load_models(pool: Any, detector: str, detector_size: int, score_threshold: 
 
 
 def _probe(target: str, codec: str, crf: Optional[float], preset: Optional[str], start: int,
-           stop: Optional[int]) -> dict:
+           stop: Optional[int], pix_fmt: Optional[str]) -> dict:
     """The target video's rate, the frames to write and the encoder's size note."""
     from ..video import VideoReader, size_change_note
+    from ..video.color import output_pix_fmt
 
     with VideoReader(target) as r:  # opening decodes frame 0: an unreadable file fails here
         fps, total = r.fps, r.frame_count
-        note = size_change_note(r.width, r.height, codec=codec, crf=crf, preset=preset)
+        note = size_change_note(r.width, r.height, codec=codec, crf=crf, preset=preset,
+                                pix_fmt=pix_fmt or output_pix_fmt(codec, r.color))
     if total:
         total = max(0, (total if stop is None else min(total, stop)) - start)
     return {"fps": fps, "total": total, "size_note": note}
@@ -350,15 +363,16 @@ def _swap_stream(worker: FrameSwapper, target: str, output: str, video: dict, mo
                  on_progress: Optional[Callable[[int, int], None]], a: dict, start: int, stop: Optional[int],
                  warmup: int) -> tuple[int, list]:
     from ..video import VideoError, VideoReader
-    from .engine import EncodeSettings, run_stream
+    from .engine import EncodeSettings, frame_notes, run_stream
 
     notes = [video["size_note"]] if video["size_note"] else []  # VideoWriter warns too
     reader = VideoReader(target, start_frame=max(0, start - warmup))
-    enc = EncodeSettings(output, codec=a["codec"], crf=a["crf"], preset=a["preset"],
-                         audio_from=target if (a["copy_audio"] and reader.has_audio) else None)
+    enc = EncodeSettings(output, codec=a["codec"], crf=a["crf"], preset=a["preset"], pix_fmt=a["pix_fmt"],
+                         streams_from=target if a["copy_audio"] else None, fps=video["out_fps"])
     res = run_stream(reader, worker, enc, start_frame=start, stop_frame=stop, queue_size=a["queue_size"],
                      total=video["total"], on_progress=on_progress, monitor=monitor)
     if res.frames == 0:
         raise VideoError(f"swap_video: no frame decoded from {target!r}")
+    notes += frame_notes(res)
     worker.stage_seconds["quality"] += res.stage_seconds["quality"]
     return res.frames, notes

@@ -10,6 +10,7 @@ import numpy as np
 
 import av
 
+from .color import ColorInfo, color_of, to_bgr
 from .errors import _FFMPEG_ERRORS, PathLike, VideoError
 
 
@@ -49,7 +50,11 @@ class VideoReader:
     duration x fps; see ``frame_count_exact``), ``width`` / ``height`` (of the frames as
     returned, i.e. after auto-rotation), ``duration`` (seconds, or None), ``has_audio``,
     ``rotation`` (clockwise degrees needed to display upright: 0, 90, 180 or 270, from the
-    display-matrix side data or the legacy ``rotate`` tag).
+    display-matrix side data or the legacy ``rotate`` tag), ``time_base`` (the stream's, exact
+    ``Fraction``: frame timestamps are multiples of it), ``origin`` (the container's start time
+    in seconds: the time an output's t = 0 stands for), ``color`` (:class:`ColorInfo`: matrix,
+    range, primaries, transfer, pixel format and bit depth of the first frame; every frame is
+    converted to BGR with its matrix and range, see :mod:`facefuse.video.color`).
 
     ``auto_rotate=False`` returns frames as stored. ``strict=True`` raises
     :class:`VideoError` at the end of iteration when far fewer frames decoded than the
@@ -118,6 +123,8 @@ class VideoReader:
         else:
             self.frame_count = 0  # unknown
         self.has_audio: bool = len(c.streams.audio) > 0
+        #: how many audio tracks the file has (an output copies them all)
+        self.audio_tracks: int = len(c.streams.audio)
         if self.start_frame:
             self._position(s)
             s = self._stream
@@ -139,6 +146,11 @@ class VideoReader:
                 except ValueError:
                     rot = 0
         self.rotation: int = rot
+        self.color: ColorInfo = color_of(self._first)
+        #: the decoded ``av.VideoFrame`` of the frame iteration returned last (its samples at full
+        #: bit depth, for :meth:`VideoWriter.write`'s ``source``); None before the first
+        self.last_frame: Any = None
+        self.time_base: Fraction = Fraction(s.time_base) if s.time_base else Fraction(1, 90000)
         t0 = self._first.time
         if self._index is not None:
             t0 = self._index[0] * s.time_base
@@ -147,6 +159,13 @@ class VideoReader:
         #: presentation time of the first frame of the video (seconds, also when ``start_frame``
         #: skips it); non-zero when the video starts late
         self.start_time: float = float(t0) if t0 is not None else 0.0
+        # FFmpeg's default output origin: the earliest stream start of the file, so that every
+        # stream keeps its offset to the others (a video starting 0.5 s after its audio stays so)
+        origin = self.start_time
+        begin = self._container.start_time  # (not c: a reader started by counting frames reopened it)
+        if begin is not None:
+            origin = min(origin, begin / av.time_base)
+        self.origin: float = float(origin)
         w, h = self._first.width, self._first.height
         if self.auto_rotate and rot in (90, 270):
             w, h = h, w
@@ -215,7 +234,7 @@ class VideoReader:
             )
 
     def _convert(self, frame: Any, index: int) -> Frame:
-        img = frame.to_ndarray(format="bgr24")
+        img = to_bgr(frame, self.color)
         if self.auto_rotate:
             img = _upright(img, self.rotation)
         t = frame.time
@@ -233,9 +252,11 @@ class VideoReader:
 
     def _frames(self) -> Iterator[Frame]:
         first, self._first = self._first, None
+        self.last_frame = first
         yield self._convert(first, self.start_frame)
         index = self.start_frame + 1
         for frame in self._raw:
+            self.last_frame = frame
             yield self._convert(frame, index)
             index += 1
 

@@ -17,6 +17,8 @@ import av
 
 from .._files import publish
 from .audio_mux import _AudioMux
+from .color import ColorInfo, from_bgr
+from .source_pixels import changed_box, merge_source, source_usable
 from .errors import _FFMPEG_ERRORS, PathLike, VideoError
 
 # pixel formats whose chroma is subsampled 2x in both directions (need even W and H)
@@ -56,14 +58,20 @@ def _encoder_options(codec: str, crf: Optional[float], preset: Optional[str], op
     return opts
 
 
+#: the time base a writer falls back to when its encoder refuses the input's (MPEG-4 Part 2 takes
+#: denominators up to 65535 only): exact for 24, 25, 30, 50, 60 and the NTSC rates 29.97 / 59.94
+_FALLBACK_TIME_BASE = Fraction(1, 60000)
+
+
 @functools.lru_cache(maxsize=64)
-def _encoder_opens(codec: str, pix_fmt: str, width: int, height: int, opts: tuple) -> bool:
+def _encoder_opens(codec: str, pix_fmt: str, width: int, height: int, opts: tuple,
+                   time_base: Fraction = Fraction(1, 25)) -> bool:
     """Whether ``codec`` opens for ``width`` x ``height`` frames in ``pix_fmt`` with ``opts``
-    (a throwaway encoder, opened and dropped)."""
+    and ``time_base`` (a throwaway encoder, opened and dropped)."""
     try:
         ctx = av.CodecContext.create(codec, "w")
         ctx.width, ctx.height, ctx.pix_fmt = width, height, pix_fmt
-        ctx.time_base = Fraction(1, 25)
+        ctx.time_base = time_base
         ctx.framerate = Fraction(25, 1)
         ctx.options = dict(opts)
         ctx.open()
@@ -143,6 +151,24 @@ class VideoWriter(_AudioMux):
     container cannot hold that codec it is re-encoded to the container's default audio
     codec. A source without audio adds nothing.
 
+    ``streams_from``: a media file whose every audio and subtitle track is copied the same way,
+    with its container tags (creation time, title, ...) and its streams' tags (language,
+    handler name); a track the container cannot hold is re-encoded (audio) or left out
+    (subtitle), one line each in :attr:`stream_notes`. With ``audio_from`` too, the first audio
+    of ``audio_from`` replaces audio track ``audio_track`` of ``streams_from`` (lip sync).
+    ``streams_offset`` (default ``audio_offset``): seconds of ``streams_from`` before the output's
+    start, dropped and shifted like ``audio_offset``.
+
+    Timing: ``time_base`` None writes a constant rate (frame ``i`` at ``i / fps``). A
+    ``time_base`` (the input stream's) makes :meth:`write` take each frame's ``timestamp``
+    (seconds from the output's start) and store it as is (pass-through, FFmpeg's
+    ``-fps_mode passthrough``); a timestamp not after the previous one (duplicate pts) is moved
+    one tick later, counted in :attr:`retimed`, so no frame is dropped.
+
+    Colour: ``color`` (the input's :class:`~facefuse.video.color.ColorInfo`) converts BGR back
+    with the input's matrix and range and tags the stream with its matrix, range, primaries and
+    transfer; ``pix_fmt`` (e.g. ``yuv420p10le``) sets the stored format and bit depth.
+
     ``audio_offset``: seconds of ``audio_from`` that precede the first written frame
     (``VideoReader.start_time`` of the video source); audio before it is dropped and the
     rest shifted so that it stays in sync with frame 0 at t = 0.
@@ -176,12 +202,31 @@ class VideoWriter(_AudioMux):
         rotation: int = 0,
         audio_offset: float = 0.0,
         video_template: Any = None,
+        time_base: Optional[Fraction] = None,
+        color: Optional[ColorInfo] = None,
+        streams_from: Optional[PathLike] = None,
+        audio_track: int = 0,
+        streams_offset: Optional[float] = None,
     ) -> None:
         self.path = os.fspath(path)
+        if time_base is not None and (not isinstance(time_base, Fraction) or time_base <= 0):
+            raise ValueError(f"VideoWriter: argument 'time_base' must be a positive Fraction or None, "
+                             f"got {time_base!r}")
+        if isinstance(audio_track, bool) or not isinstance(audio_track, (int, np.integer)) or audio_track < 0:
+            raise ValueError(f"VideoWriter: argument 'audio_track' must be an int >= 0, got {audio_track!r}")
+        self.time_base = time_base
+        self.color = color
+        self.pix_fmt = pix_fmt
+        #: frames whose timestamp was moved one tick later (not after the previous frame's)
+        self.retimed = 0
+        #: frames written from their decoded source samples alone (nothing in them changed)
+        self.source_frames = 0
+        self._last_pts: Optional[int] = None
+        self._end_time = 0.0
         self._template = video_template
         self.audio_offset = float(audio_offset)
+        self.streams_offset = self.audio_offset if streams_offset is None else float(streams_offset)
         self._out = None
-        self._ain = None
         self._tmp: Optional[str] = None
         self._done = False
         self.fps_fraction = _as_fps(fps)
@@ -212,6 +257,15 @@ class VideoWriter(_AudioMux):
                 warnings.warn(self.size_note, UserWarning, stacklevel=2)
         self.encoded_width, self.encoded_height = ew, eh
         self.frames_written = 0
+        #: why the file's timestamps are rounded (the encoder refuses the input's time base), or None
+        self.timing_note: Optional[str] = None
+        if time_base is not None and video_template is None and not _encoder_opens(
+                codec, pix_fmt, ew, eh, tuple(sorted(opts.items())), time_base) and _encoder_opens(
+                codec, pix_fmt, ew, eh, tuple(sorted(opts.items())), _FALLBACK_TIME_BASE):
+            self.timing_note = (f"VideoWriter: {codec} takes no time base {time_base}: timestamps are rounded to "
+                                f"{_FALLBACK_TIME_BASE} s")
+            warnings.warn(self.timing_note, UserWarning, stacklevel=2)
+            self.time_base = time_base = _FALLBACK_TIME_BASE
 
         directory = os.path.dirname(os.path.abspath(self.path))
         base = os.path.basename(self.path)
@@ -230,12 +284,19 @@ class VideoWriter(_AudioMux):
                     st = self._out.add_stream(codec, rate=self.fps_fraction, options=opts)
                     st.width, st.height, st.pix_fmt = ew, eh, pix_fmt
                     st.thread_type = "AUTO"
+                    if time_base is not None:  # the input's clock: every timestamp exact
+                        st.time_base = time_base
+                        st.codec_context.time_base = time_base
+                    if color is not None and not color.is_rgb:
+                        cc = st.codec_context
+                        cc.colorspace, cc.color_primaries, cc.color_trc = color.matrix, color.primaries, color.trc
+                        cc.color_range = 2 if color.full_range else color.range
                     if rotation:
                         st.set_display_rotation(-rotation)
             except (_FFMPEG_ERRORS + (ValueError,)) as e:
                 raise VideoError(f"VideoWriter: cannot add a {codec!r} stream to {self.path!r}: {e}") from e
             self._vs = st
-            self._setup_audio(audio_from)
+            self._setup_audio(audio_from, streams_from, int(audio_track))
         except BaseException:
             self.abort()
             raise
@@ -248,6 +309,11 @@ class VideoWriter(_AudioMux):
             raise VideoError(f"VideoWriter: {self.path!r} is already closed")
         if self._template is None:
             raise VideoError("VideoWriter.write_packet: this writer encodes frames (no 'video_template' given)")
+        if packet.pts is not None and packet.time_base is not None:  # pace the audio by the packet's own time
+            end = float(packet.pts * packet.time_base + 1 / self.fps_fraction)
+        else:
+            end = float((self.frames_written + int(frames)) / self.fps_fraction)
+        self._end_time = max(self._end_time, end)
         packet.stream = self._vs
         try:
             self._out.mux(packet)
@@ -255,10 +321,15 @@ class VideoWriter(_AudioMux):
             raise VideoError(f"VideoWriter: muxing a packet after frame {self.frames_written} into "
                              f"{self.path!r} failed: {e}") from e
         self.frames_written += int(frames)
-        self._mux_audio(self.frames_written / self.fps_fraction)
+        self._mux_audio(self._end_time)
 
-    def write(self, image: np.ndarray) -> None:
-        """Encode one H x W x 3 uint8 BGR frame (W, H as given to the constructor)."""
+    def write(self, image: np.ndarray, timestamp: Optional[float] = None, source: Optional[tuple] = None) -> None:
+        """Encode one H x W x 3 uint8 BGR frame (W, H as given to the constructor); ``timestamp``
+        (seconds, needed with ``time_base``, ignored without): when it is shown. ``source``:
+        ``(decoded_bgr, decoded_frame)`` of the input frame ``image`` was made from; where
+        ``image`` equals ``decoded_bgr`` the samples of ``decoded_frame`` are written as they are
+        (full bit depth, no second chroma resampling; see :mod:`.source_pixels`), when it has
+        the output's pixel format and size."""
         if self._done or self._out is None:
             raise VideoError(f"VideoWriter: {self.path!r} is already closed")
         if self._template is not None:
@@ -271,9 +342,28 @@ class VideoWriter(_AudioMux):
         if (self.encoded_height, self.encoded_width) != (self.height, self.width):
             image = np.pad(image, ((0, self.encoded_height - self.height), (0, self.encoded_width - self.width), (0, 0)),
                            mode="edge")
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24")
-        frame.pts = self.frames_written
-        frame.time_base = 1 / self.fps_fraction
+        frame = from_bgr(np.ascontiguousarray(image), self.color, self.pix_fmt)
+        if source is not None and source_usable(source[1], self.pix_fmt, self.encoded_width, self.encoded_height) \
+                and source[0].shape == image.shape:
+            box = changed_box(image, source[0])
+            frame = merge_source(frame, source[1], box if box is not None else (0, 0, 0, 0))
+            self.source_frames += box is None
+        if self.time_base is None:
+            frame.pts = self.frames_written
+            frame.time_base = 1 / self.fps_fraction
+            self._end_time = float((self.frames_written + 1) / self.fps_fraction)
+        else:
+            if timestamp is None or not math.isfinite(float(timestamp)):
+                raise ValueError(f"VideoWriter.write: argument 'timestamp' must be a finite number with a "
+                                 f"'time_base' writer, got {timestamp!r}")
+            pts = int(round(Fraction(float(timestamp)) / self.time_base))
+            if self._last_pts is not None and pts <= self._last_pts:
+                pts = self._last_pts + 1  # a duplicate / backwards pts: one tick later, never dropped
+                self.retimed += 1
+            self._last_pts = pts
+            frame.pts = pts
+            frame.time_base = self.time_base
+            self._end_time = float((pts * self.time_base) + 1 / self.fps_fraction)
         try:
             packets = self._vs.encode(frame)
             self._out.mux(packets)
@@ -283,11 +373,12 @@ class VideoWriter(_AudioMux):
             raise VideoError(f"VideoWriter: encoding frame {self.frames_written} of {self.path!r} "
                              f"with {self.codec!r} failed{hint}: {e}") from e
         self.frames_written += 1
-        self._mux_audio(self.frames_written / self.fps_fraction)
+        self._mux_audio(self._end_time)
 
     @property
     def duration(self) -> float:
-        return float(self.frames_written / self.fps_fraction)
+        """Seconds of video written: the end of the last frame (its time plus one frame at ``fps``)."""
+        return self._end_time
 
     def close(self) -> None:
         """Flush the encoders, finish the file and rename it into place."""
@@ -300,15 +391,12 @@ class VideoWriter(_AudioMux):
                 if self._template is None:
                     self._out.mux(self._vs.encode(None))
                 self._mux_audio(self.duration)
-                if self._transcode:
-                    self._out.mux(self._aout.encode(None))
+                self._flush_audio()
                 self._out.close()
             except _FFMPEG_ERRORS as e:
                 raise VideoError(f"VideoWriter: finishing {self.path!r} failed: {e}") from e
             self._out = None
-            if self._ain is not None:
-                self._ain.close()
-                self._ain = None
+            self._close_inputs()
             publish(self._tmp, self.path)
             self._tmp = None
             self._done = True
@@ -318,14 +406,15 @@ class VideoWriter(_AudioMux):
 
     def abort(self) -> None:
         """Discard the output: close everything and delete the temporary file."""
-        for attr in ("_out", "_ain"):
-            c = getattr(self, attr, None)
-            if c is not None:
-                try:
-                    c.close()
-                except Exception:
-                    pass
-                setattr(self, attr, None)
+        c = getattr(self, "_out", None)
+        if c is not None:
+            try:
+                c.close()
+            except Exception:
+                pass
+            self._out = None
+        if hasattr(self, "_inputs"):
+            self._close_inputs()
         tmp = getattr(self, "_tmp", None)
         if tmp is not None:
             try:
