@@ -36,11 +36,13 @@ def test_no_face_clip_through_swap_keeps_everything(tmp_path, capsys) -> None:
                     audio=[("aac", "eng", 440), ("aac", "deu", 660)], tags=TAGS)
     out = tmp_path / "o.mp4"
     rc = main(["swap", "-s", str(face), "-t", src, "-o", str(out), "--models-dir", str(models), "--faces", "all",
-               "--crf", "0", "--json", *FAST])
+               "--crf", "0", "--json", "--allow-no-change", *FAST])
     cap = capsys.readouterr()
     assert rc == 0, cap.err
     doc = json.loads(cap.out)
-    assert doc["frames"] == 24 and doc["faces_swapped"] == 0 and doc["warnings"] == []
+    assert doc["frames"] == 24 and doc["faces_swapped"] == 0
+    # the only warning is that no face was swapped (issue 20): none on frames, times or tracks
+    assert len(doc["warnings"]) == 1 and "no face was swapped" in doc["warnings"][0], doc["warnings"]
     t_in, t_out = frame_times(src), frame_times(out)
     assert t_out == t_in  # every pts, exactly
     assert _video(out) == _video(src) == {"pix_fmt": "yuv420p10le", "matrix": 1, "range": 1, "primaries": 1,
