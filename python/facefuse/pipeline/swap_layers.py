@@ -105,9 +105,10 @@ class SwapLayers:
             parts.append(np.asarray(model_masks, np.float32))
         return np.ascontiguousarray(np.clip(np.minimum.reduce(parts), 0.0, 1.0), dtype=np.float32)
 
-    def enhance(self, enh_crops: np.ndarray, enh_affines: np.ndarray, swapped: np.ndarray, masks: np.ndarray,
-                affines: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        """The enhancer layer of K faces: ``(enhanced [K, E, E, 3] uint8, masks [K, E, E] float32)``.
+    def enhancer_inputs(self, enh_crops: np.ndarray, enh_affines: np.ndarray, swapped: np.ndarray,
+                        masks: np.ndarray, affines: np.ndarray) -> np.ndarray:
+        """[K, E, E, 3]: the swapped crops pasted (alpha, under ``masks``) into the enhancer's crops
+        of the original frame, crop to crop, all faces in one :func:`facefuse.paste_back`.
 
         ``enh_crops`` / ``enh_affines``: the enhancer's crops of the original frame and their
         frame -> crop matrices; ``swapped`` / ``masks`` / ``affines``: the swap layer."""
@@ -119,7 +120,14 @@ class SwapLayers:
         to3[:, :2] = enh_affines
         to3[:, 2, 2] = 1.0
         crop_to_crop = np.asarray(affines, np.float64) @ np.linalg.inv(to3)
-        inputs = paste_back(enh_crops, swapped, masks, crop_to_crop, blend="alpha", frame_index=list(range(k)))
+        return paste_back(enh_crops, swapped, masks, crop_to_crop, blend="alpha", frame_index=list(range(k)))
+
+    def enhance(self, enh_crops: np.ndarray, enh_affines: np.ndarray, swapped: np.ndarray, masks: np.ndarray,
+                affines: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """The enhancer layer of K faces: ``(enhanced [K, E, E, 3] uint8, masks [K, E, E] float32)``
+        (arguments: :meth:`enhancer_inputs`'s)."""
+        inputs = self.enhancer_inputs(enh_crops, enh_affines, swapped, masks, affines)
+        k = inputs.shape[0]
         parts = [np.broadcast_to(self.enhancer_box, (k,) + self.enhancer_box.shape)]
         if "occlusion" in self.types:
             parts.append(np.stack(self.masker.occlusion(inputs)))
