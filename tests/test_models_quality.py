@@ -208,3 +208,18 @@ def test_region_mask_keeps_the_asked_regions(pool) -> None:
         m.region([crop], ["ears"])
     with pytest.raises(ValueError, match="occluder"):
         FaceMasker(pool, occluder="xseg_9")
+
+
+def test_doctor_checks_the_new_files(models, tmp_path) -> None:
+    import shutil
+
+    from facefuse import doctor
+
+    for f in ("gfpgan_1.4.onnx", "codeformer.onnx", "xseg_1.onnx", "bisenet_resnet_34.onnx"):
+        shutil.copy(models / f, tmp_path / f)
+    shutil.copy(models / "xseg_2.onnx", tmp_path / "restoreformer_plus_plus.onnx")  # a wrong file
+    rows = {r["model"]: r for r in doctor.diagnose(str(tmp_path), check=True)["models"]["models"]}
+    for k in ("gfpgan_1.4", "codeformer", "xseg_1", "bisenet_resnet_34"):
+        assert rows[k]["check"] == "ok", rows[k]
+    assert "restoreformer_plus_plus" in rows["restoreformer_plus_plus"]["check"]
+    assert rows["gpen_bfr_512"]["status"] == "missing" and rows["xseg_3"]["family"] == "occluder"

@@ -165,6 +165,9 @@ def _add_swap_parser(sub: Any) -> None:
     s.add_argument("--preset", default="medium", help="encoder preset (default medium)")
     s.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     s.add_argument("--debug", action="store_true", help="show the traceback of unexpected errors")
+    from ._swap_quality_cli import add_quality_options
+
+    add_quality_options(s)
 
 
 def _fmt_ms(s: Optional[float]) -> str:
@@ -311,6 +314,7 @@ def _unwritable(path: str) -> Optional[str]:
 
 
 def _swap(args: argparse.Namespace) -> int:
+    from ._swap_quality_cli import QUALITY_RENAMES, quality_kwargs
     from .pipeline.swap import swap_video
 
     def fail(msg: str) -> int:
@@ -328,12 +332,13 @@ def _swap(args: argparse.Namespace) -> int:
             reference_distance=args.reference_distance, smoothing=not args.no_smoothing,
             quality_report=args.quality_report, quality_plot=args.quality_plot, progress=not args.no_progress,
             codec=args.codec, crf=args.crf, preset=args.preset, frame_device=args.frame_device,
-            offline=True if args.offline else None)
+            offline=True if args.offline else None, **quality_kwargs(args))
     except KeyboardInterrupt:
         print("\nfacefuse swap: interrupted; no output written", file=sys.stderr)
         return 130
     except (ValueError, TypeError, OSError) as e:  # ModelError, VideoError, missing files: the user's to fix
-        return fail(error_text(e, args, api=("swap_video",), renames={"reference": "--reference-image"}))
+        return fail(error_text(e, args, api=("swap_video",),
+                               renames={"reference": "--reference-image", **QUALITY_RENAMES}))
     except Exception as e:  # noqa: BLE001 - anything else: say what it was, traceback on request
         if args.debug:
             raise
