@@ -230,12 +230,18 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, nargs="+", default=[6, 60])
     ap.add_argument("--size", default="1920x1080")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="threads for OpenCV and facefuse's OpenMP loops, both sides (default 1: the work per core, "
+                         "steady on a shared machine; 0 leaves the libraries' defaults)")
     ap.add_argument("--child", nargs=3, default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.threads:  # before facefuse._core loads: OpenMP reads it once
+        os.environ["OMP_NUM_THREADS"] = str(a.threads)
+        cv2.setNumThreads(a.threads)
     if a.child:
         _memory_child(*a.child)
         return
-    res: Dict[str, Any] = {"load": os.getloadavg(), "cpus": os.cpu_count()}
+    res: Dict[str, Any] = {"load": os.getloadavg(), "cpus": os.cpu_count(), "threads": a.threads}
     if a.only in (None, "cost"):
         res["cost"] = c = run_cost(a.frames)
         print(f"per 1080p frame, 2 faces, pixel boost 512 + gfpgan layer + occlusion, inference excluded "
@@ -248,7 +254,7 @@ def main() -> None:
         print("peak RSS: " + ", ".join(f"{k} {v['peak_mb']:.0f} MB ({v['frames']} frames, {v['seconds']:.0f} s)"
                                        for k, v in m.items() if isinstance(v, dict))
               + f"; growth {m['peak_growth_mb']:.1f} MB")
-    print(f"load average {res['load'][0]:.1f} on {res['cpus']} CPUs")
+    print(f"load average {res['load'][0]:.1f} on {res['cpus']} CPUs; threads {a.threads or 'default'}")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(res, f, indent=2)

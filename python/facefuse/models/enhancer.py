@@ -33,10 +33,12 @@ import numpy as np
 from ..inference import InferencePool, ModelSpec
 from ..ops._common import check_real
 from ._model_checks import check_positional, is_dynamic
+from ._tensors import bgr_to_nchw, nchw_to_bgr, value_tables
 from .align import box_mask, estimate_affine, warp_face
 
 __all__ = ["ENHANCER_SPECS", "ENHANCER_CONFIGS", "EnhancerConfig", "FaceEnhancer"]
 
+_TABLES = value_tables(np.full(3, 0.5, np.float32), np.full(3, 0.5, np.float32))
 _FF_HINT = "FaceFusion users have it in <facefusion>/.assets/models/ (downloaded there on first use)"
 
 
@@ -121,17 +123,12 @@ class FaceEnhancer:
     @staticmethod
     def prepare(crops: np.ndarray) -> np.ndarray:
         """[N, S, S, 3] uint8 BGR -> [N, 3, S, S] float32 RGB in [-1, 1] (``(x/255 - 0.5) / 0.5``)."""
-        x = crops[..., ::-1].astype(np.float32) / 255.0
-        x = (x - 0.5) / 0.5
-        return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+        return bgr_to_nchw(crops, _TABLES)
 
     @staticmethod
     def finish(output: np.ndarray) -> np.ndarray:
         """[N, 3, S, S] in [-1, 1] RGB -> [N, S, S, 3] uint8 BGR (clipped, ``(y+1)/2*255`` rounded)."""
-        y = np.clip(np.asarray(output, np.float32), -1.0, 1.0)
-        y = (y + 1.0) / 2.0
-        y = np.rint(y.transpose(0, 2, 3, 1) * 255.0)
-        return np.ascontiguousarray(y.astype(np.uint8)[..., ::-1])
+        return nchw_to_bgr(output, -1.0, 1.0, 127.5, offset=1.0)  # (y + 1) * 127.5 == (y + 1) / 2 * 255
 
     def enhance(self, crops: np.ndarray) -> np.ndarray:
         """Enhance aligned crops: [N, S, S, 3] uint8 BGR (from :meth:`crop`) -> the same shape."""
