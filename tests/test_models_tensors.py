@@ -27,3 +27,17 @@ def test_nchw_to_bgr_is_the_plain_expression() -> None:
         assert np.array_equal(nchw_to_bgr(x, 0.0, 1.0, 255.0), swapper)
         enhancer = (((np.clip(x, -1, 1) + 1) / 2).transpose(0, 2, 3, 1) * 255.0).round().astype(np.uint8)[..., ::-1]
         assert np.array_equal(nchw_to_bgr(x, -1.0, 1.0, 127.5, offset=1.0), enhancer)
+
+
+@pytest.mark.parametrize("boost", [256, 384, 512])
+def test_tile_paths_equal_split_then_convert(boost) -> None:
+    from facefuse.models._tensors import bgr_tiles_to_nchw, nchw_tiles_to_bgr
+    from facefuse.models.pixel_boost import join_tiles, split_tiles
+
+    rng = np.random.default_rng(boost)
+    crops = rng.integers(0, 256, (2, boost, boost, 3), np.uint8)
+    tab = value_tables(np.zeros(3, np.float32), np.ones(3, np.float32))
+    assert np.array_equal(bgr_tiles_to_nchw(crops, 128, tab), bgr_to_nchw(split_tiles(crops, 128), tab))
+    t = (boost // 128) ** 2
+    y = (rng.standard_normal((2 * t, 3, 128, 128)) * 0.6 + 0.5).astype(np.float32)
+    assert np.array_equal(nchw_tiles_to_bgr(y, boost, 0.0, 1.0, 255.0), join_tiles(nchw_to_bgr(y, 0.0, 1.0, 255.0), boost))

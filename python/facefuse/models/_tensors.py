@@ -48,3 +48,36 @@ def nchw_to_bgr(y: np.ndarray, lo: float, hi: float, scale: float, offset: float
             m += np.float32(offset)
         cv2.convertScaleAbs(m, dst=out[i], alpha=scale)  # saturate(round-half-even(m * scale)); m >= 0
     return out
+
+
+def bgr_tiles_to_nchw(crops: np.ndarray, size: int, tables: np.ndarray) -> np.ndarray:
+    """:func:`bgr_to_nchw` of ``split_tiles(crops, size)`` without the uint8 tile copy: each
+    crop's planes are looked up whole, then dealt into the tiles' planes."""
+    n, b = crops.shape[0], crops.shape[1]
+    t = b // size
+    out = np.empty((n, t, t, 3, size, size), np.float32)
+    luts = [np.ascontiguousarray(tables[c].reshape(1, 256)) for c in range(3)]
+    for i in range(n):
+        planes = cv2.split(np.ascontiguousarray(crops[i]))
+        for c in range(3):
+            f = cv2.LUT(planes[2 - c], luts[c])
+            out[i, :, :, c] = f.reshape(size, t, size, t).transpose(1, 3, 0, 2)
+    return out.reshape(n * t * t, 3, size, size)
+
+
+def nchw_tiles_to_bgr(y: np.ndarray, boost: int, lo: float, hi: float, scale: float) -> np.ndarray:
+    """:func:`nchw_to_bgr` then ``join_tiles(..., boost)``, the tiles' planes gathered straight
+    into each crop's planes."""
+    y = np.asarray(y, np.float32)
+    s = y.shape[2]
+    t = boost // s
+    n = y.shape[0] // (t * t)
+    y6 = y.reshape(n, t, t, 3, s, s)
+    out = np.empty((n, boost, boost, 3), np.uint8)
+    for i in range(n):
+        planes = [np.ascontiguousarray(y6[i, :, :, c].transpose(2, 0, 3, 1)).reshape(boost, boost)
+                  for c in (2, 1, 0)]
+        m = cv2.merge(planes)
+        np.clip(m, lo, hi, out=m)
+        cv2.convertScaleAbs(m, dst=out[i], alpha=scale)
+    return out

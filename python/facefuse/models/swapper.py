@@ -35,7 +35,7 @@ from ..inference.device_io import array_module, run_device
 from ..ops._device import is_device_array
 from ._model_checks import check_positional, dims_match, fmt_shape, is_dynamic, last_initializer
 from .align import box_mask, estimate_affine, warp_face
-from ._tensors import bgr_to_nchw, nchw_to_bgr, value_tables
+from ._tensors import bgr_tiles_to_nchw, bgr_to_nchw, nchw_tiles_to_bgr, nchw_to_bgr, value_tables
 from .pixel_boost import join_tiles, pixel_boost_choices, split_tiles
 from .recognizer import EMBEDDING_SIZE, RECOGNIZER_SPECS
 
@@ -354,10 +354,13 @@ class FaceSwapper:
         xp = array_module(crops)
         n, b = crops.shape[0], crops.shape[1]
         tiles = (b // self.config.size) ** 2
+        host_tiles = tiles > 1 and xp is np and not self.config.output_normalised
         if tiles > 1:  # pixel boost: every face's tiles in the same batch, face-major
-            crops = split_tiles(crops, self.config.size)
             lat = np.repeat(lat, tiles, axis=0)
-        target = self.prepare(crops)
+        if host_tiles:  # the tiles' tensor straight from the crops' planes (no uint8 tile copy)
+            target = bgr_tiles_to_nchw(crops, self.config.size, self._tables)
+        else:
+            target = self.prepare(split_tiles(crops, self.config.size) if tiles > 1 else crops)
         lat = xp.asarray(lat)
         if self.batchable:
             out, mask = self._run(target, lat)
@@ -365,10 +368,11 @@ class FaceSwapper:
             results = [self._run(target[i : i + 1], lat[i : i + 1]) for i in range(target.shape[0])]
             out = xp.concatenate([r[0] for r in results], axis=0)
             mask = xp.concatenate([r[1] for r in results], axis=0) if self._mask_name else None
-        swapped = self.finish(out)
+        swapped = nchw_tiles_to_bgr(out, b, 0.0, 1.0, 255.0) if host_tiles else self.finish(out)
         masks = self._finish_masks(mask) if mask is not None else None
-        if tiles > 1:
+        if tiles > 1 and not host_tiles:
             swapped = xp.ascontiguousarray(join_tiles(swapped, b))
+        if tiles > 1:
             masks = None if masks is None else xp.ascontiguousarray(join_tiles(masks, b))
         assert swapped.shape[0] == n
         return swapped, masks
