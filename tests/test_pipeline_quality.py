@@ -218,3 +218,22 @@ def test_cli_takes_facefusions_option_names(clip_work, tmp_path, capsys) -> None
     assert "--pixel-boost" in capsys.readouterr().err
     assert main(base + ["-o", str(tmp_path / "q.mp4"), "--mask", "hair"]) == 2
     assert "argument --mask:" in capsys.readouterr().err
+
+
+def test_batch_job_files_take_the_options(clip_work, tmp_path) -> None:
+    import json
+
+    from facefuse.batch import JobFileError, load_jobs
+
+    w = clip_work
+    opts = {"pixel_boost": 512, "enhancer": "codeformer", "enhancer_blend": 60, "enhancer_weight": 0.7,
+            "mask_types": ["box", "occlusion", "region"], "mask_regions": ["skin", "nose"], "mask_blur": 0.2,
+            "mask_padding": [5, 0, 0, 0], "occluder": "many", "parser": "bisenet_resnet_18"}
+    job = {"kind": "swap", "inputs": {"source": str(w["face"]), "target": str(w["clip"])},
+           "output": str(tmp_path / "o.mp4"), "options": opts}
+    p = tmp_path / "jobs.jsonl"
+    p.write_text(json.dumps(job) + "\n")
+    assert load_jobs(p)[0].options == opts
+    p.write_text(json.dumps({**job, "options": {"pixel_bost": 512}}) + "\n")
+    with pytest.raises(JobFileError, match="pixel_bost"):
+        load_jobs(p)
