@@ -46,7 +46,8 @@ class SwapResult:
     ``seconds``: wall time of the whole call; ``faces_swapped``: crops pasted in all frames;
     ``frames_with_swap``: frames where at least one face was swapped; ``quality``:
     :meth:`facefuse.QualityMonitor.summary` of the output; ``stage_seconds``: time spent
-    in each per-frame stage of the swap worker (detect, track, crop, swap, paste, quality);
+    in each per-frame stage of the swap worker (detect, track, select, crop, swap, mask, enhance, paste,
+    quality);
     ``warnings``: what the output does not keep of the target, one line each (a frame size the
     encoder cannot take, an alpha channel the image format cannot hold); ``frame_device``:
     where the frames were processed ("cpu" or "cuda"); ``providers``: the ONNX Runtime
