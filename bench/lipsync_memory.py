@@ -32,6 +32,9 @@ import time
 
 import numpy as np
 
+# these benchmarks run on facefuse.testing's stand-in models, which facefuse refuses by default
+os.environ.setdefault("FACEFUSE_ALLOW_STAND_INS", "1")
+
 
 class _BrightSquare:
     """The stand-in detectors' rule (all channels > 200) in NumPy, on a 4x-subsampled frame."""

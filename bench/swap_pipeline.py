@@ -39,6 +39,9 @@ from typing import Any
 
 import numpy as np
 
+# these benchmarks run on facefuse.testing's stand-in models, which facefuse refuses by default
+os.environ.setdefault("FACEFUSE_ALLOW_STAND_INS", "1")
+
 BLENDS = ("alpha", "laplacian", "poisson")
 
 

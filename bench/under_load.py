@@ -3,8 +3,8 @@
 Shows what the kernels' oversubscription guard (cpp/include/facefuse/parallel.hpp)
 buys when other processes (decoders, inference) hold the cores. Run:
 
-    python bench/under_load.py              # as shipped
-    OMP_WAIT_POLICY=PASSIVE python bench/under_load.py
+    python bench/under_load.py              # as shipped (import facefuse sets OMP_WAIT_POLICY=PASSIVE)
+    OMP_WAIT_POLICY= python bench/under_load.py        # libgomp's default: workers spin between calls
     OMP_NUM_THREADS=1 python bench/under_load.py
 """
 from __future__ import annotations
@@ -55,7 +55,7 @@ def _measure(fn: Callable[[], object], seconds: float) -> tuple[float, float, fl
 
 
 def main(seconds: float = 2.0) -> None:
-    policy = os.environ.get("OMP_WAIT_POLICY", "(default)")
+    policy = os.environ.get("OMP_WAIT_POLICY") or "(libgomp default)"
     n_busy = os.cpu_count() or 1
     cases = _cases()
     print(f"{ff._core.max_threads()} threads, OMP_WAIT_POLICY={policy}; {seconds:.0f} s per row")

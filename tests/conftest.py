@@ -14,11 +14,22 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _allow_stand_ins():
+    """The tests run on facefuse.testing's stand-in models, which the pipelines refuse unless
+    FACEFUSE_ALLOW_STAND_INS is set; session-wide, so module fixtures that run a pipeline see it
+    (a test of the refusal deletes it with monkeypatch)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FACEFUSE_ALLOW_STAND_INS", "1")
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _no_user_models(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     """Keep the user's own $FACEFUSE_MODELS and ~/.facefuse/models out of every test (a real
     model there would change what the model-lookup and doctor tests find), and the network:
-    a missing model is not fetched (FACEFUSE_OFFLINE=1) unless a test serves it itself."""
+    a missing model is not fetched (FACEFUSE_OFFLINE=1) unless a test serves it itself. The
+    stand-ins are allowed for the whole session (_allow_stand_ins)."""
     from facefuse.inference import files
 
     monkeypatch.delenv("FACEFUSE_MODELS", raising=False)

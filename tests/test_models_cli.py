@@ -152,7 +152,8 @@ def test_swap_offline_names_the_url_and_the_place(server, tmp_path, capsys) -> N
     rc = main(["swap", "-s", str(face), "-t", str(clip), "-o", str(tmp_path / "o.mp4"), "--models-dir", str(md),
                "--offline", *FAST])
     err = capsys.readouterr().err
-    assert rc == 2 and err.startswith("facefuse swap: error: ")
+    # the folder does not exist yet: warned about first, then the error
+    assert rc == 2 and err.startswith("facefuse swap: warning: --models-dir") and "\nfacefuse swap: error: " in err
     assert f"{server.url}/models-3.0.0/scrfd_2.5g.onnx" in err and f"into {md}" in err
     assert server.requests == []
 

@@ -8,8 +8,17 @@ NumPy/OpenCV twin in :mod:`facefuse.reference`.
 """
 from __future__ import annotations
 
-from . import ops
-from ._core import __version__
+import os as _os
+
+# OpenMP workers that spin between calls take the cores of the decode, encode and inference
+# threads beside them: on a busy 2-core machine blend_poisson ran at 0.3x of NumPy with the
+# default policy, 4.7x with PASSIVE (bench/RESULTS.md). Sleep instead, unless the user chose.
+# libgomp reads this once, when it loads: with _core, just below (a process that loaded
+# OpenMP before importing facefuse keeps its own setting).
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from . import ops  # noqa: E402  (after the wait policy)
+from ._core import __version__  # noqa: E402
 from .backend import cuda_available, cuda_status, device_checks, set_device_checks
 from .ops import *  # noqa: F401,F403  (the public op API, listed in ops.__all__)
 from .ops import __all__ as _ops_all

@@ -32,7 +32,11 @@ from typing import Any, Optional, TextIO
 from ._cli_errors import error_text, name_flags, warning_text
 from .progress import is_terminal, write_line
 
-__all__ = ["main", "build_parser", "name_flags"]
+__all__ = ["main", "build_parser", "name_flags", "NO_CHANGE_STATUS"]
+
+#: Exit status of ``swap`` / ``lipsync`` when the run changed no frame (no face swapped / synced):
+#: the output is written, but a script must not take it for a success (``--allow-no-change``: 0).
+NO_CHANGE_STATUS = 3
 
 
 def _version() -> str:
@@ -53,7 +57,8 @@ def machine_info() -> dict[str, Any]:
     except OSError:
         pass
     info: dict[str, Any] = {"cpu": cpu, "logical_cores": os.cpu_count(), "platform": platform.platform(),
-                            "python": platform.python_version()}
+                            "python": platform.python_version(),
+                            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}  # PASSIVE unless the user set it
     try:
         from . import _core
 
@@ -137,7 +142,7 @@ def _add_swap_parser(sub: Any) -> None:
                    help="ONNX Runtime providers, e.g. 'cuda,cpu' (default: TensorRT > CUDA > CPU as available)")
     s.add_argument("--detector", default="yolo_face", help="yolo_face (default), scrfd or retinaface")
     s.add_argument("--detector-size", type=int, default=640, metavar="N", help="detector input size (default 640)")
-    s.add_argument("--score-threshold", type=float, default=0.5, metavar="F", help="detector score threshold (0.5)")
+    s.add_argument("--score-threshold", type=float, default=0.5, metavar="F", help="detector score threshold (default 0.5)")
     s.add_argument("--swapper", default="inswapper_128",
                    help="inswapper_128 (default), hyperswap_1a_256 / 1b / 1c, simswap_256")
     s.add_argument("--blend", choices=BLENDS, default="laplacian", help="paste-back blend (default laplacian)")
@@ -155,7 +160,7 @@ def _add_swap_parser(sub: Any) -> None:
     s.add_argument("--reference-image", default=None, metavar="PATH",
                    help="take the reference face from this image instead of a target frame")
     s.add_argument("--reference-distance", type=float, default=0.6, metavar="F",
-                   help="largest ArcFace distance (1 - cos) to the reference that is still swapped (0.6)")
+                   help="largest ArcFace distance (1 - cos) to the reference that is still swapped (default 0.6)")
     s.add_argument("--no-smoothing", action="store_true", help="do not smooth the landmarks over time")
     s.add_argument("--quality-report", default=None, metavar="JSON", help="write the temporal-quality report")
     s.add_argument("--quality-plot", default=None, metavar="PNG", help="plot tPSNR over time with jitter frames")
@@ -164,6 +169,9 @@ def _add_swap_parser(sub: Any) -> None:
     s.add_argument("--crf", type=float, default=18, help="quality, lower is better (default 18)")
     s.add_argument("--preset", default="medium", help="encoder preset (default medium)")
     s.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    s.add_argument("--allow-no-change", action="store_true",
+                   help="exit 0 even when no face was swapped in any frame (batch scripts); by default that "
+                        f"warns and exits {NO_CHANGE_STATUS}")
     s.add_argument("--debug", action="store_true", help="show the traceback of unexpected errors")
     from ._swap_quality_cli import add_quality_options
 
@@ -321,6 +329,10 @@ def _swap(args: argparse.Namespace) -> int:
         print(f"facefuse swap: error: {msg}", file=sys.stderr)
         return 2
 
+    from .progress import ProgressBar
+
+    # as `facefuse lipsync`: a bar on a terminal; in a log, one line per 10 % of the frames
+    bar = None if args.no_progress else ProgressBar(label="swap", enabled=True, log_step=0.1)
     try:
         result = _said_once(
             swap_video,
@@ -330,10 +342,12 @@ def _swap(args: argparse.Namespace) -> int:
             faces=args.faces, face_index=args.face_index, face_order=args.face_order,
             reference_frame=args.reference_frame, reference=args.reference_image,
             reference_distance=args.reference_distance, smoothing=not args.no_smoothing,
-            quality_report=args.quality_report, quality_plot=args.quality_plot, progress=not args.no_progress,
+            quality_report=args.quality_report, quality_plot=args.quality_plot, progress=bar is not None and bar.update,
             codec=args.codec, crf=args.crf, preset=args.preset, frame_device=args.frame_device,
             offline=True if args.offline else None, **quality_kwargs(args))
     except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
         print("\nfacefuse swap: interrupted; no output written", file=sys.stderr)
         return 130
     except (ValueError, TypeError, OSError) as e:  # ModelError, VideoError, missing files: the user's to fix
@@ -345,6 +359,9 @@ def _swap(args: argparse.Namespace) -> int:
         print(f"facefuse swap: unexpected error: {type(e).__name__}: {e} (run with --debug for the traceback)",
               file=sys.stderr)
         return 1
+    finally:
+        if bar is not None:
+            bar.close()
     for note in result.warnings:  # what the output does not keep of the target
         print(f"facefuse swap: warning: {warning_text(note)}", file=sys.stderr)
     q = result.quality or {}
@@ -364,6 +381,11 @@ def _swap(args: argparse.Namespace) -> int:
               f"{result.frames_with_swap} frame(s), {result.seconds:.1f} s ({result.processing_fps:.1f} fps, frames on "
               f"the {'GPU' if result.frame_device == 'cuda' else 'CPU'}, swap model on "
               f"{_provider_name(result.providers)}){qual}")
+    if result.faces_swapped == 0 and not args.allow_no_change:
+        print(f"facefuse swap: error: nothing was changed (see the warning above); check --faces, --face-index, "
+              f"--reference-distance and --score-threshold, or pass --allow-no-change to accept it "
+              f"(exit {NO_CHANGE_STATUS})", file=sys.stderr)
+        return NO_CHANGE_STATUS
     return 0
 
 
@@ -433,11 +455,23 @@ def _leaf_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> a
         parser = subs[0].choices[name]
 
 
+def _warn_missing_models_dir(args: argparse.Namespace) -> None:
+    """A mistyped --models-dir is otherwise silent: the files are looked up elsewhere (and a
+    download would create the folder)."""
+    d = getattr(args, "models_dir", None)
+    if d and not os.path.isdir(os.path.expanduser(d)):
+        what = "it is not a directory" if os.path.exists(os.path.expanduser(d)) else "it does not exist"
+        name = " ".join(x for x in (args.command, getattr(args, "models_command", None)) if isinstance(x, str))
+        print(f"facefuse {name}: warning: --models-dir {d!r}: {what}; model files are looked up in "
+              f"$FACEFUSE_MODELS and ~/.facefuse/models too, and a download creates it", file=sys.stderr)
+
+
 def _main(argv: Optional[list[str]]) -> int:
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # the subcommand's usage, not the top level's (exit 2, as argparse)
         _leaf_parser(parser, args).error(f"unrecognized arguments: {' '.join(unknown)}")
+    _warn_missing_models_dir(args)
     if args.command == "bench":
         return _bench(args)
     if args.command == "swap":

@@ -181,6 +181,7 @@ def _model_row(family: str, key: str, file_name: str, models_dir: Optional[str])
     """Where the file is and its state against the ``.hash`` beside it (no network: the doctor
     reads what is here): ``status`` missing / present / hash ok / hash mismatch, ``fix`` the command."""
     from .inference.registry import by_file_name
+    from .inference.stand_ins import is_stand_in_file
     from .models_cli import model_status
 
     row: dict[str, Any] = {"family": family, "model": key, "file": file_name, "path": None}
@@ -196,6 +197,8 @@ def _model_row(family: str, key: str, file_name: str, models_dir: Optional[str])
         return row
     st = model_status(entry, models_dir, network=False)
     row.update(path=st["path"], status=st["status"], fix=st["fix"])
+    if row["path"] is not None and is_stand_in_file(row["path"]):  # refused by the pipelines
+        row["stand_in"] = True
     if st["hash"] is not None:
         row.update(hash=st["hash"], published=st["published"])
     return row
@@ -208,7 +211,8 @@ def _models(models_dir: Optional[str], check: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"searched": [str(d) for d in _search_dirs(models_dir)], "models": [], "errors": []}
     listed: set[str] = set()
     # the doctor reports what is here: it never downloads
-    pool = InferencePool(models_dir=models_dir, providers="cpu", download=False) if check else None
+    pool = InferencePool(models_dir=models_dir, providers="cpu", download=False,
+                         allow_stand_ins=True) if check else None  # a stand-in is checked, and marked
     try:
         for family, module, attr in MODEL_FAMILIES:
             try:
@@ -246,6 +250,13 @@ def _models(models_dir: Optional[str], check: bool) -> dict[str, Any]:
     return out
 
 
+def _usable_nvenc(encoders: dict[str, Any], gpu: dict[str, Any]) -> dict[str, Any]:
+    """NVENC encoders are compiled into most FFmpeg builds; they run only with an NVIDIA GPU."""
+    if encoders.get("nvenc") and not gpu["gpus"]:
+        return {**encoders, "nvenc_built": encoders["nvenc"], "nvenc": []}
+    return encoders
+
+
 def diagnose(models_dir: Optional[str] = None, check: bool = False) -> dict[str, Any]:
     """Everything ``facefuse doctor`` reports, as a JSON-ready dict.
 
@@ -254,16 +265,21 @@ def diagnose(models_dir: Optional[str] = None, check: bool = False) -> dict[str,
     fixes it. ``check=True`` also loads every model file found (CPU provider) and checks its
     inputs / outputs against the expected signature.
     """
-    return {
+    from .doctor_jobs import job_verdicts
+
+    gpu = _gpu()
+    d = {
         "versions": _versions(),
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
         "native": _native(),
         "onnxruntime": _providers(),
-        "gpu": _gpu(),
-        "encoders": _encoders(),
+        "gpu": gpu,
+        "encoders": _usable_nvenc(_encoders(), gpu),
         "models": _models(models_dir, check),
     }
+    d["jobs"] = job_verdicts(d, models_dir)
+    return d
 
 
 def format_report(d: dict[str, Any]) -> str:
@@ -304,7 +320,9 @@ def format_report(d: dict[str, Any]) -> str:
     else:
         lines.append(f"  {'nvidia-smi':<12} {g.get('reason', 'no GPU listed')}")
     e = d["encoders"]
-    lines.append(f"  {'NVENC':<12} {', '.join(e['nvenc']) if e['nvenc'] else 'none in this FFmpeg build'}")
+    nvenc = ", ".join(e["nvenc"]) if e["nvenc"] else (
+        "not usable without an NVIDIA GPU" if e.get("nvenc_built") else "none in this FFmpeg build")
+    lines.append(f"  {'NVENC':<12} {nvenc}")
     m = d["models"]
     found = sum(r["path"] is not None for r in m["models"])
     lines.append(f"models ({found} of {len(m['models'])} known files found; searched: {', '.join(m['searched'])})")
@@ -319,7 +337,9 @@ def format_report(d: dict[str, Any]) -> str:
         elif status == "present":
             tail += "  [no .hash beside it]"
         failed = "check" in r and r["check"] != "ok"
-        if "check" in r:
+        if r.get("stand_in"):
+            tail += "  [STAND-IN from facefuse.testing: not a real model]"
+        elif "check" in r:
             tail += "  [check FAILED]" if failed else f"  [{r['check']}]"
         lines.append(f"  {mark} {r['family']:<10} {r['model']:<22} {r['file']:<32} {tail}".rstrip())
         if failed:
@@ -334,6 +354,10 @@ def format_report(d: dict[str, Any]) -> str:
     bad = [r["model"] for r in m["models"] if r.get("status") == "hash mismatch"]
     if bad:
         lines.append(f"{len(bad)} model file(s) do not match their published hash: {', '.join(bad)}")
+    if "jobs" in d:
+        from .doctor_jobs import format_verdicts
+
+        lines.extend(format_verdicts(d["jobs"]))
     return "\n".join(lines)
 
 

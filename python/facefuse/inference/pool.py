@@ -15,6 +15,7 @@ from .files import resolve_model
 from .registry import by_file_name
 from .providers import _CPU, _ort, pick_providers
 from .specs import ModelSpec, check_model
+from .stand_ins import is_stand_in_session, refusal, stand_ins_allowed
 
 
 class SessionKey(NamedTuple):
@@ -64,6 +65,10 @@ class InferencePool:
         ``$FACEFUSE_OFFLINE`` is set (read at each lookup).
     download_progress:
         The download's progress bar: None on a terminal only, True always, False never.
+    allow_stand_ins:
+        Load :mod:`facefuse.testing` stand-in files (True) or refuse them with a
+        :class:`ModelError` saying how to get the real file (False). None (default): refuse
+        unless ``$FACEFUSE_ALLOW_STAND_INS`` is set (read when a session is made).
     """
 
     def __init__(
@@ -73,10 +78,12 @@ class InferencePool:
         *,
         download: Optional[bool] = None,
         download_progress: Optional[bool] = None,
+        allow_stand_ins: Optional[bool] = None,
     ) -> None:
         self.models_dir = models_dir
         self.download = download
         self.download_progress = download_progress
+        self.allow_stand_ins = allow_stand_ins
         self._default_providers = providers if providers is None or isinstance(providers, str) else list(providers)
         self._sessions: Dict[SessionKey, Any] = {}
         self._key_locks: Dict[SessionKey, threading.Lock] = {}
@@ -149,6 +156,9 @@ class InferencePool:
                     sess = self._sessions.get(key)
                 if sess is None:
                     sess = self._create(resolved, list(provs), session_options)
+                    allowed = stand_ins_allowed() if self.allow_stand_ins is None else self.allow_stand_ins
+                    if not allowed and is_stand_in_session(sess):
+                        raise ModelError(refusal(resolved))  # not cached
                     if spec is not None:
                         check_model(sess, spec, resolved)  # raises: not cached
                     with self._lock:

@@ -27,6 +27,45 @@ def _ort() -> Any:
     return onnxruntime
 
 
+_GPU = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
+
+
+def _installed(dist: str) -> Optional[str]:
+    from importlib import metadata
+
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def cpu_build_fix() -> str:
+    """The exact commands that replace a CPU-only ONNX Runtime with its CUDA build. Both builds
+    install the package ``onnxruntime``: with both present the one installed last wins, and
+    reinstalling the GPU extra brings the CPU build back (it is a base dependency)."""
+    gpu = _installed("onnxruntime-gpu")
+    pin = f"=={gpu}" if gpu else '>=1.21,<1.27" (CUDA 12 driver) or "onnxruntime-gpu[cuda,cudnn]>=1.27'
+    return (f'pip uninstall -y onnxruntime onnxruntime-gpu && pip install "onnxruntime-gpu[cuda,cudnn]{pin}"'
+            + (" (CUDA 13 driver)" if not gpu else ""))
+
+
+_warned_cpu_build = False
+
+
+def _warn_if_gpu_build_lost(offered: Sequence[str]) -> None:
+    """onnxruntime-gpu installed (a GPU extra) but the CPU build answers: say so once, with the fix,
+    instead of running every model on the CPU without a word."""
+    global _warned_cpu_build
+    if _warned_cpu_build or any(p in offered for p in _GPU) or not _installed("onnxruntime-gpu"):
+        return
+    _warned_cpu_build = True
+    import warnings
+
+    warnings.warn(f"onnxruntime-gpu {_installed('onnxruntime-gpu')} is installed but the CPU build of ONNX Runtime "
+                  f"(onnxruntime {_installed('onnxruntime')}) overwrote it: models run on the CPU. Fix: "
+                  f"{cpu_build_fix()}", RuntimeWarning, stacklevel=3)
+
+
 def available_providers() -> List[str]:
     """The supported providers the installed onnxruntime offers, in :data:`PROVIDER_ORDER`.
 
@@ -34,6 +73,7 @@ def available_providers() -> List[str]:
     know about (e.g. ``AzureExecutionProvider``) are left out.
     """
     offered = set(_ort().get_available_providers())
+    _warn_if_gpu_build_lost(list(offered))
     out = [p for p in PROVIDER_ORDER if p in offered and p != _CPU]
     out.append(_CPU)
     return out
@@ -90,9 +130,11 @@ def pick_providers(requested: Union[None, str, Iterable[str]] = None) -> List[st
                 f"(aliases: {', '.join(sorted(PROVIDER_ALIASES))})"
             )
         if canon not in offered:
+            cpu_build = canon in _GPU and not any(p in offered for p in _GPU)
             raise ValueError(
                 f"pick_providers: execution provider {n!r} ({canon}) is not available in this "
                 f"onnxruntime installation; available: {', '.join(avail)}"
+                + (f". This is ONNX Runtime's CPU-only build; for the GPU: {cpu_build_fix()}" if cpu_build else "")
             )
         if canon not in out:
             out.append(canon)

@@ -24,6 +24,7 @@ COMMANDS = ("lipsync", "export-diff2lip")
 
 def add_parsers(sub: Any) -> None:
     """Add the ``lipsync`` and ``export-diff2lip`` sub-commands to ``sub`` (an argparse subparsers)."""
+    from ..cli import NO_CHANGE_STATUS
     p = sub.add_parser(
         "lipsync",
         help="lip-sync a video to a speech track with Diff2Lip (ONNX), streaming",
@@ -51,8 +52,8 @@ def add_parsers(sub: Any) -> None:
                    help="reference face: each frame itself (gt, default) or the first frame with a face")
     p.add_argument("--face-hide-percentage", type=float, default=0.5,
                    help="lower fraction of the face crop that is regenerated (default 0.5)")
-    p.add_argument("--blend", default="laplacian", choices=("laplacian", "alpha"), help="paste-back blend")
-    p.add_argument("--color", default="lab", choices=("lab", "none"), help="colour match of the generated mouth")
+    p.add_argument("--blend", default="laplacian", choices=("laplacian", "alpha"), help="paste-back blend (default laplacian)")
+    p.add_argument("--color", default="lab", choices=("lab", "none"), help="colour match of the generated mouth (default lab)")
     p.add_argument("--seed", type=int, default=7, help="seed of the shared initial noise (default 7, as Diff2Lip)")
     p.add_argument("--crop-scale", type=float, default=1.0, help="square crop side / detected box side (default 1)")
     p.add_argument("--quality-report", default=None, metavar="JSON", help="write a temporal-quality report")
@@ -61,6 +62,9 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--preset", default="medium", help="encoder preset (default medium)")
     p.add_argument("--codec", default="libx264", help="video encoder (default libx264; h264_nvenc on NVIDIA)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--allow-no-change", action="store_true",
+                   help="exit 0 even when no frame had a face to lip-sync (batch scripts); by default that "
+                        f"warns and exits {NO_CHANGE_STATUS}")
 
     e = sub.add_parser(
         "export-diff2lip",
@@ -103,6 +107,12 @@ def _lipsync(args: argparse.Namespace) -> int:
     print(f"facefuse lipsync: wrote {result.output}: {result.frames} frames ({result.frames_synced} lip-synced) "
           f"at {result.fps:g} fps in {result.seconds:.1f} s (model on "
           f"{result.providers[0].replace('ExecutionProvider', '') if result.providers else '?'})", file=sys.stderr)
+    if result.frames_synced == 0 and not args.allow_no_change:
+        from ..cli import NO_CHANGE_STATUS
+
+        print(f"facefuse lipsync: error: nothing was changed: no face found in any frame; pass --allow-no-change "
+              f"to accept it (exit {NO_CHANGE_STATUS})", file=sys.stderr)
+        return NO_CHANGE_STATUS
     return 0
 
 

@@ -8,7 +8,8 @@ from typing import Any, Optional
 
 from ..ops._common import check_int
 
-__all__ = ["RANGE_ARGS", "input_file", "output_path", "output_dirs", "frame_range", "progress_arg"]
+__all__ = ["RANGE_ARGS", "input_file", "output_path", "output_dirs", "frame_range", "progress_arg",
+           "models_present"]
 
 #: the keyword arguments of the frame range every engine pipeline takes (:func:`frame_range`)
 RANGE_ARGS = ("start_frame", "stop_frame", "warmup_frames")
@@ -62,3 +63,22 @@ def progress_arg(fn: str, progress: Any) -> None:
     if not (progress is None or isinstance(progress, bool) or callable(progress)):
         raise TypeError(f"{fn}: argument 'progress' must be a bool, None or a callable, "
                         f"got {type(progress).__name__}")
+
+
+def models_present(pool: Any, files: "list[tuple[Any, Any]]") -> None:
+    """Find (or, where the pool may, download) each ``(path or file name, spec or None)`` before
+    any model loads, and raise one ``ModelNotFoundError`` naming every file that is missing
+    (each load alone would stop at the first, one missing file per try)."""
+    from ..inference import ModelNotFoundError
+
+    missing = []
+    for path, spec in files:
+        try:
+            pool.resolve(path, spec)
+        except ModelNotFoundError as e:
+            missing.append((os.path.basename(os.fspath(path)), e))
+    if len(missing) == 1:
+        raise missing[0][1]
+    if missing:
+        raise ModelNotFoundError(f"{len(missing)} model files not found: {', '.join(f for f, _ in missing)}:\n"
+                                 + "\n".join(f"  {f}: {e}" for f, e in missing))

@@ -159,6 +159,12 @@ def lipsync_video(
         from ..lipsync.model import Diff2LipDenoiser
         from ..video import VideoReader
 
+        from ..lipsync.model import DIFF2LIP
+        from ..models.detector import DETECTOR_SPECS
+        from .checks import models_present
+
+        det_spec = DETECTOR_SPECS.get(detector) if isinstance(detector, str) else None
+        models_present(pool, [(model, DIFF2LIP)] + ([(det_spec.file_name, det_spec)] if det_spec else []))
         denoiser = Diff2LipDenoiser(pool, model, providers=providers)
         proc = LipsyncProcessor(
             denoiser, _make_detector(detector, pool), sampler, None,

@@ -220,7 +220,8 @@ def swap_video(
                         providers=providers, download=None if offline is None else not offline,
                         download_progress=None if progress is True else False) as pool:
         try:
-            det, swp, rec = _load_models(pool, detector, detector_size, score_threshold, swapper)
+            det, swp, rec = _load_models(pool, detector, detector_size, score_threshold, swapper,
+                                         _layer_specs(enhancer, mask_types, occluder, parser))
             enh, masker = _load_layer_models(pool, enhancer, enhancer_weight, mask_types, occluder, parser)
             src_img = read_face_image(source, "source")
             src_face = pick_face(det, src_img, "large-small", 0, "source image")
@@ -260,6 +261,13 @@ def swap_video(
                 bar.close()
         write_quality_files(_FN, [("image" if image_target else "video", output_s)], monitor,
                             quality_report, quality_plot)  # a failure says the output was kept
+        if frames and worker.faces_swapped == 0:  # a silent no-op looks like success: say it loudly
+            msg = (f"{_FN}: no face was swapped in any of the {int(frames)} frame(s): the output is the target "
+                   f"unchanged (faces={faces!r}" + (f", face_index={int(face_index)}" if faces == "index" else "")
+                   + (f", reference_distance={float(reference_distance):g}" if faces == "reference" else "")
+                   + f", score_threshold={float(score_threshold):g})")
+            notes = [*notes, msg]
+            warnings.warn(msg, UserWarning, stacklevel=2)
         return SwapResult(output=output_s, frames=int(frames), fps=float(fps),
                           seconds=time.perf_counter() - t_start, faces_swapped=worker.faces_swapped,
                           frames_with_swap=worker.frames_with_swap, is_image=image_target,
@@ -326,11 +334,43 @@ def _check_quality_options(a: dict) -> None:
                         list(regions) if isinstance(regions, tuple) else regions, a["enhancer_blend"])
 
 
-def _load_models(pool: Any, detector: str, detector_size: int, score_threshold: float, swapper: str) -> tuple:
+def _check_all_present(pool: Any, detector: str, swapper: str, layer_specs: Sequence[Any] = ()) -> None:
+    """Every model file the swap needs is found (or downloaded) before any loads: the missing
+    ones are reported together. Unknown names are left to the loaders' errors. ``layer_specs``:
+    the enhancer's and masker's files (:func:`_layer_specs`)."""
+    from ..models.detector import DETECTOR_SPECS
+    from ..models.recognizer import RECOGNIZER_SPECS
+    from ..models.swapper import CONVERTER_SPECS, SWAPPER_CONFIGS, SWAPPER_SPECS
+    from .checks import models_present
+
+    specs = [DETECTOR_SPECS.get(detector), SWAPPER_SPECS.get(swapper)]
+    config = SWAPPER_CONFIGS.get(swapper)
+    if config is not None:
+        specs += [RECOGNIZER_SPECS.get(config.recognizer), CONVERTER_SPECS.get(config.converter or "")]
+    specs += list(layer_specs)
+    models_present(pool, [(s.file_name, s) for s in specs if s is not None])
+
+
+def _layer_specs(enhancer: Optional[str], mask_types: Sequence[str], occluder: str, parser: str) -> list:
+    """The specs of the enhancer, occluder and parser files the options ask for."""
+    from ..models.enhancer import ENHANCER_SPECS
+    from ..models.masker import OCCLUDER_SPECS, PARSER_SPECS
+
+    specs = [ENHANCER_SPECS[enhancer]] if enhancer is not None else []
+    if "occlusion" in mask_types:
+        specs += list(OCCLUDER_SPECS.values()) if occluder == "many" else [OCCLUDER_SPECS[occluder]]
+    if "region" in mask_types:
+        specs.append(PARSER_SPECS[parser])
+    return specs
+
+
+def _load_models(pool: Any, detector: str, detector_size: int, score_threshold: float, swapper: str,
+                 layer_specs: Sequence[Any] = ()) -> tuple:
     from ..models.detector import FaceDetector, FixedSizeError
     from ..models.recognizer import FaceRecognizer
     from ..models.swapper import FaceSwapper
 
+    _check_all_present(pool, detector, swapper, layer_specs)
     try:
         det = FaceDetector(pool, detector, size=int(detector_size), score_threshold=float(score_threshold))
     except FixedSizeError as e:  # FaceDetector names its own argument ('size')

@@ -15,7 +15,9 @@ import os
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Optional, Union
 
-__all__ = ["builders", "write_models", "DEFAULT_SET"]
+from .samples import ASTRONAUT_LANDMARKS5, sample_inputs
+
+__all__ = ["builders", "write_models", "DEFAULT_SET", "sample_inputs", "ASTRONAUT_LANDMARKS5"]
 
 #: What ``facefuse swap`` and ``facefuse lipsync`` load with their default options.
 DEFAULT_SET = ("yolo_face", "arcface_w600k_r50", "inswapper_128", "diff2lip")

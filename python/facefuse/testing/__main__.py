@@ -14,6 +14,7 @@ def main(argv: "list[str] | None" = None) -> int:
     try:
         for key, path in write_models(args[0], args[1:] or None).items():
             print(f"{key:28s} {path}")
+        print("stand-ins are refused unless FACEFUSE_ALLOW_STAND_INS=1 is set (they are not real models)")
     except ValueError as e:
         print(f"python -m facefuse.testing: error: {e}", file=sys.stderr)
         return 2

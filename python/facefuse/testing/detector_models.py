@@ -31,6 +31,7 @@ from typing import Callable, Dict, List, Sequence, Tuple, Union
 
 import numpy as np
 
+from ..inference.stand_ins import mark
 from ..models.landmarker import FFHQ_512_TEMPLATE, MEAN_FACE_68, landmarks_5_to_68
 
 __all__ = [
@@ -204,6 +205,7 @@ def _save(g: _Graph, inputs, outputs, path: Path, name: str) -> Path:
 
     graph = g.h.make_graph(g.nodes, name, inputs, outputs, g.inits)
     model = g.h.make_model(graph, opset_imports=[g.h.make_operatorsetid("", _OPSET)], producer_name="facefuse.testing")
+    mark(model)  # refused outside tests (facefuse.inference.stand_ins)
     model.ir_version = 8
     onnx.checker.check_model(model)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,8 @@ from typing import Optional, Union
 
 import numpy as np
 
+from ..inference.stand_ins import mark
+
 __all__ = ["default_target", "build_diff2lip", "BUILDERS"]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -94,6 +96,7 @@ def build_diff2lip(directory: PathLike, *, target: Optional[np.ndarray] = None, 
         nodes.append(helper.make_node("Cast", ["out_f"], ["output"], to=TensorProto.FLOAT16))
     graph = helper.make_graph(nodes, "diff2lip_standin", inputs, outputs, inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="facefuse.testing")
+    mark(model)  # refused outside tests (facefuse.inference.stand_ins)
     model.ir_version = 8
     onnx.checker.check_model(model)
     out = Path(directory) / (file_name or ("diff2lip_fp16.onnx" if fp16 else "diff2lip.onnx"))

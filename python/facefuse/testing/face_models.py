@@ -25,6 +25,8 @@ from typing import Callable, Dict, List, Sequence, Union
 
 import numpy as np
 
+from ..inference.stand_ins import mark
+
 __all__ = [
     "BUILDERS",
     "IMAGENET_MEAN",
@@ -59,6 +61,7 @@ def _onnx() -> tuple:
 def _save(graph: object, path: Path) -> Path:
     onnx, _, helper, _ = _onnx()
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", _OPSET)], producer_name="facefuse.testing")
+    mark(model)  # refused outside tests (facefuse.inference.stand_ins)
     model.ir_version = 8  # readable by every onnxruntime >= 1.14
     onnx.checker.check_model(model)
     path.parent.mkdir(parents=True, exist_ok=True)
