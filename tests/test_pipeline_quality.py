@@ -218,6 +218,8 @@ def test_cli_takes_facefusions_option_names(clip_work, tmp_path, capsys) -> None
     assert "--pixel-boost" in capsys.readouterr().err
     assert main(base + ["-o", str(tmp_path / "q.mp4"), "--mask", "hair"]) == 2
     assert "argument --mask:" in capsys.readouterr().err
+    assert main(base + ["-o", str(tmp_path / "q.mp4"), "--mask-padding", "5", "x"]) == 2
+    assert "argument --mask-padding" in capsys.readouterr().err
 
 
 def test_batch_job_files_take_the_options(clip_work, tmp_path) -> None:
