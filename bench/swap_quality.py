@@ -39,6 +39,8 @@ from typing import Any, Dict, List
 import cv2
 import numpy as np
 
+os.environ.setdefault("FACEFUSE_ALLOW_STAND_INS", "1")  # the bench runs on facefuse.testing's stand-ins
+
 FACES_1080 = [np.array([[760, 480], [880, 478], [822, 560], [772, 630], [868, 628]], np.float32),
               np.array([[1180, 500], [1290, 505], [1236, 580], [1190, 645], [1282, 648]], np.float32)]
 
