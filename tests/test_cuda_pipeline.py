@@ -90,3 +90,16 @@ def test_gpu_crops_are_the_bilinear_warp_of_the_frame(work) -> None:
         host = ff.paste_back(frames[3], cupy.asnumpy(plan.swapped), np.minimum(worker.crop_mask, 1.0)[None],
                              np.stack(plan.affines), blend="alpha")
         np.testing.assert_array_equal(cupy.asnumpy(out), host)
+
+
+def test_pixel_boost_and_box_mask_options_on_the_gpu_match_the_host(work) -> None:
+    outs = {}
+    for dev in ("cpu", "cuda"):
+        out = work["dir"] / f"{dev}_boost.mp4"
+        res = ff.swap_video(work["face"], work["clip"], out, models_dir=work["models"], blend="alpha", color=None,
+                            faces="all", frame_device=dev, pixel_boost=256, mask_blur=0.2, mask_padding=(5, 0, 0, 0),
+                            **FAST)
+        assert res.frame_device == dev
+        outs[dev] = _frames(out)[0]
+    for a, b in zip(outs["cpu"], outs["cuda"]):
+        assert _psnr(a, b) > 38.0

@@ -252,7 +252,7 @@ def test_bad_arguments(pool: InferencePool, raw_embedding: np.ndarray) -> None:
     with pytest.raises(TypeError, match="crops"):
         sw.swap(crops.astype(np.float32), lat)
     with pytest.raises(ValueError, match="crops"):
-        sw.swap(np.zeros((2, 256, 256, 3), np.uint8), lat)
+        sw.swap(np.zeros((2, 200, 200, 3), np.uint8), lat)  # 256 is pixel boost now; 200 no size
     with pytest.raises(ValueError, match="crops"):
         sw.swap(crops[0], lat)
     with pytest.raises(ValueError, match="latent"):

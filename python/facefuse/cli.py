@@ -183,6 +183,9 @@ def _add_swap_parser(sub: Any) -> None:
                    help="exit 0 even when no face was swapped in any frame (batch scripts); by default that "
                         f"warns and exits {NO_CHANGE_STATUS}")
     s.add_argument("--debug", action="store_true", help="show the traceback of unexpected errors")
+    from ._swap_quality_cli import add_quality_options
+
+    add_quality_options(s)
 
 
 def _fmt_ms(s: Optional[float]) -> str:
@@ -329,6 +332,7 @@ def _unwritable(path: str) -> Optional[str]:
 
 
 def _swap(args: argparse.Namespace) -> int:
+    from ._swap_quality_cli import QUALITY_RENAMES, quality_kwargs
     from .pipeline.swap import swap_video
 
     def fail(msg: str) -> int:
@@ -350,14 +354,15 @@ def _swap(args: argparse.Namespace) -> int:
             reference_distance=args.reference_distance, smoothing=not args.no_smoothing,
             quality_report=args.quality_report, quality_plot=args.quality_plot, progress=bar is not None and bar.update,
             codec=args.codec, crf=args.crf, preset=args.preset, frame_device=args.frame_device,
-            offline=True if args.offline else None, fps=args.fps, pix_fmt=args.pix_fmt)
+            offline=True if args.offline else None, fps=args.fps, pix_fmt=args.pix_fmt, **quality_kwargs(args))
     except KeyboardInterrupt:
         if bar is not None:
             bar.close()
         print("\nfacefuse swap: interrupted; no output written", file=sys.stderr)
         return 130
     except (ValueError, TypeError, OSError) as e:  # ModelError, VideoError, missing files: the user's to fix
-        return fail(error_text(e, args, api=("swap_video",), renames={"reference": "--reference-image"}))
+        return fail(error_text(e, args, api=("swap_video",),
+                               renames={"reference": "--reference-image", **QUALITY_RENAMES}))
     except Exception as e:  # noqa: BLE001 - anything else: say what it was, traceback on request
         if args.debug:
             raise

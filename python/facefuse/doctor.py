@@ -21,6 +21,9 @@ MODEL_FAMILIES = (
     ("recognizer", "facefuse.models.recognizer", "RECOGNIZER_SPECS"),
     ("swapper", "facefuse.models.swapper", "SWAPPER_SPECS"),
     ("converter", "facefuse.models.swapper", "CONVERTER_SPECS"),
+    ("enhancer", "facefuse.models.enhancer", "ENHANCER_SPECS"),
+    ("occluder", "facefuse.models.masker", "OCCLUDER_SPECS"),
+    ("parser", "facefuse.models.masker", "PARSER_SPECS"),
 )
 
 
@@ -155,6 +158,17 @@ def _check_file(pool: Any, family: str, key: str, spec: Any, path: str) -> None:
         FaceRecognizer(pool, key, file_name=path)
     elif family == "swapper":
         FaceSwapper(pool, key, file_name=path)
+    elif family == "enhancer":
+        from .models import FaceEnhancer
+
+        FaceEnhancer(pool, key, file_name=path)
+    elif family in ("occluder", "parser"):
+        from .models import FaceMasker
+
+        if family == "occluder":
+            FaceMasker(pool, occluder=key).load(occlusion=True)
+        else:
+            FaceMasker(pool, parser=key).load(occlusion=False, region=True)
     elif family == "lipsync":
         from .lipsync.model import Diff2LipDenoiser
 

@@ -35,6 +35,8 @@ from ..inference.device_io import array_module, run_device
 from ..ops._device import is_device_array
 from ._model_checks import check_positional, dims_match, fmt_shape, is_dynamic, last_initializer
 from .align import box_mask, estimate_affine, warp_face
+from ._tensors import bgr_tiles_to_nchw, bgr_to_nchw, nchw_tiles_to_bgr, nchw_to_bgr, value_tables
+from .pixel_boost import join_tiles, pixel_boost_choices, split_tiles
 from .recognizer import EMBEDDING_SIZE, RECOGNIZER_SPECS
 
 __all__ = ["SWAPPER_SPECS", "SwapperConfig", "SWAPPER_CONFIGS", "CONVERTER_SPECS", "FaceSwapper"]
@@ -192,6 +194,7 @@ class FaceSwapper:
 
         self._mean = np.array(self.config.mean, np.float32)
         self._std = np.array(self.config.std, np.float32)
+        self._tables = value_tables(self._mean, self._std)
         self._emap: Optional[np.ndarray] = None
         self._converter_session: Any = None
         self._lock = threading.Lock()
@@ -247,23 +250,42 @@ class FaceSwapper:
         return np.ascontiguousarray(latent.reshape(1, EMBEDDING_SIZE), dtype=np.float32)
 
     # -- target ---------------------------------------------------------------------------------
-    def crop(self, frame: np.ndarray, landmarks5: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        """``(crop (S, S, 3) uint8 BGR, affine (2, 3) float32 frame->crop)`` for this model."""
-        return warp_face(frame, landmarks5, self.template, self.size)
+    def crop(self, frame: np.ndarray, landmarks5: np.ndarray, size: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+        """``(crop (B, B, 3) uint8 BGR, affine (2, 3) float32 frame->crop)`` for this model;
+        ``size`` B: the pixel boost size (a multiple of the model's, :meth:`boost_size`), default
+        the model's own."""
+        b = self.boost_size(size)
+        return warp_face(frame, landmarks5, self.template, (b, b))
 
-    def affine(self, landmarks5: np.ndarray) -> np.ndarray:
+    def affine(self, landmarks5: np.ndarray, size: Optional[int] = None) -> np.ndarray:
         """The (2, 3) frame -> crop alignment matrix of :meth:`crop`, without the warp (the
         device path warps all of a frame's crops in one :func:`facefuse.ops.warp_affine`)."""
-        return estimate_affine(landmarks5, self.template, self.size)
+        b = self.boost_size(size)
+        return estimate_affine(landmarks5, self.template, (b, b))
 
-    def crop_mask(self, blur: float = 0.3, padding: Sequence[float] = (0, 0, 0, 0)) -> np.ndarray:
-        """(S, S) float32 default paste-back mask: FaceFusion's box mask (blur 0.3, no padding)."""
-        return box_mask(self.size, blur, padding)
+    def crop_mask(self, blur: float = 0.3, padding: Sequence[float] = (0, 0, 0, 0),
+                  size: Optional[int] = None) -> np.ndarray:
+        """(B, B) float32 default paste-back mask: FaceFusion's box mask (blur 0.3, no padding)."""
+        b = self.boost_size(size)
+        return box_mask((b, b), blur, padding)
+
+    def boost_size(self, size: Optional[int]) -> int:
+        """The crop size for pixel boost ``size`` (None: the model's own size); ValueError
+        unless FaceFusion offers it for this model (:data:`PIXEL_BOOST_CHOICES`)."""
+        if size is None:
+            return self.config.size
+        choices = pixel_boost_choices(self.model)
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or int(size) not in choices:
+            raise ValueError(f"argument 'pixel_boost' must be one of {', '.join(map(str, choices))} for "
+                             f"{self.model}, got {size!r}")
+        return int(size)
 
     def prepare(self, crops: Any) -> Any:
         """[N, S, S, 3] uint8 BGR -> [N, 3, S, S] float32 RGB, ``(x/255 - mean) / std``
         (NumPy in, NumPy out; CuPy in, CuPy out: the same float32 operations)."""
         xp = array_module(crops)
+        if xp is np:  # the same float32 values, in fewer passes
+            return bgr_to_nchw(crops, self._tables)
         x = crops[..., ::-1].astype(xp.float32) / 255.0
         x = (x - xp.asarray(self._mean)) / xp.asarray(self._std)
         return xp.ascontiguousarray(x.transpose(0, 3, 1, 2), dtype=xp.float32)
@@ -272,6 +294,11 @@ class FaceSwapper:
         """[N, 3, S, S] model output -> [N, S, S, 3] uint8 BGR (denormalised, clipped, rounded);
         on the device for a CuPy output."""
         xp = array_module(output)
+        if xp is np:  # the same float32 operations per value, in fewer passes
+            y = np.asarray(output, np.float32)
+            if self.config.output_normalised:
+                y = y * self._std.reshape(3, 1, 1) + self._mean.reshape(3, 1, 1)
+            return nchw_to_bgr(y, 0.0, 1.0, 255.0)
         y = xp.asarray(output, xp.float32).transpose(0, 2, 3, 1)
         if self.config.output_normalised:
             y = y * xp.asarray(self._std) + xp.asarray(self._mean)
@@ -285,8 +312,11 @@ class FaceSwapper:
                             f"{type(crops).__name__}")
         if crops.dtype != np.uint8:
             raise TypeError(f"argument 'crops' must be uint8, got {crops.dtype}")
-        if crops.ndim != 4 or crops.shape[1:] != (s, s, 3) or crops.shape[0] < 1:
-            raise ValueError(f"argument 'crops' must have shape [N, {s}, {s}, 3] with N >= 1, got {crops.shape}")
+        boosts = pixel_boost_choices(self.model)
+        if crops.ndim != 4 or crops.shape[1] != crops.shape[2] or crops.shape[1] not in boosts \
+                or crops.shape[3] != 3 or crops.shape[0] < 1:
+            raise ValueError(f"argument 'crops' must have shape [N, B, B, 3] with N >= 1 and B in "
+                             f"{', '.join(map(str, boosts))} (B > {s}: pixel boost), got {crops.shape}")
         if not isinstance(latent, np.ndarray):
             raise TypeError(f"argument 'latent' must be a numpy array (1, 512) or (N, 512), got {type(latent).__name__}")
         n = crops.shape[0]
@@ -308,9 +338,12 @@ class FaceSwapper:
     def swap(self, crops: Any, latent: np.ndarray) -> Tuple[Any, Optional[Any]]:
         """Swap the identity ``latent`` into ``crops``.
 
-        ``crops``: [N, S, S, 3] uint8 BGR aligned crops (from :meth:`crop`); ``latent``: (1, 512)
+        ``crops``: [N, S, S, 3] uint8 BGR aligned crops (from :meth:`crop`), or [N, B, B, 3]
+        for pixel boost B (``crop(..., size=B)``): each crop is split into (B/S)^2 interleaved
+        S x S tiles (:func:`facefuse.models.pixel_boost.split_tiles`), all tiles of all crops
+        are swapped together (one run when :attr:`batchable`) and reassembled; ``latent``: (1, 512)
         (same identity for all) or (N, 512) from :meth:`source_latent`. Returns ``(swapped
-        [N, S, S, 3] uint8 BGR, masks [N, S, S] float32 in [0, 1] or None)``; masks come from
+        [N, B, B, 3] uint8 BGR, masks [N, B, B] float32 in [0, 1] or None)`` (B: the crops' size); masks come from
         the model's ``mask`` output where it has one. One run when :attr:`batchable`, else one
         run per crop. CuPy crops: the pre- and post-processing run on the GPU and the results
         are CuPy arrays; the model reads and writes device memory where the session runs on
@@ -319,7 +352,15 @@ class FaceSwapper:
         """
         crops, lat = self._check_swap_args(crops, latent)
         xp = array_module(crops)
-        target = self.prepare(crops)
+        n, b = crops.shape[0], crops.shape[1]
+        tiles = (b // self.config.size) ** 2
+        host_tiles = tiles > 1 and xp is np and not self.config.output_normalised
+        if tiles > 1:  # pixel boost: every face's tiles in the same batch, face-major
+            lat = np.repeat(lat, tiles, axis=0)
+        if host_tiles:  # the tiles' tensor straight from the crops' planes (no uint8 tile copy)
+            target = bgr_tiles_to_nchw(crops, self.config.size, self._tables)
+        else:
+            target = self.prepare(split_tiles(crops, self.config.size) if tiles > 1 else crops)
         lat = xp.asarray(lat)
         if self.batchable:
             out, mask = self._run(target, lat)
@@ -327,8 +368,13 @@ class FaceSwapper:
             results = [self._run(target[i : i + 1], lat[i : i + 1]) for i in range(target.shape[0])]
             out = xp.concatenate([r[0] for r in results], axis=0)
             mask = xp.concatenate([r[1] for r in results], axis=0) if self._mask_name else None
-        swapped = self.finish(out)
+        swapped = nchw_tiles_to_bgr(out, b, 0.0, 1.0, 255.0) if host_tiles else self.finish(out)
         masks = self._finish_masks(mask) if mask is not None else None
+        if tiles > 1 and not host_tiles:
+            swapped = xp.ascontiguousarray(join_tiles(swapped, b))
+        if tiles > 1:
+            masks = None if masks is None else xp.ascontiguousarray(join_tiles(masks, b))
+        assert swapped.shape[0] == n
         return swapped, masks
 
     def _finish_masks(self, mask: Any) -> Any:

@@ -22,7 +22,9 @@ from . import checks
 from .device import resolve_frame_device
 from .run import pipeline_scope, progress_callback
 from .selection import FACE_MODES, FACE_ORDERS
+from ..models.masker import FACE_MASK_REGIONS
 from .swap_frames import BLENDS, COLORS, FrameSwapper, check_swap_options
+from .swap_layers import check_layer_options
 from .swap_images import IMAGE_EXTENSIONS, frame_at, is_image_path, pick_face, read_face_image, write_image
 
 __all__ = ["SwapResult", "FrameSwapper", "swap_video", "IMAGE_EXTENSIONS", "BLENDS", "COLORS", "FACE_MODES",
@@ -44,7 +46,8 @@ class SwapResult:
     ``seconds``: wall time of the whole call; ``faces_swapped``: crops pasted in all frames;
     ``frames_with_swap``: frames where at least one face was swapped; ``quality``:
     :meth:`facefuse.QualityMonitor.summary` of the output; ``stage_seconds``: time spent
-    in each per-frame stage of the swap worker (detect, track, crop, swap, paste, quality);
+    in each per-frame stage of the swap worker (detect, track, select, crop, swap, mask, enhance, paste,
+    quality);
     ``warnings``: what the output does not keep of the target, one line each (a frame size the
     encoder cannot take, an alpha channel the image format cannot hold); ``frame_device``:
     where the frames were processed ("cpu" or "cuda"); ``providers``: the ONNX Runtime
@@ -110,6 +113,16 @@ def swap_video(
     offline: Optional[bool] = None,
     fps: Optional[float] = None,
     pix_fmt: Optional[str] = None,
+    pixel_boost: Optional[int] = None,
+    enhancer: Optional[str] = None,
+    enhancer_blend: int = 80,
+    enhancer_weight: float = 0.5,
+    mask_types: Sequence[str] = ("box",),
+    mask_blur: float = 0.3,
+    mask_padding: Union[int, Sequence[int]] = (0, 0, 0, 0),
+    mask_regions: Sequence[str] = tuple(FACE_MASK_REGIONS),
+    occluder: str = "xseg_1",
+    parser: str = "bisenet_resnet_34",
 ) -> SwapResult:
     """Swap the face of ``source`` into ``target`` (a video or an image) and write ``output``.
 
@@ -167,6 +180,22 @@ def swap_video(
             downloaded into the models directory on first use (False), or not and the error
             names its URL and where to put it (True). None: downloads unless
             ``$FACEFUSE_OFFLINE`` is set. Not with ``pool`` (the pool decides).
+        pixel_boost: the swap crop's size (FaceFusion's ``--face-swapper-pixel-boost``): the
+            model's own (None, default) or a multiple of it (inswapper_128: 128, 256, 384, 512,
+            768, 1024; the 256 models: 256, 512, 768, 1024); the crop is swapped as (B/S)^2
+            interleaved tiles, all tiles of all faces in one model run when its batch dim is open.
+        enhancer, enhancer_blend, enhancer_weight: a face enhancer run on every swapped face
+            (FaceFusion's ``--face-enhancer-model``: "gfpgan_1.4", "codeformer", "gpen_bfr_512",
+            "restoreformer_plus_plus", ... :data:`facefuse.models.ENHANCER_SPECS`; None: none),
+            its blend over the swapped frame 0..100 (default 80) and CodeFormer's weight (0.5).
+        mask_types, mask_blur, mask_padding, mask_regions, occluder, parser: the paste mask,
+            FaceFusion's ``--face-mask-types`` (any of "box", "occlusion", "region"; combined by
+            their minimum), ``--face-mask-blur`` (0..1, 0.3), ``--face-mask-padding`` (top,
+            right, bottom, left percent; 1 to 4 values), ``--face-mask-regions``
+            (:data:`facefuse.models.FACE_MASK_REGIONS` names, default all), and the occlusion /
+            region models (``--face-occluder-model`` xseg_1 / xseg_2 / xseg_3 / many,
+            ``--face-parser-model`` bisenet_resnet_34 / bisenet_resnet_18).
+            The enhancer and the occlusion / region masks run on host frames ("auto" picks "cpu").
 
     Returns:
         :class:`SwapResult`.
@@ -186,7 +215,11 @@ def swap_video(
         raise TypeError(f"swap_video: argument 'offline' must be None, True or False, got {type(offline).__name__}")
     if pool is not None and (models_dir is not None or providers is not None or offline is not None):
         raise ValueError("swap_video: pass 'models_dir' / 'providers' / 'offline' to the InferencePool, not with 'pool'")
-    device = resolve_frame_device(_FN, frame_device, blend)
+    layered = enhancer is not None or tuple(mask_types) != ("box",)
+    if layered and frame_device == "cuda":
+        raise ValueError("swap_video: argument 'frame_device' is 'cuda' but the enhancer and the occlusion / region "
+                         "masks run on host frames; use frame_device='cpu' or 'auto'")
+    device = "cpu" if layered and frame_device == "auto" else resolve_frame_device(_FN, frame_device, blend)
     out_fps = None if fps is None else checks.as_fps(_FN, fps)
     checks.pix_fmt_arg(_FN, pix_fmt, codec)
 
@@ -196,7 +229,9 @@ def swap_video(
                         providers=providers, download=None if offline is None else not offline,
                         download_progress=None if progress is True else False) as pool:
         try:
-            det, swp, rec = _load_models(pool, detector, detector_size, score_threshold, swapper)
+            det, swp, rec = _load_models(pool, detector, detector_size, score_threshold, swapper,
+                                         _layer_specs(enhancer, mask_types, occluder, parser))
+            enh, masker = _load_layer_models(pool, enhancer, enhancer_weight, mask_types, occluder, parser)
             src_img = read_face_image(source, "source")
             src_face = pick_face(det, src_img, "large-small", 0, "source image")
             embedding, _ = rec.embed(src_img, src_face.landmarks5)
@@ -221,7 +256,10 @@ def swap_video(
                                   reference_distance=float(reference_distance),
                                   recheck_every=max(1, int(round(fps))) if fps else 25, blend=blend, color=color,
                                   smoothing=smoothing, fps=fps or 25.0, start_frame=start_frame, batch_size=batch,
-                                  frame_device=device)
+                                  frame_device=device, pixel_boost=pixel_boost, mask_types=tuple(mask_types),
+                                  mask_blur=float(mask_blur), mask_padding=mask_padding,
+                                  mask_regions=tuple(mask_regions), masker=masker, enhancer=enh,
+                                  enhancer_blend=int(enhancer_blend))
             on_progress, bar = progress_callback(progress, video["total"] if video else 1, "swap")
             if image_target:
                 worker.monitor = monitor  # one frame, no engine: the processor feeds the monitor
@@ -259,6 +297,7 @@ def _check_args(a: dict) -> tuple[str, str, bool]:
     check_choice(_FN, "swapper", a["swapper"], tuple(SWAPPER_SPECS))
     check_swap_options(_FN, a["faces"], a["face_order"], a["blend"], a["color"], a["face_index"])
     check_int(_FN, "reference_frame", a["reference_frame"], 0)
+    _check_quality_options(a)
     check_int(_FN, "queue_size", a["queue_size"], 1)
     size = a["detector_size"]
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 32 <= size <= MAX_DETECTOR_SIZE \
@@ -285,9 +324,31 @@ def _check_args(a: dict) -> tuple[str, str, bool]:
     return target_s, output_s, image_target
 
 
-def _check_all_present(pool: Any, detector: str, swapper: str) -> None:
+def _check_quality_options(a: dict) -> None:
+    """pixel boost, enhancer and mask options, before any model loads."""
+    from ..models.enhancer import ENHANCER_SPECS
+    from ..models.masker import OCCLUDER_MODELS, PARSER_SPECS
+    from ..models.pixel_boost import pixel_boost_choices
+
+    if a["pixel_boost"] is not None:
+        choices = pixel_boost_choices(a["swapper"])
+        if isinstance(a["pixel_boost"], bool) or a["pixel_boost"] not in choices:
+            raise ValueError(f"swap_video: argument 'pixel_boost' must be one of {', '.join(map(str, choices))} for "
+                             f"{a['swapper']}, got {a['pixel_boost']!r}")
+    if a["enhancer"] is not None:
+        check_choice(_FN, "enhancer", a["enhancer"], tuple(ENHANCER_SPECS))
+    check_real(_FN, "enhancer_weight", a["enhancer_weight"], 0.0, 1.0)
+    check_choice(_FN, "occluder", a["occluder"], OCCLUDER_MODELS)
+    check_choice(_FN, "parser", a["parser"], tuple(PARSER_SPECS))
+    regions = a["mask_regions"]
+    check_layer_options(_FN, a["mask_types"], a["mask_blur"], a["mask_padding"],
+                        list(regions) if isinstance(regions, tuple) else regions, a["enhancer_blend"])
+
+
+def _check_all_present(pool: Any, detector: str, swapper: str, layer_specs: Sequence[Any] = ()) -> None:
     """Every model file the swap needs is found (or downloaded) before any loads: the missing
-    ones are reported together. Unknown names are left to the loaders' errors."""
+    ones are reported together. Unknown names are left to the loaders' errors. ``layer_specs``:
+    the enhancer's and masker's files (:func:`_layer_specs`)."""
     from ..models.detector import DETECTOR_SPECS
     from ..models.recognizer import RECOGNIZER_SPECS
     from ..models.swapper import CONVERTER_SPECS, SWAPPER_CONFIGS, SWAPPER_SPECS
@@ -297,15 +358,30 @@ def _check_all_present(pool: Any, detector: str, swapper: str) -> None:
     config = SWAPPER_CONFIGS.get(swapper)
     if config is not None:
         specs += [RECOGNIZER_SPECS.get(config.recognizer), CONVERTER_SPECS.get(config.converter or "")]
+    specs += list(layer_specs)
     models_present(pool, [(s.file_name, s) for s in specs if s is not None])
 
 
-def _load_models(pool: Any, detector: str, detector_size: int, score_threshold: float, swapper: str) -> tuple:
+def _layer_specs(enhancer: Optional[str], mask_types: Sequence[str], occluder: str, parser: str) -> list:
+    """The specs of the enhancer, occluder and parser files the options ask for."""
+    from ..models.enhancer import ENHANCER_SPECS
+    from ..models.masker import OCCLUDER_SPECS, PARSER_SPECS
+
+    specs = [ENHANCER_SPECS[enhancer]] if enhancer is not None else []
+    if "occlusion" in mask_types:
+        specs += list(OCCLUDER_SPECS.values()) if occluder == "many" else [OCCLUDER_SPECS[occluder]]
+    if "region" in mask_types:
+        specs.append(PARSER_SPECS[parser])
+    return specs
+
+
+def _load_models(pool: Any, detector: str, detector_size: int, score_threshold: float, swapper: str,
+                 layer_specs: Sequence[Any] = ()) -> tuple:
     from ..models.detector import FaceDetector, FixedSizeError
     from ..models.recognizer import FaceRecognizer
     from ..models.swapper import FaceSwapper
 
-    _check_all_present(pool, detector, swapper)
+    _check_all_present(pool, detector, swapper, layer_specs)
     try:
         det = FaceDetector(pool, detector, size=int(detector_size), score_threshold=float(score_threshold))
     except FixedSizeError as e:  # FaceDetector names its own argument ('size')
@@ -313,6 +389,19 @@ def _load_models(pool: Any, detector: str, detector_size: int, score_threshold: 
                          f"fixed input of {e.fixed[0]} x {e.fixed[1]}; use {e.fixed[0]}") from e
     swp = FaceSwapper(pool, swapper)
     return det, swp, FaceRecognizer(pool, swp.recognizer)
+
+
+def _load_layer_models(pool: Any, enhancer: Optional[str], weight: float, mask_types: Sequence[str],
+                       occluder: str, parser: str) -> tuple:
+    """The enhancer and the masker the options ask for (each file checked now, before any frame)."""
+    from ..models import FaceEnhancer, FaceMasker
+
+    enh = FaceEnhancer(pool, enhancer, weight=weight) if enhancer is not None else None
+    masker = None
+    if "occlusion" in mask_types or "region" in mask_types:
+        masker = FaceMasker(pool, occluder, parser)
+        masker.load(occlusion="occlusion" in mask_types, region="region" in mask_types)
+    return enh, masker
 
 
 def _probe(target: str, codec: str, crf: Optional[float], preset: Optional[str], start: int,

@@ -23,6 +23,7 @@ from ..ops._common import check_choice, check_int
 from ..inference.device_io import array_module
 from .device import to_host, upload
 from .engine import FramePlan, FrameProcessor
+from .swap_layers import SwapLayers
 from .selection import FACE_MODES, FACE_ORDERS, FaceSelector, roi_union
 from .tracking import FaceTracker, SceneCutDetector
 
@@ -30,7 +31,7 @@ __all__ = ["SwapPlan", "FrameSwapper", "check_swap_options", "BLENDS", "COLORS"]
 
 BLENDS = ("alpha", "laplacian", "poisson")
 COLORS = (None, "lab")
-_STAGES = ("detect", "track", "select", "crop", "swap", "paste", "quality")
+_STAGES = ("detect", "track", "select", "crop", "swap", "mask", "enhance", "paste", "quality")
 
 
 @dataclass
@@ -43,6 +44,10 @@ class SwapPlan(FramePlan):
     affines: List[np.ndarray] = field(default_factory=list)
     swapped: Any = None
     masks: Any = None
+    enh_crops: List[np.ndarray] = field(default_factory=list)  # the enhancer's crops of the frame
+    enh_affines: List[np.ndarray] = field(default_factory=list)
+    enhanced: Any = None  # [K, E, E, 3] enhancer layer and its masks (blend included)
+    enh_masks: Any = None
 
 
 def check_swap_options(fn: str, faces: str, face_order: str, blend: str, color: Optional[str],
@@ -70,6 +75,10 @@ class FrameSwapper(FrameProcessor):
     ``monitor`` is fed by ``__call__`` / :meth:`process_batch` (the engine feeds its own).
     ``frame_device``: "cpu" or "cuda" (resolve "auto" with
     :func:`facefuse.pipeline.device.resolve_frame_device`); see the module docstring.
+    ``pixel_boost``: the swap crop's size (None: the model's; see :meth:`FaceSwapper.swap`).
+    ``mask_types`` / ``mask_blur`` / ``mask_padding`` / ``mask_regions`` / ``masker`` and
+    ``enhancer`` / ``enhancer_blend``: FaceFusion's masks and face enhancer
+    (:class:`~facefuse.pipeline.swap_layers.SwapLayers`; host frames only).
     """
 
     def __init__(
@@ -94,6 +103,14 @@ class FrameSwapper(FrameProcessor):
         start_frame: int = 0,
         batch_size: int = 1,
         frame_device: str = "cpu",
+        pixel_boost: Optional[int] = None,
+        mask_types: Sequence[str] = ("box",),
+        mask_blur: float = 0.3,
+        mask_padding: Any = (0, 0, 0, 0),
+        mask_regions: Sequence[str] = (),
+        masker: Any = None,
+        enhancer: Any = None,
+        enhancer_blend: int = 80,
     ) -> None:
         from ..ops import LandmarkSmoother
 
@@ -123,7 +140,15 @@ class FrameSwapper(FrameProcessor):
         self.cuts = SceneCutDetector()
         # freq: the smoother's rate when no timestamps are given (image targets)
         self.smoother = LandmarkSmoother("pose_shape", freq=float(fps) if fps > 0 else 30.0) if smoothing else None
-        self.crop_mask = np.asarray(swapper.crop_mask(), np.float32)
+        self.pixel_boost = swapper.boost_size(pixel_boost)  # ValueError naming 'pixel_boost'
+        self.layers = SwapLayers(self.pixel_boost, mask_types=mask_types, mask_blur=mask_blur,
+                                 mask_padding=mask_padding, mask_regions=mask_regions, masker=masker,
+                                 enhancer=enhancer, enhancer_blend=enhancer_blend)
+        if frame_device == "cuda" and self.layers.active:
+            raise ValueError("FrameSwapper: the enhancer and the occlusion / region masks run on host frames; "
+                             "use frame_device='cpu'")
+        box = self.layers.box if self.layers.box is not None else np.ones((self.pixel_boost,) * 2, np.float32)
+        self.crop_mask = np.asarray(box, np.float32)
         self.frame_device = frame_device
         self._device_mask = None  # crop_mask on the GPU, uploaded with the first device frame
         self.faces_swapped = 0
@@ -201,10 +226,15 @@ class FrameSwapper(FrameProcessor):
         if self.frame_device == "cuda":
             self._crop_on_device(plan, [smooth[i] for i in sel])
         else:
+            enhancer = self.layers.enhancer
             for i in sel:
-                c, a = self.swapper.crop(image, smooth[i])
+                c, a = self.swapper.crop(image, smooth[i], self.pixel_boost)
                 plan.crops.append(c)
                 plan.affines.append(np.asarray(a, np.float32))
+                if enhancer is not None:
+                    c, a = enhancer.crop(image, smooth[i])
+                    plan.enh_crops.append(c)
+                    plan.enh_affines.append(np.asarray(a, np.float32))
         st["crop"] += time.perf_counter() - t3
         self.frames += 1
         self.last_faces = [faces[i] for i in sel]
@@ -222,7 +252,7 @@ class FrameSwapper(FrameProcessor):
         plan.device_image = upload(plan.image)
         if not landmarks:
             return
-        fwd = np.stack([np.asarray(self.swapper.affine(lm), np.float64) for lm in landmarks])
+        fwd = np.stack([np.asarray(self.swapper.affine(lm, self.pixel_boost), np.float64) for lm in landmarks])
         h, w = self.crop_mask.shape
         plan.crops = warp_affine(plan.device_image, fwd, (w, h), border="replicate")
         plan.affines = [a.astype(np.float32) for a in fwd]
@@ -242,11 +272,25 @@ class FrameSwapper(FrameProcessor):
         t0 = time.perf_counter()
         swapped, masks = self.swapper.swap(crops, self.latent)
         self.stage_seconds["swap"] += time.perf_counter() - t0
+        enhanced = enh_masks = None
+        if self.layers.active:  # host frames only (checked in __init__)
+            t0 = time.perf_counter()
+            masks = self.layers.swap_masks(crops, swapped, masks)
+            t1 = time.perf_counter()
+            self.stage_seconds["mask"] += t1 - t0
+            if self.layers.enhancer is not None:
+                enhanced, enh_masks = self.layers.enhance(
+                    np.stack([c for p in with_crops for c in p.enh_crops]),
+                    np.stack([a for p in with_crops for a in p.enh_affines]), swapped, masks,
+                    np.stack([a for p in with_crops for a in p.affines]))
+                self.stage_seconds["enhance"] += time.perf_counter() - t1
         k0 = 0
         for p in plans:
             k = len(p.crops)
             p.swapped = swapped[k0:k0 + k]
             p.masks = None if masks is None else masks[k0:k0 + k]
+            if enhanced is not None and k:
+                p.enhanced, p.enh_masks = enhanced[k0:k0 + k], enh_masks[k0:k0 + k]
             k0 += k
 
     def _crop_masks(self, k: int, model_masks: Any) -> Any:
@@ -274,11 +318,18 @@ class FrameSwapper(FrameProcessor):
         if plan.warmup or k == 0:
             return plan.image if plan.device_image is None else plan.device_image
         t0 = time.perf_counter()
-        m = self._crop_masks(k, plan.masks)
+        # with the layers on, plan.masks are the final masks (box included)
+        m = plan.masks if self.layers.active else self._crop_masks(k, plan.masks)
         src = plan.image if plan.device_image is None else plan.device_image
         swapped = array_module(plan.swapped).ascontiguousarray(plan.swapped)
-        out = paste_back(src, swapped, m, np.stack(plan.affines), blend=self.blend,
-                         color=self.color)
+        if plan.enhanced is None:
+            out = paste_back(src, swapped, m, np.stack(plan.affines), blend=self.blend, color=self.color)
+        elif self.blend == "alpha" and self.color is None:  # both layers, all faces: one call
+            out = paste_back(src, list(swapped) + list(plan.enhanced), list(m) + list(plan.enh_masks),
+                             plan.affines + plan.enh_affines)
+        else:  # the swap's blend / colour transfer is its own: the enhancer layer goes on in alpha
+            out = paste_back(src, swapped, m, np.stack(plan.affines), blend=self.blend, color=self.color)
+            out = paste_back(out, plan.enhanced, plan.enh_masks, np.stack(plan.enh_affines), out=out)
         self.faces_swapped += k
         self.frames_with_swap += 1
         self.stage_seconds["paste"] += time.perf_counter() - t0

@@ -2,7 +2,7 @@
 
 Each builder writes a model with exactly the real file's name, input / output names and
 shapes, and simple checkable behaviour (detectors find bright squares, swappers invert
-colours, the Diff2Lip denoiser converges to a known image), so tests, benchmarks and a
+colours, enhancers sharpen, occluders mask green patches, the Diff2Lip denoiser converges to a known image), so tests, benchmarks and a
 first try of the CLI drive the real loading, pre- and post-processing code without the
 real weights::
 
@@ -28,8 +28,9 @@ def builders() -> Dict[str, Callable[..., Path]]:
     from .detector_models import BUILDERS as detectors
     from .diff2lip_model import BUILDERS as diff2lip
     from .face_models import BUILDERS as faces
+    from .quality_models import BUILDERS as quality
 
-    return {**detectors, **faces, **diff2lip}
+    return {**detectors, **faces, **quality, **diff2lip}
 
 
 def write_models(directory: Union[str, "os.PathLike[str]"], names: Optional[Iterable[str]] = None) -> Dict[str, Path]:
