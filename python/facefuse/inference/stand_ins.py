@@ -1,7 +1,7 @@
 """Recognise the tiny stand-in models of :mod:`facefuse.testing` and keep them out of real runs.
 
-A stand-in has the real file's name and signature but detects bright squares and inverts
-colours: left in ``~/.facefuse/models`` it would make ``facefuse swap`` "swap" without a word.
+A stand-in has the real file's name and signature but trivial maths (the detectors find bright
+squares, the swappers invert colours, the enhancer sharpens, the occluder masks green): left in ``~/.facefuse/models`` it would make ``facefuse swap`` "swap" without a word.
 Each carries ``producer_name = "facefuse.testing"`` and the metadata entry
 ``facefuse.stand_in``; sessions of such files are refused unless ``$FACEFUSE_ALLOW_STAND_INS``
 is set (tests, benchmarks and first tries with ``python -m facefuse.testing``).
@@ -59,6 +59,6 @@ def refusal(path: Union[str, "os.PathLike[str]"]) -> str:
 
     p = Path(path)
     entry = by_file_name(p.name)
-    return (f"model file {str(p)!r} is a facefuse.testing stand-in (it finds bright squares and inverts "
-            f"colours), not the real model: delete it and run `facefuse models download {entry.name if entry else p.stem} --force` "
+    return (f"model file {str(p)!r} is a facefuse.testing stand-in (a tiny test model with the real "
+            f"file's name and signature), not the real model: delete it and run `facefuse models download {entry.name if entry else p.stem} --force` "
             f"(or let the next run download it); to use stand-ins on purpose set {ENV_ALLOW}=1")
