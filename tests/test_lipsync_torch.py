@@ -39,8 +39,9 @@ class TinyStep(torch.nn.Module):
 
 def _example(n: int = 2):
     g = torch.Generator().manual_seed(1)
-    return (torch.randn(n, 3, 128, 128, generator=g), torch.tensor([960, 40][:n]), torch.randn(n, 3, 128, 128, generator=g),
-            torch.ones(n, 1, 128, 128), torch.randn(n, 3, 128, 128, generator=g), torch.randn(n, 80, 16, generator=g))
+    return (torch.randn(n, 3, 128, 128, generator=g), torch.tensor([960, 40][:n]),
+            torch.randn(n, 3, 128, 128, generator=g), torch.ones(n, 1, 128, 128),
+            torch.randn(n, 3, 128, 128, generator=g), torch.randn(n, 80, 16, generator=g))
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +156,7 @@ def test_pick_backend(monkeypatch) -> None:
     assert backends.pick_backend("f", None, None) == "onnx"
 
 
-def test_lipsync_video_with_the_torch_backend(package, tmp_path) -> None:
+def test_lipsync_video_with_the_torch_backend(package, tmp_path, capsys) -> None:
     import shutil
 
     import facefuse as ff
@@ -180,4 +181,10 @@ def test_lipsync_video_with_the_torch_backend(package, tmp_path) -> None:
     with pytest.raises(ValueError, match="'precision'"):
         ff.lipsync_video(tmp_path / "v.mp4", tmp_path / "a.wav", tmp_path / "p.mp4", backend="onnx",
                          precision="fp16", models_dir=models, providers="cpu")
+    assert not (tmp_path / "p.mp4").exists()
+    from facefuse.cli import main
+
+    rc = main(["lipsync", "-v", str(tmp_path / "v.mp4"), "-a", str(tmp_path / "a.wav"), "-o", str(tmp_path / "p.mp4"),
+               "--backend", "onnx", "--precision", "bf16", "--models-dir", str(models), "--providers", "cpu"])
+    assert rc == 2 and "argument --precision is for the torch backend" in capsys.readouterr().err
     assert not (tmp_path / "p.mp4").exists()

@@ -60,8 +60,8 @@ def make_denoiser(pool: Any, backend: str, model: Optional[PathLike], *,
     name = model if model is not None else DEFAULT_MODELS[backend]
     if backend == "onnx":
         if precision is not None:
-            raise ValueError("lipsync_video: argument 'precision' is for the torch backend; the ONNX model's precision is "
-                             "fixed at export (export-diff2lip --fp16)")
+            raise ValueError("lipsync_video: argument 'precision' is for the torch backend; the ONNX model's "
+                             "precision is fixed at export (export-diff2lip --fp16)")
         from .model import Diff2LipDenoiser
 
         return Diff2LipDenoiser(pool, name, providers=providers)

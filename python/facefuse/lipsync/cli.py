@@ -1,7 +1,8 @@
 """``facefuse lipsync`` and ``facefuse export-diff2lip`` (registered by :mod:`facefuse.cli`).
 
-    facefuse lipsync -v video.mp4 -a speech.wav -o out.mp4 [--model diff2lip.onnx|diff2lip.pt2] [--models-dir DIR]
-                     [--backend onnx|torch] [--precision fp32|fp16|bf16] [--providers cuda,cpu] [--detector yolo_face] [--steps 25] [--batch-size N]
+    facefuse lipsync -v video.mp4 -a speech.wav -o out.mp4 [--model diff2lip.onnx|diff2lip.pt2]
+                     [--models-dir DIR] [--backend onnx|torch] [--precision fp32|fp16|bf16]
+                     [--providers cuda,cpu] [--detector yolo_face] [--steps 25] [--batch-size N]
                      [--reference gt|first] [--face-hide-percentage 0.5] [--blend laplacian|alpha]
                      [--color lab|none] [--seed 7] [--quality-report q.json] [--quality-plot q.png]
     facefuse export-diff2lip --checkpoint model.pt --source path/to/diff2lip -o diff2lip.onnx [--fp16]
@@ -29,8 +30,8 @@ def add_parsers(sub: Any) -> None:
         "lipsync",
         help="lip-sync a video to a speech track with Diff2Lip (ONNX Runtime or torch), streaming",
         description="Redo the mouth of the face in VIDEO to match AUDIO with Diff2Lip's diffusion model "
-                    "(exported with `facefuse export-diff2lip` to ONNX and a torch package). Frames stream from decode to encode; "
-                    "the output carries AUDIO, trimmed to the video; a shorter AUDIO cuts the video.",
+                    "(exported with `facefuse export-diff2lip` to ONNX and a torch package). Frames stream from "
+                    "decode to encode; the output carries AUDIO, trimmed to the video; a shorter AUDIO cuts the video.",
     )
     p.add_argument("-v", "--video", required=True, help="the video whose mouth is redone")
     p.add_argument("-a", "--audio", required=True, help="the driving speech (audio file or a video with sound)")
@@ -87,7 +88,8 @@ def add_parsers(sub: Any) -> None:
     e.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
     e.add_argument("--no-verify", action="store_true", help="skip the ONNX Runtime vs torch check")
     e.add_argument("--no-torch-package", action="store_true",
-                   help="do not write the torch package (OUTPUT with .pt2: torch.export's program, for --backend torch)")
+                   help="do not write the torch package (OUTPUT with .pt2: torch.export's program, for "
+                        "--backend torch)")
     e.add_argument("--aoti", default=None, choices=("cpu", "cuda"),
                    help="also compile an AOTInductor package for this device (OUTPUT with .aoti-DEVICE.pt2; slow, "
                         "needs a C++ compiler, and nvcc + a GPU for cuda)")
@@ -110,7 +112,8 @@ def _lipsync(args: argparse.Namespace) -> int:
             providers=args.providers, detector=args.detector, steps=args.steps, spacing=args.spacing,
             batch_size=args.batch_size, reference=args.reference, face_hide_percentage=args.face_hide_percentage,
             blend=args.blend, color=None if args.color == "none" else args.color, seed=args.seed,
-            crop_scale=args.crop_scale, crop=args.crop, quality_report=args.quality_report, quality_plot=args.quality_plot,
+            crop_scale=args.crop_scale, crop=args.crop, quality_report=args.quality_report,
+            quality_plot=args.quality_plot,
             progress=None if bar is None else bar.update, codec=args.codec, crf=args.crf, preset=args.preset,
             offline=True if args.offline else None)
     if bar is not None:

@@ -34,7 +34,8 @@ def stretched_crop_affine(box: np.ndarray, size: int = MODEL_SIZE) -> np.ndarray
     detector box (its model was trained on such crops; a box that is not square is stretched)."""
     b = np.asarray(box, dtype=np.float64)
     if b.shape != (4,) or not np.isfinite(b).all():
-        raise ValueError(f"stretched_crop_affine: argument 'box' must be 4 finite numbers (x1, y1, x2, y2), got {box!r}")
+        raise ValueError(f"stretched_crop_affine: argument 'box' must be 4 finite numbers (x1, y1, x2, y2), "
+                         f"got {box!r}")
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
         raise ValueError(f"stretched_crop_affine: argument 'size' must be an int >= 1, got {size!r}")
     x1, y1, x2, y2 = (float(v) for v in b)

@@ -20,8 +20,8 @@ from pathlib import Path
 from .._files import publish
 from typing import Any, Dict, Optional, Union
 
-__all__ = ["DIFF2LIP_FLAGS", "INPUT_NAMES", "export_diff2lip", "example_inputs", "torch_package_path",
-           "aoti_package_path"]
+__all__ = ["DIFF2LIP_FLAGS", "INPUT_NAMES", "export_diff2lip", "example_inputs", "save_torch_package",
+           "torch_package_path", "aoti_package_path"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -224,6 +224,26 @@ def _temp_for(path: Path) -> str:
                                dir=str(path.parent))
     os.close(fd)
     return tmp
+
+
+def save_torch_package(model: Any, path: PathLike, *, verify: bool = True) -> Path:
+    """``torch.export`` Diff2Lip's ``model`` (a float32 TFGModel built from its code) as the
+    torch package :class:`~.torch_denoiser.TorchDenoiser` loads (dynamic batch), written to a
+    temporary file beside ``path`` and renamed. What ``export_diff2lip`` writes as ``.pt2``."""
+    import torch
+
+    out = Path(path)
+    step = _Step(torch)(model).eval()
+    dynamic = {k: {0: torch.export.Dim("N", min=1, max=1024)} for k in INPUT_NAMES}
+    tmp = _temp_for(out)
+    try:
+        _save_torch_package(torch, step, example_inputs(torch), dynamic, tmp, verify)
+        publish(tmp, str(out))
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return out
 
 
 def _save_torch_package(torch: Any, step: Any, example: tuple, dynamic: dict, tmp: str, verify: bool) -> None:

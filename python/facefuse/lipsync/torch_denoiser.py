@@ -150,7 +150,7 @@ class TorchDenoiser:
 
     # -- inputs ----------------------------------------------------------------------------
     def _tensor(self, a: np.ndarray) -> Any:
-        t = self._torch.from_numpy(np.ascontiguousarray(a)).to(self.device)
+        t = self._torch.tensor(np.ascontiguousarray(a)).to(self.device)  # a copy: inputs may be read-only views
         if self.channels_last and t.ndim == 4:
             t = t.contiguous(memory_format=self._torch.channels_last)
         return t
