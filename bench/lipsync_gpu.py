@@ -41,8 +41,6 @@ from typing import Any, Callable, Dict, List
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))  # a source checkout without install
-
 
 def _sync(torch: Any, device: str) -> None:
     if device == "cuda":

@@ -58,7 +58,7 @@ def exported(tmp_path_factory):
     torch.manual_seed(0)
     write_random_checkpoint(SRC, d / "e7.24.1.3_model260000_paper.pt", seed=0)
     _export(d / "e7.24.1.3_model260000_paper.pt", d / "diff2lip.onnx")
-    _export(d / "e7.24.1.3_model260000_paper.pt", d / "diff2lip_fp16.onnx", "--fp16", "--no-torch-package")
+    _export(d / "e7.24.1.3_model260000_paper.pt", d / "diff2lip_fp16.onnx", "--fp16")
     return d
 
 
@@ -95,7 +95,7 @@ def test_export_signature(exported) -> None:
             assert not isinstance(v.shape[0], int), f"{name}: {v.name} has a fixed batch {v.shape}"
             assert v.shape[1:] == SHAPES[v.name], (name, v.name, v.shape)
             assert v.type == ("tensor(int64)" if v.name == "t" else ftype), (name, v.name, v.type)
-    assert (exported / "diff2lip.pt2").is_file() and not (exported / "diff2lip_fp16.pt2").exists()
+    assert (exported / "diff2lip.pt2").is_file() and (exported / "diff2lip_fp16.pt2").is_file()
     assert sorted(p.name for p in exported.iterdir() if p.name.startswith(".")) == []  # no temporary files left
 
 
@@ -123,6 +123,9 @@ def test_torch_package_matches_onnx_and_loads_without_diff2lip(exported, referen
     got = td(feeds["x"], feeds["t"], cond)
     ref = _torch_out(reference_model, inputs)
     assert float(np.abs(got - ref).max()) < 1e-4
+    # `--fp16` changes the ONNX model only: its torch package is the same float32 program
+    got16 = TorchDenoiser(exported / "diff2lip_fp16.pt2", device="cpu")(feeds["x"], feeds["t"], cond)
+    np.testing.assert_allclose(got16, got, atol=1e-5)
     # a fresh interpreter that cannot import Diff2Lip's code loads and runs the package
     code = (
         "import sys, importlib.abc\n"

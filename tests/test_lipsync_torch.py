@@ -188,3 +188,27 @@ def test_lipsync_video_with_the_torch_backend(package, tmp_path, capsys) -> None
                "--backend", "onnx", "--precision", "bf16", "--models-dir", str(models), "--providers", "cpu"])
     assert rc == 2 and "argument --precision is for the torch backend" in capsys.readouterr().err
     assert not (tmp_path / "p.mp4").exists()
+
+
+@pytest.mark.slow
+def test_aoti_package_same_as_the_program(package, tmp_path) -> None:
+    """An AOTInductor package (what export-diff2lip --aoti cpu writes) runs through the same
+    TorchDenoiser. About a minute of C++ compilation: only with FACEFUSE_TEST_AOTI=1."""
+    import os
+    import shutil
+
+    if os.environ.get("FACEFUSE_TEST_AOTI") != "1" or not (shutil.which("c++") or shutil.which("g++")):
+        pytest.skip("set FACEFUSE_TEST_AOTI=1 (needs a C++ compiler; compiles for about a minute)")
+    d, step = package
+    dim = torch.export.Dim("N", min=1, max=64)
+    ep = torch.export.export(step, _example(), dynamic_shapes={k: {0: dim} for k in NAMES})
+    path = tmp_path / "diff2lip.aoti-cpu.pt2"
+    torch._inductor.aoti_compile_and_package(ep, package_path=str(path))
+    assert is_aoti_package(path)
+    crops, refs, mels = _batch(3, 5)
+    noise, sampler = initial_noise(1), DDIMSampler(3)
+    aoti = TorchDenoiser(path, device="cpu")
+    assert aoti.aoti and not aoti.channels_last and aoti.providers == ["torch-cpu-aoti"]
+    a = lipsync_batch(aoti, sampler, crops, refs, mels, noise)
+    b = lipsync_batch(TorchDenoiser(d / "diff2lip.pt2", device="cpu"), sampler, crops, refs, mels, noise)
+    np.testing.assert_allclose(a, b, atol=1e-4)

@@ -1,8 +1,11 @@
-"""Export Diff2Lip's checkpoint to the ONNX denoiser facefuse runs (``facefuse export-diff2lip``).
+"""Export Diff2Lip's checkpoint to the denoisers facefuse runs (``facefuse export-diff2lip``):
+the ONNX model (ONNX Runtime backend) and a torch package (``.pt2``, the torch backend,
+:mod:`.torch_denoiser`), optionally an AOTInductor package.
 
-Needs torch >= 2.6 and onnxscript (the dynamo ONNX exporter, ``torch.onnx.export(..., dynamo=True)``) and a
-checkout of Diff2Lip (https://github.com/soumik-kanad/diff2lip) for its model code; the
-facefuse runtime never imports either. The legacy TorchScript exporter cannot trace the
+Needs torch >= 2.6 and onnxscript (the dynamo ONNX exporter, ``torch.onnx.export(..., dynamo=True)``)
+and a checkout of Diff2Lip (https://github.com/soumik-kanad/diff2lip) for its model code,
+imported with stand-ins for its training-only imports (:mod:`.diff2lip_source`); neither
+file needs Diff2Lip's code to run, and the ONNX backend needs no torch. The legacy TorchScript exporter cannot trace the
 attention blocks (guided-diffusion wraps them in a hand-written autograd checkpoint
 function); the dynamo exporter traces through it.
 
@@ -146,27 +149,34 @@ def export_diff2lip(checkpoint: PathLike, source: PathLike, output: PathLike, *,
     state = _load_state(torch, ckpt)  # an unreadable checkpoint fails before Diff2Lip's code loads
     script_util = _import_diff2lip(src)
 
-    args = script_util.tfg_model_and_diffusion_defaults()
-    args.update(DIFF2LIP_FLAGS)
-    args["use_fp16"] = bool(fp16)
-    model, _ = script_util.tfg_create_model_and_diffusion(**args)
-    try:
-        model.load_state_dict(state)
-    except Exception as e:
-        why = (str(e).strip().splitlines() or [""])[0][:300]
-        raise ValueError(f"export-diff2lip: argument 'checkpoint': {str(ckpt)!r} is not Diff2Lip's model with the "
-                         f"released configuration ({type(e).__name__}: {why})") from e
-    model.eval()
-    step = _Step(torch)(model).eval()
+
+    def build(use_fp16: bool) -> Any:
+        # use_fp16 is fixed at construction (the model casts its inputs to its dtype), so the
+        # float32 torch package and an fp16 ONNX model each need their own instance
+        args = script_util.tfg_model_and_diffusion_defaults()
+        args.update(DIFF2LIP_FLAGS)
+        args["use_fp16"] = use_fp16
+        model, _ = script_util.tfg_create_model_and_diffusion(**args)
+        try:
+            model.load_state_dict(state)
+        except Exception as e:
+            why = (str(e).strip().splitlines() or [""])[0][:300]
+            raise ValueError(f"export-diff2lip: argument 'checkpoint': {str(ckpt)!r} is not Diff2Lip's model with "
+                             f"the released configuration ({type(e).__name__}: {why})") from e
+        if use_fp16:
+            model.convert_to_fp16()
+        return _Step(torch)(model.eval()).eval()
+
+    step = build(False)
     example = example_inputs(torch)
     dynamic = {k: {0: torch.export.Dim("N", min=1, max=1024)} for k in INPUT_NAMES}
     temps: Dict[Path, str] = {}  # final path -> its temporary file; all renamed at the end
     try:
-        if pt2 is not None:  # float32 program, before any fp16 conversion
+        if pt2 is not None:
             temps[pt2] = _temp_for(pt2)
             _save_torch_package(torch, step, example, dynamic, temps[pt2], verify)
         if fp16:
-            model.convert_to_fp16()
+            step = build(True)
         temps[out] = _temp_for(out)
         with torch.no_grad():
             # weights inside the file (~400 MB < 2 GB): an external-data file would be named
