@@ -11,13 +11,16 @@ bench/gpu_check.sh). Per batch size (default 1, 8, 32) it times, after a warm-up
 * ``facefuse-torch``: :class:`facefuse.lipsync.torch_denoiser.TorchDenoiser` on the exported
   ``.pt2`` (fp16 autocast, channels-last, one CUDA graph per step on a GPU; fp32 on the CPU),
   the whole DDIM loop on the device (:func:`facefuse.lipsync.sampler.lipsync_batch`);
+  ``facefuse-torch-nographs`` the same without CUDA graphs (GPU only);
 * ``facefuse-onnx``: the exported ``.onnx`` (fp16 inside on a GPU) on ONNX Runtime, only where
   its CUDA provider is present on a GPU (the GPU image has the CPU build only);
 * ``diff2lip``: Diff2Lip's own ``ddim_sample_loop`` with ``timestep_respacing=ddim25`` and its
   model in fp16 (``convert_to_fp16``, as its inference script's ``--use_fp16 True``; fp32 on the CPU).
 
-frames/s = batch x runs / seconds; peak memory = torch's max_memory_allocated over the run
-(ONNX Runtime's allocations are not torch's: its column is nvidia-smi's used memory).
+frames/s = batch x runs / seconds; peak memory = torch's max_memory_allocated over the case,
+which counts whatever the process holds (both models' weights, captured graphs):
+``allocated_before_mib`` is what was allocated when the case began. ONNX Runtime's
+allocations are not torch's: its column is nvidia-smi's used memory.
 ``agree`` = max |facefuse-torch - diff2lip| of the final samples (both fp16 on a GPU: a few
 1e-2 is half precision, not a bug; the float32 agreement is tests/test_diff2lip_reference.py).
 
@@ -140,6 +143,8 @@ def main(argv: List[str] | None = None) -> int:
     noise = initial_noise(7)
     fast = TorchDenoiser(pt2, device=device, precision=a.precision)
     doc["torch_denoiser"] = repr(fast)
+    # the same without CUDA graphs: what the graphs buy (on a GPU only)
+    plain = TorchDenoiser(pt2, device=device, precision=a.precision, cuda_graphs=False) if device == "cuda" else None
     aoti = None
     if a.aoti:
         t0 = time.perf_counter()
@@ -174,6 +179,8 @@ def main(argv: List[str] | None = None) -> int:
         mels = rng.standard_normal((b, 80, 16)).astype(np.float32)
         runs: Dict[str, Callable[[], Any]] = {
             "facefuse-torch": lambda: lipsync_batch(fast, sampler, crops, crops, mels, noise)}
+        if plain is not None:
+            runs["facefuse-torch-nographs"] = lambda: lipsync_batch(plain, sampler, crops, crops, mels, noise)
         if aoti is not None:
             runs["facefuse-torch-aoti"] = lambda: lipsync_batch(aoti, sampler, crops, crops, mels, noise)
         if pool is not None:
@@ -183,6 +190,7 @@ def main(argv: List[str] | None = None) -> int:
         outs = {}
         for name, fn in runs.items():
             _peak_reset(torch, device)
+            before = torch.cuda.memory_allocated() / 2**20 if device == "cuda" else float("nan")
             try:
                 secs, outs[name] = _time(fn, torch, device, a.runs)
             except Exception as e:  # one failing path must not lose the others' figures
@@ -191,7 +199,8 @@ def main(argv: List[str] | None = None) -> int:
                 continue
             peak = _nvidia_smi_used_mib() if name == "facefuse-onnx" and device == "cuda" else _peak_mib(torch, device)
             case = {"path": name, "batch": b, "seconds_per_batch": round(secs, 4), "fps": round(b / secs, 2),
-                    "s_per_frame": round(secs / b, 4), "peak_mib": round(peak, 1)}
+                    "s_per_frame": round(secs / b, 4), "peak_mib": round(peak, 1),
+                    "allocated_before_mib": round(before, 1)}
             doc["cases"].append(case)
             print(f"{name:20s} batch {b:3d}: {case['fps']:8.2f} frames/s ({case['s_per_frame']:.4f} s/frame), "
                   f"peak {case['peak_mib']:.0f} MiB", flush=True)
