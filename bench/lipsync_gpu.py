@@ -199,11 +199,12 @@ def main(argv: List[str] | None = None) -> int:
                 continue
             peak = _nvidia_smi_used_mib() if name == "facefuse-onnx" and device == "cuda" else _peak_mib(torch, device)
             case = {"path": name, "batch": b, "seconds_per_batch": round(secs, 4), "fps": round(b / secs, 2),
-                    "s_per_frame": round(secs / b, 4), "peak_mib": round(peak, 1),
-                    "allocated_before_mib": round(before, 1)}
+                    "s_per_frame": round(secs / b, 4),  # memory: None on the CPU (strict JSON has no NaN)
+                    "peak_mib": None if peak != peak else round(peak, 1),
+                    "allocated_before_mib": None if before != before else round(before, 1)}
             doc["cases"].append(case)
             print(f"{name:20s} batch {b:3d}: {case['fps']:8.2f} frames/s ({case['s_per_frame']:.4f} s/frame), "
-                  f"peak {case['peak_mib']:.0f} MiB", flush=True)
+                  f"peak {peak:.0f} MiB", flush=True)
         if "facefuse-torch" in outs and "diff2lip" in outs:
             agree = float(np.abs(outs["facefuse-torch"] - outs["diff2lip"]).max())
             doc["cases"].append({"path": "agree facefuse-torch vs diff2lip", "batch": b, "max_abs": agree})
