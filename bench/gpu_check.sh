@@ -9,10 +9,12 @@
 # bench/fetch_gpu_wheels.sh). Run from the repository root:
 #
 #   bench/fetch_gpu_wheels.sh                    # on a machine with PyPI, before the device call
-#   bash bench/gpu_check.sh                      # on the device; carry [".gpu-wheels"]
+#   mkdir -p .diff2lip-src && git -C DIFF2LIP_CHECKOUT archive HEAD guided-diffusion | tar -x -C .diff2lip-src
+#                                                # Diff2Lip's model code for step h (git-ignored, ~200 KB)
+#   bash bench/gpu_check.sh                      # on the device; carry [".gpu-wheels", ".diff2lip-src"]
 #
 # The device call that runs it (tool `run`): command `bash bench/gpu_check.sh`,
-# carry [".gpu-wheels"], timeout_s 540. The steps share a budget of GPU_CHECK_BUDGET_S=450 s
+# carry [".gpu-wheels", ".diff2lip-src"], timeout_s 540. The steps share a budget of GPU_CHECK_BUDGET_S=450 s
 # (a step's timeout is cut to what is left; the last one's kill takes <= 10 s more), so the
 # script ends within ~7.8 minutes, and a 15-minute device lease (start included) keeps a few
 # minutes for a partial rerun on the warm machine: GPU_CHECK_STEPS below, e.g.
@@ -29,19 +31,25 @@
 #   f    bench/bench_gpu.py (figures and issue 14's targets); f-targets is the pass / fail of
 #        those targets, shown but not counted in the exit status (a slow op is not a broken one)
 #   g    bench/swap_pipeline.py at 1920x1080, --frame-device cpu, then cuda (stand-in models)
+#   h    bench/lipsync_gpu.py: Diff2Lip at DDIM-25, batch 1/8/32 (GPU_CHECK_LIPSYNC_BATCHES):
+#        facefuse's torch path vs Diff2Lip's own loop (+ the ONNX path where onnxruntime-gpu is
+#        installed), peak memory, the whole lipsync on a 720p clip; random weights of the
+#        released configuration, Diff2Lip's code from .diff2lip-src ("skipped" without it).
+#        Only the lip-sync figures: GPU_CHECK_STEPS="a b c h" (c builds facefuse's _core).
 #   e    compute-sanitizer memcheck, then racecheck (--error-exitcode 86), over the kernel
 #        tests (GPU_CHECK_SANITIZE_TESTS below), CuPy's pool off so each array is its own
 #        allocation; "skipped" when compute-sanitizer is not installed or refuses the device
 #        (gVisor containers: "Device not supported"), neither being a fault of ours
-# The figures (f, g) run before the sanitizers (e) so that a slow sanitizer cannot cost them.
+# The figures (f, g, h) run before the sanitizers (e) so that a slow sanitizer cannot cost them.
 # d..g need step c's CUDA backend; without it they are recorded as failed, not run.
 #
-# Files under $OUT (the device tool returns at most 8 files; this writes 7):
+# Files under $OUT (the device tool returns at most 8 files; this writes 8):
 #   gpu_check.log   everything printed, all steps
 #   summary.txt     the summary table (also printed last)
 #   pytest_gpu.xml  junit of step d
 #   bench_gpu.json, bench_gpu.txt   step f
 #   swap_cpu.json, swap_cuda.json   step g
+#   lipsync_gpu.json                step h (its table is in gpu_check.log)
 # With $OUT unset they go to ./gpu-check-out (git-ignored by a .gitignore inside it).
 # Exit status: 0 when every required step passed, 1 otherwise.
 #
@@ -66,6 +74,7 @@ WHEELS="$ROOT/.gpu-wheels"
 BUDGET="${GPU_CHECK_BUDGET_S:-450}"
 SWAP_SIZE="${GPU_CHECK_SWAP_SIZE:-1920x1080}"
 SWAP_SECONDS="${GPU_CHECK_SWAP_SECONDS:-2}"
+LIPSYNC_BATCHES="${GPU_CHECK_LIPSYNC_BATCHES:-1 8 32}"
 # The sanitizers' subset: the kernel tests (small launches over every kernel family, odd
 # sizes included: tests/test_cuda*.py, and test_paste.py's gpu tests) without the 4096-track
 # case and without test_cuda_pipeline.py (whole videos: minutes under the sanitizer).
@@ -74,7 +83,7 @@ SANITIZE_TESTS="${GPU_CHECK_SANITIZE_TESTS:-$(find tests -maxdepth 1 \( -name 't
 SCRATCH="$(mktemp -d)"
 SKIP_FILE="$SCRATCH/skip"   # a step that cannot run for an environmental reason writes it and exits 77
 NOTE_FILE="$SCRATCH/note"   # a one-line note for the summary
-export SCRATCH ROOT OUT PY WHEELS SWAP_SIZE SWAP_SECONDS SANITIZE_TESTS SKIP_FILE NOTE_FILE
+export SCRATCH ROOT OUT PY WHEELS SWAP_SIZE SWAP_SECONDS LIPSYNC_BATCHES SANITIZE_TESTS SKIP_FILE NOTE_FILE
 export PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore PIP_NO_INPUT=1
 # nvcc / compute-sanitizer may live outside PATH in a CUDA image
 for d in /usr/local/cuda/bin /usr/local/cuda/compute-sanitizer; do
@@ -134,6 +143,15 @@ open(os.environ["NOTE_FILE"], "a").write(f"{len(ok)}/{len(t)} met" + (f"; not me
 sys.exit(0 if t and not missed else 1)
 EOF
 
+cat > "$SCRATCH/lipsync_note.py" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+best = {}
+for c in d["cases"]:
+    if "fps" in c and c["fps"] > best.get(c["path"], (0, 0))[0]:
+        best[c["path"]] = (c["fps"], c["batch"])
+print("; ".join(f"{k} {v[0]:.1f} fps (b{v[1]})" for k, v in best.items()))
+EOF
 
 skip() { echo "$*" > "$SKIP_FILE"; echo "SKIPPED: $*"; exit 77; }
 note() { echo "$*" >> "$NOTE_FILE"; }
@@ -235,8 +253,20 @@ swap() {  # frame device
 step_g1_swap_cpu() { swap cpu; }
 step_g2_swap_cuda() { swap cuda; }
 
+step_h_lipsync() {
+  [[ -f "$ROOT/.diff2lip-src/guided-diffusion/guided_diffusion/script_util.py" ]] ||
+    skip "no .diff2lip-src (Diff2Lip's guided-diffusion folder, carried): see the header"
+  "$PY" -c "import av" 2>/dev/null || skip "PyAV is not importable ($("$PY" -c 'import av' 2>&1 | tail -1))"
+  local rc=0
+  # shellcheck disable=SC2086  # LIPSYNC_BATCHES is a list of numbers
+  "$PY" bench/lipsync_gpu.py --diff2lip-src "$ROOT/.diff2lip-src" --batches $LIPSYNC_BATCHES --runs 1 \
+    --clip-seconds 2 --json "$OUT/lipsync_gpu.json" || rc=$?
+  "$PY" "$SCRATCH/lipsync_note.py" "$OUT/lipsync_gpu.json" >> "$NOTE_FILE" 2>/dev/null
+  return "$rc"
+}
+
 export -f step_a_device step_b_wheels step_c_build step_d_pytest sanitize step_e1_memcheck step_e2_racecheck \
-  step_f_bench step_f_targets swap step_g1_swap_cpu step_g2_swap_cuda
+  step_f_bench step_f_targets swap step_g1_swap_cpu step_g2_swap_cuda step_h_lipsync
 
 # --------------------------------------------------------------------------- runner
 
@@ -307,6 +337,7 @@ main() {
   run_step f.targets      no   15 step_f_targets cuda
   run_step g.swap-cpu     yes 120 step_g1_swap_cpu
   run_step g.swap-cuda    yes 120 step_g2_swap_cuda cuda
+  run_step h.lipsync      yes 170 step_h_lipsync cuda
   run_step e.memcheck     yes  90 step_e1_memcheck cuda
   run_step e.racecheck    yes  90 step_e2_racecheck cuda
   {

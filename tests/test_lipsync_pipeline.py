@@ -160,6 +160,10 @@ def test_soft_paste_mask() -> None:
     a = crop.square_crop_affine(np.array([10, 20, 50, 100]), 128)
     np.testing.assert_allclose(a @ [30, 60, 1], [64, 64], atol=1e-4)  # box centre -> crop centre
     np.testing.assert_allclose(a[0, 0], 128 / 80)  # the longer side fills the crop
+    st = crop.stretched_crop_affine(np.array([10, 20, 50, 100]), 128)  # Diff2Lip's resize of the box
+    np.testing.assert_allclose(st @ [10, 20, 1], [0, 0], atol=1e-4)
+    np.testing.assert_allclose(st @ [50, 100, 1], [128, 128], atol=1e-4)
+    assert st[0, 0] == pytest.approx(128 / 40) and st[1, 1] == pytest.approx(128 / 80)
 
 
 @pytest.mark.parametrize("call, arg", [
@@ -170,6 +174,8 @@ def test_soft_paste_mask() -> None:
     (lambda: crop.square_crop_affine(np.array([10, 20, np.nan, 100]), 128), "box"),
     (lambda: crop.square_crop_affine(np.array([10, 20, 50, 100]), 0), "size"),
     (lambda: crop.square_crop_affine(np.array([10, 20, 50, 100]), 128, scale=-1.0), "scale"),
+    (lambda: crop.stretched_crop_affine(np.array([10, 20, 50]), 128), "box"),
+    (lambda: crop.stretched_crop_affine(np.array([10, 20, 50, 100]), 0), "size"),
 ])
 def test_geometry_helpers_name_a_bad_argument(call, arg) -> None:
     with pytest.raises(ValueError, match=f"'{arg}'"):

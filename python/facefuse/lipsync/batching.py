@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from typing import Optional
+from typing import Any, Optional, Union
 
 import numpy as np
 
@@ -30,14 +30,16 @@ def _free_gpu_mib() -> Optional[int]:
         return None
 
 
-def auto_batch_size(denoiser: Diff2LipDenoiser) -> int:
+def auto_batch_size(denoiser: Union[Diff2LipDenoiser, Any]) -> int:
     """A starting batch size: 4 on CPU; on a GPU, free memory / a per-frame budget (about
-    0.25 GiB per frame in fp32, half in fp16, a generous estimate for the 128 px UNet's
-    activations) clamped to 1..64. Out-of-memory errors halve it during the run."""
-    if not any(p in denoiser.providers for p in ("CUDAExecutionProvider", "TensorrtExecutionProvider")):
+    0.25 GiB per frame in fp32, half in fp16 / bf16, a generous estimate for the 128 px UNet's
+    activations) clamped to 1..64. Out-of-memory errors halve it during the run.
+    ``denoiser``: a :class:`Diff2LipDenoiser` or a :class:`~.torch_denoiser.TorchDenoiser`."""
+    if getattr(denoiser, "device", "cpu") != "cuda":
         return _CPU_BATCH
     free = _free_gpu_mib()
     if free is None:
         return 8
-    per_frame = 128 if denoiser.dtype == np.float16 else 256
+    half = denoiser.dtype == np.float16 or getattr(denoiser, "precision", "fp32") in ("fp16", "bf16")
+    per_frame = 128 if half else 256
     return int(max(1, min(64, (free - 1024) // per_frame)))

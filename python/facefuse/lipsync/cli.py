@@ -1,13 +1,15 @@
 """``facefuse lipsync`` and ``facefuse export-diff2lip`` (registered by :mod:`facefuse.cli`).
 
-    facefuse lipsync -v video.mp4 -a speech.wav -o out.mp4 [--model diff2lip.onnx] [--models-dir DIR]
+    facefuse lipsync -v video.mp4 -a speech.wav -o out.mp4 [--model diff2lip.onnx|diff2lip.pt2]
+                     [--models-dir DIR] [--backend onnx|torch] [--precision fp32|fp16|bf16]
                      [--providers cuda,cpu] [--detector yolo_face] [--steps 25] [--batch-size N]
                      [--reference gt|first] [--face-hide-percentage 0.5] [--blend laplacian|alpha]
                      [--color lab|none] [--seed 7] [--quality-report q.json] [--quality-plot q.png]
     facefuse export-diff2lip --checkpoint model.pt --source path/to/diff2lip -o diff2lip.onnx [--fp16]
+                             [--no-torch-package] [--aoti cpu|cuda]
 
 Importing this module is cheap (argparse only); the pipeline, PyAV and ONNX Runtime load when
-a command runs, torch only in ``export-diff2lip``.
+a command runs, torch only in ``export-diff2lip`` and ``lipsync --backend torch``.
 """
 from __future__ import annotations
 
@@ -27,20 +29,28 @@ def add_parsers(sub: Any) -> None:
     from ..cli import NO_CHANGE_STATUS
     p = sub.add_parser(
         "lipsync",
-        help="lip-sync a video to a speech track with Diff2Lip (ONNX), streaming",
+        help="lip-sync a video to a speech track with Diff2Lip (ONNX Runtime or torch), streaming",
         description="Redo the mouth of the face in VIDEO to match AUDIO with Diff2Lip's diffusion model "
-                    "(exported to ONNX with `facefuse export-diff2lip`). Frames stream from decode to encode; "
-                    "the output carries AUDIO, trimmed to the video; a shorter AUDIO cuts the video.",
+                    "(exported with `facefuse export-diff2lip` to ONNX and a torch package). Frames stream from "
+                    "decode to encode; the output carries AUDIO, trimmed to the video; a shorter AUDIO cuts the video.",
     )
     p.add_argument("-v", "--video", required=True, help="the video whose mouth is redone")
     p.add_argument("-a", "--audio", required=True, help="the driving speech (audio file or a video with sound)")
     p.add_argument("-o", "--output", required=True, help="the output video (temp file renamed on success)")
-    p.add_argument("--model", default="diff2lip.onnx",
-                   help="the exported Diff2Lip denoiser: a path or a file name in --models-dir (default diff2lip.onnx)")
+    p.add_argument("--model", default=None,
+                   help="the exported Diff2Lip denoiser: a path or a file name in --models-dir (default diff2lip.onnx "
+                        "for --backend onnx, diff2lip.pt2 for torch)")
+    p.add_argument("--backend", default=None, choices=("onnx", "torch"),
+                   help="the denoiser's runtime (default: from --model's extension, else ONNX Runtime with CUDA, else "
+                        "torch with CUDA, else ONNX Runtime)")
+    p.add_argument("--precision", default=None, choices=("fp32", "fp16", "bf16"),
+                   help="the torch backend's precision (default fp16 on a GPU, fp32 on the CPU)")
     p.add_argument("--models-dir", default=None, help="directory with the model files (also $FACEFUSE_MODELS)")
     p.add_argument("--offline", action="store_true",
                    help="do not download a missing detector model file (also FACEFUSE_OFFLINE=1)")
-    p.add_argument("--providers", default=None, help="execution providers, e.g. 'cuda,cpu' (default: best available)")
+    p.add_argument("--providers", default=None,
+                   help="execution providers, e.g. 'cuda,cpu' (default: best available); 'cpu' also puts the torch "
+                        "backend on the CPU")
     p.add_argument("--detector", default="yolo_face", choices=("yolo_face", "scrfd", "retinaface"),
                    help="face detector model (FaceFusion's files; default yolo_face)")
     p.add_argument("--steps", type=int, default=25, help="DDIM steps (default 25, as Diff2Lip)")
@@ -55,6 +65,8 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--blend", default="laplacian", choices=("laplacian", "alpha"), help="paste-back blend (default laplacian)")
     p.add_argument("--color", default="lab", choices=("lab", "none"), help="colour match of the generated mouth (default lab)")
     p.add_argument("--seed", type=int, default=7, help="seed of the shared initial noise (default 7, as Diff2Lip)")
+    p.add_argument("--crop", default="square", choices=("square", "stretch"),
+                   help="face crop: a square around the box (default) or the box stretched to 128x128 as Diff2Lip")
     p.add_argument("--crop-scale", type=float, default=1.0, help="square crop side / detected box side (default 1)")
     p.add_argument("--quality-report", default=None, metavar="JSON", help="write a temporal-quality report")
     p.add_argument("--quality-plot", default=None, metavar="PNG", help="write a temporal-quality plot")
@@ -75,7 +87,7 @@ def add_parsers(sub: Any) -> None:
 
     e = sub.add_parser(
         "export-diff2lip",
-        help="export Diff2Lip's checkpoint to the ONNX denoiser (needs torch + Diff2Lip's code)",
+        help="export Diff2Lip's checkpoint to the ONNX denoiser and a torch package (needs torch + Diff2Lip's code)",
         description="Export one denoising step of Diff2Lip's UNet to ONNX with inputs x, t, cond_img, mask, "
                     "ref_img, indiv_mels and output [N, 6, 128, 128], for `facefuse lipsync`. Needs PyTorch and a "
                     "checkout of https://github.com/soumik-kanad/diff2lip; only this command does.",
@@ -86,6 +98,12 @@ def add_parsers(sub: Any) -> None:
     e.add_argument("--fp16", action="store_true", help="run the UNet in float16 inside (I/O stays float32)")
     e.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
     e.add_argument("--no-verify", action="store_true", help="skip the ONNX Runtime vs torch check")
+    e.add_argument("--no-torch-package", action="store_true",
+                   help="do not write the torch package (OUTPUT with .pt2: torch.export's program, for "
+                        "--backend torch)")
+    e.add_argument("--aoti", default=None, choices=("cpu", "cuda"),
+                   help="also compile an AOTInductor package for this device (OUTPUT with .aoti-DEVICE.pt2; slow, "
+                        "needs a C++ compiler, and nvcc + a GPU for cuda)")
 
 
 def _lipsync(args: argparse.Namespace) -> int:
@@ -100,11 +118,13 @@ def _lipsync(args: argparse.Namespace) -> int:
         # the pipeline's warnings (audio cut, frames without a face) go to the user as plain lines
         warnings.simplefilter("ignore")
         result = lipsync_video(
-            args.video, args.audio, args.output, model=args.model, models_dir=args.models_dir,
+            args.video, args.audio, args.output, model=args.model, backend=args.backend, precision=args.precision,
+            models_dir=args.models_dir,
             providers=args.providers, detector=args.detector, steps=args.steps, spacing=args.spacing,
             batch_size=args.batch_size, reference=args.reference, face_hide_percentage=args.face_hide_percentage,
             blend=args.blend, color=None if args.color == "none" else args.color, seed=args.seed,
-            crop_scale=args.crop_scale, quality_report=args.quality_report, quality_plot=args.quality_plot,
+            crop_scale=args.crop_scale, crop=args.crop, quality_report=args.quality_report,
+            quality_plot=args.quality_plot,
             progress=None if bar is None else bar.update, codec=args.codec, crf=args.crf, preset=args.preset,
             offline=True if args.offline else None, audio_track=args.audio_track, fps=args.fps,
             pix_fmt=args.pix_fmt)
@@ -125,11 +145,13 @@ def _lipsync(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from .export import export_diff2lip
+    from .export import aoti_package_path, export_diff2lip, torch_package_path
 
     path = export_diff2lip(args.checkpoint, args.source, args.output, fp16=args.fp16, opset=args.opset,
-                           verify=not args.no_verify)
-    print(f"facefuse export-diff2lip: wrote {path}", file=sys.stderr)
+                           verify=not args.no_verify, torch_package=not args.no_torch_package, aoti=args.aoti)
+    written = [str(path)] + ([] if args.no_torch_package else [str(torch_package_path(path))])
+    written += [str(aoti_package_path(path, args.aoti))] if args.aoti else []
+    print(f"facefuse export-diff2lip: wrote {', '.join(written)}", file=sys.stderr)
     return 0
 
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from .model import MODEL_SIZE
 
-__all__ = ["square_crop_affine", "paste_mask"]
+__all__ = ["square_crop_affine", "stretched_crop_affine", "paste_mask"]
 
 
 def square_crop_affine(box: np.ndarray, size: int = MODEL_SIZE, scale: float = 1.0) -> np.ndarray:
@@ -26,6 +26,21 @@ def square_crop_affine(box: np.ndarray, size: int = MODEL_SIZE, scale: float = 1
     cx, cy = (x1 + x2) / 2.0, (y1 + y2) / 2.0
     s = size / side
     return np.array([[s, 0.0, -(cx - side / 2.0) * s], [0.0, s, -(cy - side / 2.0) * s]], np.float32)
+
+
+def stretched_crop_affine(box: np.ndarray, size: int = MODEL_SIZE) -> np.ndarray:
+    """2 x 3 float32 frame -> crop matrix that maps ``box`` (x1, y1, x2, y2) onto the whole
+    ``size`` x ``size`` crop, each axis scaled on its own: Diff2Lip's ``cv2.resize`` of the
+    detector box (its model was trained on such crops; a box that is not square is stretched)."""
+    b = np.asarray(box, dtype=np.float64)
+    if b.shape != (4,) or not np.isfinite(b).all():
+        raise ValueError(f"stretched_crop_affine: argument 'box' must be 4 finite numbers (x1, y1, x2, y2), "
+                         f"got {box!r}")
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+        raise ValueError(f"stretched_crop_affine: argument 'size' must be an int >= 1, got {size!r}")
+    x1, y1, x2, y2 = (float(v) for v in b)
+    sx, sy = size / max(x2 - x1, 1.0), size / max(y2 - y1, 1.0)
+    return np.array([[sx, 0.0, -x1 * sx], [0.0, sy, -y1 * sy]], np.float32)
 
 
 def paste_mask(size: int = MODEL_SIZE, face_hide_percentage: float = 0.5, feather: float = 0.08) -> np.ndarray:

@@ -33,6 +33,7 @@ __all__ = [
     "DIFF2LIP_FP16",
     "DIFF2LIP_SPECS",
     "Diff2LipDenoiser",
+    "check_conditioning",
     "is_out_of_memory",
 ]
 
@@ -100,6 +101,31 @@ class Conditioning:
         self.n = int(arrays["cond_img"].shape[0])
 
 
+def check_conditioning(fn: str, dtype: Any, cond_img: np.ndarray, mask: np.ndarray, ref_img: np.ndarray,
+                       indiv_mels: np.ndarray) -> Dict[str, np.ndarray]:
+    """A batch's conditioning checked (float arrays of the module table's shapes, one batch
+    size N >= 1) and cast to ``dtype``, contiguous; errors name ``fn`` and the argument."""
+    s = MODEL_SIZE
+    arrays: Dict[str, np.ndarray] = {}
+    n = None
+    for name, arr, tail in (("cond_img", cond_img, (3, s, s)), ("mask", mask, (1, s, s)),
+                            ("ref_img", ref_img, (3, s, s)), ("indiv_mels", indiv_mels, (80, 16))):
+        if not isinstance(arr, np.ndarray) or arr.dtype.kind != "f":
+            desc = str(arr.dtype) if isinstance(arr, np.ndarray) else type(arr).__name__
+            raise TypeError(f"{fn}: argument '{name}' must be a float numpy array, got {desc}")
+        if arr.ndim != 1 + len(tail) or tuple(arr.shape[1:]) != tail:
+            raise ValueError(f"{fn}: argument '{name}' must have shape [N, {', '.join(map(str, tail))}], "
+                             f"got {list(arr.shape)}")
+        if n is None:
+            n = arr.shape[0]
+        elif arr.shape[0] != n:
+            raise ValueError(f"{fn}: argument '{name}' has {arr.shape[0]} items, 'cond_img' has {n}")
+        arrays[name] = np.ascontiguousarray(arr, dtype=dtype)
+    if not n:
+        raise ValueError(f"{fn}: the batch is empty (N = 0)")
+    return arrays
+
+
 class Diff2LipDenoiser:
     """One Diff2Lip UNet step from an :class:`~facefuse.inference.InferencePool` session.
 
@@ -149,25 +175,7 @@ class Diff2LipDenoiser:
     # -- inputs ----------------------------------------------------------------------------
     def bind(self, cond_img: np.ndarray, mask: np.ndarray, ref_img: np.ndarray, indiv_mels: np.ndarray) -> Conditioning:
         """Check and cast a batch's conditioning (shapes as in the module table; any float dtype)."""
-        s = MODEL_SIZE
-        arrays: Dict[str, np.ndarray] = {}
-        n = None
-        for name, arr, tail in (("cond_img", cond_img, (3, s, s)), ("mask", mask, (1, s, s)),
-                                ("ref_img", ref_img, (3, s, s)), ("indiv_mels", indiv_mels, (80, 16))):
-            if not isinstance(arr, np.ndarray) or arr.dtype.kind != "f":
-                desc = str(arr.dtype) if isinstance(arr, np.ndarray) else type(arr).__name__
-                raise TypeError(f"Diff2LipDenoiser.bind: argument '{name}' must be a float numpy array, got {desc}")
-            if arr.ndim != 1 + len(tail) or tuple(arr.shape[1:]) != tail:
-                raise ValueError(f"Diff2LipDenoiser.bind: argument '{name}' must have shape [N, "
-                                 f"{', '.join(map(str, tail))}], got {list(arr.shape)}")
-            if n is None:
-                n = arr.shape[0]
-            elif arr.shape[0] != n:
-                raise ValueError(f"Diff2LipDenoiser.bind: argument '{name}' has {arr.shape[0]} items, "
-                                 f"'cond_img' has {n}")
-            arrays[name] = np.ascontiguousarray(arr, dtype=self.dtype)
-        if not n:
-            raise ValueError("Diff2LipDenoiser.bind: the batch is empty (N = 0)")
+        arrays = check_conditioning("Diff2LipDenoiser.bind", self.dtype, cond_img, mask, ref_img, indiv_mels)
         dev = None
         if self.device_loop:
             import onnxruntime as ort

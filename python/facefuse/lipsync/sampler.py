@@ -194,8 +194,10 @@ def to_model(crops_bgr: np.ndarray) -> np.ndarray:
 
 
 def from_model(x: np.ndarray) -> np.ndarray:
-    """float RGB ``[N, 3, H, W]`` in [-1, 1] -> uint8 BGR ``[N, H, W, 3]`` (Diff2Lip's
-    ``(x + 1) / 2`` clamped, times 255, rounded)."""
+    """float RGB ``[N, 3, H, W]`` in [-1, 1] -> uint8 BGR ``[N, H, W, 3]``: Diff2Lip's
+    ``(x + 1) / 2`` clamped to [0, 1], times 255, then ROUNDED to the nearest level. Diff2Lip
+    truncates (``astype(np.uint8)``), which darkens by half a level on average; facefuse's
+    values are the same or one level higher (checked in tests/test_diff2lip_reference.py)."""
     y = np.clip((np.asarray(x, np.float32) + 1.0) * 0.5, 0.0, 1.0) * 255.0
     return np.ascontiguousarray(np.rint(y).astype(np.uint8).transpose(0, 2, 3, 1)[..., ::-1])
 

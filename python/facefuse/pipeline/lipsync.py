@@ -65,7 +65,9 @@ def lipsync_video(
     audio: PathLike,
     output: PathLike,
     *,
-    model: PathLike = "diff2lip.onnx",
+    model: Optional[PathLike] = None,
+    backend: Optional[str] = None,
+    precision: Optional[str] = None,
     models_dir: Optional[PathLike] = None,
     providers: Union[None, str, Sequence[str]] = None,
     detector: Any = "yolo_face",
@@ -78,6 +80,7 @@ def lipsync_video(
     color: Optional[str] = "lab",
     seed: Optional[int] = DEFAULT_SEED,
     crop_scale: float = 1.0,
+    crop: str = "square",
     box_smoothing: Optional[str] = "one_euro",
     quality_report: Optional[PathLike] = None,
     quality_plot: Optional[PathLike] = None,
@@ -104,8 +107,14 @@ def lipsync_video(
             audio is trimmed to the video.
         output: the output file (its extension picks the container); written to a temporary
             file and renamed on success, nothing is left on failure.
-        model: the exported Diff2Lip denoiser (:data:`~.model.DIFF2LIP`, float32 or float16), a
-            path or a file name searched in ``models_dir`` / ``$FACEFUSE_MODELS``.
+        model: the exported Diff2Lip denoiser, a path or a file name searched in ``models_dir`` /
+            ``$FACEFUSE_MODELS``: the ONNX file (:data:`~facefuse.lipsync.model.DIFF2LIP`, float32 or
+            float16) or the torch package (``.pt2``); None: ``diff2lip.onnx`` / ``diff2lip.pt2`` by backend.
+        backend: ``"onnx"`` (ONNX Runtime) or ``"torch"`` (:class:`~facefuse.lipsync.torch_denoiser.TorchDenoiser`:
+            the DDIM loop on the device, fp16 + CUDA graphs on a GPU); None: by the model's
+            extension, else ONNX Runtime with CUDA, else torch with CUDA, else ONNX Runtime.
+        precision: the torch backend's ``"fp32"`` / ``"fp16"`` / ``"bf16"`` (None: fp16 on a GPU,
+            fp32 on the CPU).
         models_dir, providers: for the :class:`~facefuse.inference.InferencePool`.
         detector: a face detector model key of :mod:`facefuse.models.detector` (``"yolo_face"``,
             ``"scrfd"``, ``"retinaface"``) or an object with ``.detect(frame) -> list[Face]``
@@ -121,6 +130,9 @@ def lipsync_video(
             (``"lab"`` or None), see :func:`facefuse.paste_back`.
         seed: seed of the one noise image shared by all frames (None: random).
         crop_scale: the square crop's side in units of the detected box's longer side.
+        crop: ``"square"`` (a square around the box, the face keeps its proportions) or
+            ``"stretch"`` (the box resized to 128 x 128 on each axis, as Diff2Lip; ``crop_scale``
+            does not apply).
         box_smoothing: a :class:`facefuse.LandmarkSmoother` method for the box corners, or None.
         quality_report, quality_plot: write a :class:`facefuse.QualityMonitor` JSON report / PNG plot.
         progress: ``progress(done, total)`` after each written frame (total: an estimate).
@@ -153,7 +165,12 @@ def lipsync_video(
     check_int(_FN, "audio_track", audio_track, 0)
     out_fps = None if fps is None else checks.as_fps(_FN, fps)
     checks.pix_fmt_arg(_FN, pix_fmt, codec)
+    from ..lipsync.backends import pick_backend
     from ..lipsync.sampler import DDIMSampler
+
+    backend = pick_backend(_FN, backend, model, providers)
+    if precision is not None and precision not in ("fp32", "fp16", "bf16"):
+        raise ValueError(f"{_FN}: argument 'precision' must be 'fp32', 'fp16', 'bf16' or None, got {precision!r}")
 
     sampler = DDIMSampler(steps, spacing=spacing)  # validates steps / spacing
     # from here on, a temporary file of these outputs is ours; stale ones a killed run left go now
@@ -167,21 +184,24 @@ def lipsync_video(
         from .. import ops
         from ..lipsync.batching import auto_batch_size
         from ..lipsync.feed import MelFeed
-        from ..lipsync.model import Diff2LipDenoiser
+        from ..lipsync.backends import make_denoiser
         from ..video import VideoReader
 
+        from ..lipsync.backends import DEFAULT_MODELS
         from ..lipsync.model import DIFF2LIP
         from ..models.detector import DETECTOR_SPECS
         from .checks import models_present
 
         det_spec = DETECTOR_SPECS.get(detector) if isinstance(detector, str) else None
-        models_present(pool, [(model, DIFF2LIP)] + ([(det_spec.file_name, det_spec)] if det_spec else []))
-        denoiser = Diff2LipDenoiser(pool, model, providers=providers)
+        models_present(pool, [(model if model is not None else DEFAULT_MODELS[backend], DIFF2LIP)]
+                       + ([(det_spec.file_name, det_spec)] if det_spec else []))
+        denoiser = make_denoiser(pool, backend, model, providers=providers, precision=precision)
         proc = LipsyncProcessor(
             denoiser, _make_detector(detector, pool), sampler, None,
             batch_size=batch_size if batch_size is not None else auto_batch_size(denoiser),
             smoother=ops.LandmarkSmoother(box_smoothing) if box_smoothing else None, reference=reference,
-            face_hide_percentage=face_hide_percentage, blend=blend, color=color, seed=seed, crop_scale=crop_scale)
+            face_hide_percentage=face_hide_percentage, blend=blend, color=color, seed=seed, crop_scale=crop_scale,
+            crop=crop)
         reader = VideoReader(video_s, start_frame=max(0, start_frame - warmup_frames))
         proc.time_origin = reader.origin
         if copy_audio and reader.audio_tracks and audio_track >= reader.audio_tracks:
@@ -224,13 +244,14 @@ def _check_args(a: dict) -> tuple[str, str, str]:
     model = a["model"]
     # no output may replace an input or another output (symlinks and hard links resolved);
     # the model counts as an input when given as a path with a folder or an existing file
-    model_read = model if is_path(model) and (os.path.dirname(os.fspath(model))
+    model_read = model if model is not None and is_path(model) and (os.path.dirname(os.fspath(model))
                                               or os.path.isfile(os.fspath(model))) else None
     check_distinct(_FN, reads={"video": video_s, "audio": audio_s, "model": model_read},
                    writes={"output": out_s, "quality_report": a["quality_report"], "quality_plot": a["quality_plot"]})
     checks.output_dirs(_FN, quality_report=a["quality_report"], quality_plot=a["quality_plot"])
     for name, v, choices in (("reference", a["reference"], ("gt", "first")),
-                             ("blend", a["blend"], ("laplacian", "alpha")), ("color", a["color"], ("lab", None))):
+                             ("blend", a["blend"], ("laplacian", "alpha")), ("color", a["color"], ("lab", None)),
+                             ("crop", a["crop"], ("square", "stretch"))):
         if v not in choices:
             raise ValueError(f"{_FN}: argument '{name}' must be {' or '.join(repr(c) for c in choices)}, got {v!r}")
     check_real(_FN, "face_hide_percentage", a["face_hide_percentage"], 0.0, 1.0, lo_open=True, hi_open=True)

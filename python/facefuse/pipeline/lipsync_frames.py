@@ -14,7 +14,7 @@ from typing import Any, List, Optional
 
 import numpy as np
 
-from ..lipsync.crop import paste_mask, square_crop_affine
+from ..lipsync.crop import paste_mask, square_crop_affine, stretched_crop_affine
 from ..lipsync.model import MODEL_SIZE, is_out_of_memory
 from ..lipsync.sampler import from_model, initial_noise, lipsync_batch, to_model
 from .engine import FramePlan, FrameProcessor, StreamCut
@@ -42,13 +42,13 @@ class LipsyncProcessor(FrameProcessor):
     def __init__(self, denoiser: Any, detector: Any, sampler: Any, feed: Any, *, batch_size: int,
                  smoother: Any = None, reference: str = "gt", face_hide_percentage: float = 0.5,
                  blend: str = "laplacian", color: Optional[str] = "lab", seed: Optional[int] = 7,
-                 crop_scale: float = 1.0, fn: str = "lipsync_video") -> None:
+                 crop_scale: float = 1.0, crop: str = "square", fn: str = "lipsync_video") -> None:
         self.denoiser, self.detector, self.sampler, self.feed = denoiser, detector, sampler, feed
         self.batch_size = int(batch_size)
         self.smoother = smoother
         self.reference = reference
         self.hide = float(face_hide_percentage)
-        self.blend, self.color, self.crop_scale = blend, color, float(crop_scale)
+        self.blend, self.color, self.crop_scale, self.crop = blend, color, float(crop_scale), crop
         self.noise = initial_noise(seed, MODEL_SIZE)
         self.mask = paste_mask(MODEL_SIZE, self.hide)
         self.fn = fn
@@ -77,7 +77,8 @@ class LipsyncProcessor(FrameProcessor):
         if self.smoother is not None:
             box = self.smoother.update(box[None], np.array([0]), t=timestamp)[0]
         plan.mel, plan.box = side, box.reshape(4)
-        plan.affine = square_crop_affine(plan.box, MODEL_SIZE, self.crop_scale)
+        plan.affine = (stretched_crop_affine(plan.box, MODEL_SIZE) if self.crop == "stretch"
+                       else square_crop_affine(plan.box, MODEL_SIZE, self.crop_scale))
         plan.crop = ops.warp_affine(image, plan.affine, (MODEL_SIZE, MODEL_SIZE), border="replicate")
         x1, y1, x2, y2 = plan.box
         plan.roi = (float(x1), float(y1), float(x2 - x1), float(y2 - y1))
