@@ -171,6 +171,9 @@ def lipsync_video(
     backend = pick_backend(_FN, backend, model, providers)
     if precision is not None and precision not in ("fp32", "fp16", "bf16"):
         raise ValueError(f"{_FN}: argument 'precision' must be 'fp32', 'fp16', 'bf16' or None, got {precision!r}")
+    if backend == "onnx" and precision is not None:  # an argument error: before any model file is looked for
+        raise ValueError(f"{_FN}: argument 'precision' is for the torch backend; the ONNX model's precision is "
+                         "fixed at export (export-diff2lip --fp16)")
 
     sampler = DDIMSampler(steps, spacing=spacing)  # validates steps / spacing
     # from here on, a temporary file of these outputs is ours; stale ones a killed run left go now
