@@ -34,6 +34,7 @@ __all__ = [
     "DIFF2LIP_SPECS",
     "Diff2LipDenoiser",
     "check_conditioning",
+    "check_step",
     "is_out_of_memory",
 ]
 
@@ -99,6 +100,20 @@ class Conditioning:
         self.arrays = arrays
         self.device_values = device_values
         self.n = int(arrays["cond_img"].shape[0])
+
+
+def check_step(fn: str, x: Any, t: Any, n: int) -> np.ndarray:
+    """One denoising step's arguments checked: ``x`` an [n, 3, 128, 128] array, ``t`` one
+    original timestep in 0..999 or n of them; returns ``t`` as n int64 values."""
+    if not isinstance(x, np.ndarray) or x.shape != (n, 3, MODEL_SIZE, MODEL_SIZE):
+        desc = list(x.shape) if isinstance(x, np.ndarray) else type(x).__name__
+        raise ValueError(f"{fn}: argument 'x' must be [{n}, 3, {MODEL_SIZE}, {MODEL_SIZE}], got {desc}")
+    tt = np.asarray(t, dtype=np.int64)
+    if tt.ndim == 0:
+        tt = np.full(n, int(tt), np.int64)
+    if tt.shape != (n,) or tt.min() < 0 or tt.max() > 999:
+        raise ValueError(f"{fn}: argument 't' must be {n} original timesteps in 0..999, got {t!r}")
+    return tt
 
 
 def check_conditioning(fn: str, dtype: Any, cond_img: np.ndarray, mask: np.ndarray, ref_img: np.ndarray,
@@ -196,14 +211,7 @@ class Diff2LipDenoiser:
     def __call__(self, x: np.ndarray, t: np.ndarray, cond: Conditioning) -> np.ndarray:
         """The full model output, float32 ``[N, 6, 128, 128]``."""
         n = cond.n
-        if not isinstance(x, np.ndarray) or x.shape != (n, 3, MODEL_SIZE, MODEL_SIZE):
-            desc = list(x.shape) if isinstance(x, np.ndarray) else type(x).__name__
-            raise ValueError(f"Diff2LipDenoiser: argument 'x' must be [{n}, 3, {MODEL_SIZE}, {MODEL_SIZE}], got {desc}")
-        tt = np.asarray(t, dtype=np.int64)
-        if tt.ndim == 0:
-            tt = np.full(n, int(tt), np.int64)
-        if tt.shape != (n,) or tt.min() < 0 or tt.max() > 999:
-            raise ValueError(f"Diff2LipDenoiser: argument 't' must be {n} original timesteps in 0..999, got {t!r}")
+        tt = check_step("Diff2LipDenoiser", x, t, n)
         xx = np.ascontiguousarray(x, dtype=self.dtype)
         if self.fixed_batch is not None and self.fixed_batch != n:
             return self._run_fixed(xx, tt, cond)

@@ -26,7 +26,7 @@ from typing import Any, Dict, Optional, Union
 
 import numpy as np
 
-from .model import MODEL_SIZE, Conditioning, check_conditioning
+from .model import MODEL_SIZE, Conditioning, check_conditioning, check_step
 
 __all__ = ["TorchDenoiser", "PRECISIONS", "torch_available", "is_aoti_package"]
 
@@ -177,15 +177,7 @@ class TorchDenoiser:
 
     def __call__(self, x: np.ndarray, t: np.ndarray, cond: Conditioning) -> np.ndarray:
         """The full model output, float32 ``[N, 6, 128, 128]`` (one step; host arrays in and out)."""
-        n = cond.n
-        if not isinstance(x, np.ndarray) or x.shape != (n, 3, MODEL_SIZE, MODEL_SIZE):
-            desc = list(x.shape) if isinstance(x, np.ndarray) else type(x).__name__
-            raise ValueError(f"TorchDenoiser: argument 'x' must be [{n}, 3, {MODEL_SIZE}, {MODEL_SIZE}], got {desc}")
-        tt = np.asarray(t, dtype=np.int64)
-        if tt.ndim == 0:
-            tt = np.full(n, int(tt), np.int64)
-        if tt.shape != (n,) or tt.min() < 0 or tt.max() > 999:
-            raise ValueError(f"TorchDenoiser: argument 't' must be {n} original timesteps in 0..999, got {t!r}")
+        tt = check_step("TorchDenoiser", x, t, cond.n)
         with self._torch.inference_mode():
             out = self._forward(self._tensor(x.astype(np.float32)), self._tensor(tt), cond.device_values)
             return out.float().cpu().numpy()

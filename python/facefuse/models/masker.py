@@ -164,11 +164,6 @@ class FaceMasker:
 
 def check_regions(fn: str, regions: Any) -> List[int]:
     """Region names -> the parser's class numbers; ValueError naming 'mask_regions' otherwise."""
-    if isinstance(regions, str) or not isinstance(regions, (list, tuple)) or not regions:
-        raise ValueError(f"{fn}: argument 'mask_regions' must be a non-empty list of "
-                         f"{', '.join(FACE_MASK_REGIONS)}, got {regions!r}")
-    bad = [r for r in regions if r not in FACE_MASK_REGIONS]
-    if bad:
-        raise ValueError(f"{fn}: argument 'mask_regions': unknown region(s) {', '.join(map(repr, bad))}; known: "
-                         f"{', '.join(FACE_MASK_REGIONS)}")
-    return [FACE_MASK_REGIONS[r] for r in regions]
+    from ..ops._common import check_names
+
+    return [FACE_MASK_REGIONS[r] for r in check_names(fn, "mask_regions", regions, list(FACE_MASK_REGIONS), "region")]

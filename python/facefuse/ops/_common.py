@@ -28,9 +28,9 @@ def require_host(fn: str, **arrays: Any) -> None:
     tpsnr, warp_affine, paste_back, LandmarkSmoother.update and QualityMonitor.update dispatch device
     arrays with ``_device.on_device`` instead.
     """
-    on_device = [name for name, a in arrays.items() if a is not None and is_device_array(a)]
-    if on_device:
-        names = ", ".join(repr(n) for n in on_device)
+    gpu = [name for name, a in arrays.items() if a is not None and is_device_array(a)]
+    if gpu:
+        names = ", ".join(repr(n) for n in gpu)
         raise TypeError(
             f"{fn}: argument(s) {names} are GPU arrays, but {fn} has no CUDA kernel; "
             "pass NumPy arrays (e.g. cupy.asnumpy(x))"
@@ -96,6 +96,18 @@ def check_choice(fn: str, name: str, value: Any, choices: Sequence[Any]) -> Any:
         raise ValueError(f"{fn}: argument '{name}' must be one of {', '.join(repr(c) for c in choices)}, "
                          f"got {value!r}")
     return value
+
+
+def check_names(fn: str, name: str, values: Any, known: Sequence[str], noun: str) -> list:
+    """``values``, a non-empty list / tuple of names each in ``known``, as a list; else a
+    ValueError naming the argument, the unknown ``noun``\ (s) and the known names."""
+    if isinstance(values, str) or not isinstance(values, (list, tuple)) or not values:
+        raise ValueError(f"{fn}: argument '{name}' must be a non-empty list of {', '.join(known)}, got {values!r}")
+    bad = [v for v in values if v not in known]
+    if bad:
+        raise ValueError(f"{fn}: argument '{name}': unknown {noun}(s) {', '.join(map(repr, bad))}; known: "
+                         f"{', '.join(known)}")
+    return list(values)
 
 
 def native() -> Any:

@@ -24,7 +24,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..ops._common import check_int, check_real
+from ..ops._common import check_int, check_names, check_real
 
 __all__ = ["SwapLayers", "check_layer_options", "MASK_TYPES"]
 
@@ -37,13 +37,7 @@ def check_layer_options(fn: str, mask_types: Any, mask_blur: Any, mask_padding: 
     """The contract of the mask / enhancer options; ``(mask_types, padding)`` normalised."""
     from ..models.masker import check_regions
 
-    if isinstance(mask_types, str) or not isinstance(mask_types, (list, tuple)) or not mask_types:
-        raise ValueError(f"{fn}: argument 'mask_types' must be a non-empty list of {', '.join(MASK_TYPES)}, "
-                         f"got {mask_types!r}")
-    bad = [t for t in mask_types if t not in MASK_TYPES]
-    if bad:
-        raise ValueError(f"{fn}: argument 'mask_types': unknown type(s) {', '.join(map(repr, bad))}; known: "
-                         f"{', '.join(MASK_TYPES)}")
+    check_names(fn, "mask_types", mask_types, MASK_TYPES, "type")
     check_real(fn, "mask_blur", mask_blur, 0.0, 1.0)
     pad = mask_padding
     if isinstance(pad, (int, np.integer)) and not isinstance(pad, bool):
