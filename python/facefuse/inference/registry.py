@@ -103,8 +103,8 @@ def _m(name: str, file_name: str, role: str, release: Optional[str], **kw: str) 
 
 _DIFF2LIP_HOW = (
     "Diff2Lip's weights are not published as ONNX: export the checkpoint once with "
-    "`facefuse export-diff2lip --checkpoint checkpoint.pt --source path/to/diff2lip -o {file}` "
-    "(needs torch and Diff2Lip's code) into the models directory"
+    "`facefuse export-diff2lip --checkpoint checkpoint.pt --source path/to/diff2lip -o {file}{flags}` "
+    "(pip install \"facefuse[export]\" and a checkout of Diff2Lip's code) into the models directory"
 )
 
 #: Model name -> file. Releases are the ones FaceFusion 3.x downloads each file from
@@ -135,9 +135,9 @@ REGISTRY: Dict[str, ModelFile] = {m.name: m for m in (
     _m("bisenet_resnet_18", "bisenet_resnet_18.onnx", "parser", "models-3.1.0"),
     _m("bisenet_resnet_34", "bisenet_resnet_34.onnx", "parser", "models-3.0.0"),
     _m("arcface_converter_simswap", "arcface_converter_simswap.onnx", "converter", "models-3.0.0"),
-    _m("diff2lip", "diff2lip.onnx", "lipsync", None, how_to_get=_DIFF2LIP_HOW.format(file="diff2lip.onnx")),
+    _m("diff2lip", "diff2lip.onnx", "lipsync", None, how_to_get=_DIFF2LIP_HOW.format(file="diff2lip.onnx", flags="")),
     _m("diff2lip_fp16", "diff2lip_fp16.onnx", "lipsync", None,
-       how_to_get=_DIFF2LIP_HOW.format(file="diff2lip_fp16.onnx") + " and convert it to float16"),
+       how_to_get=_DIFF2LIP_HOW.format(file="diff2lip_fp16.onnx", flags=" --fp16")),
 )}
 
 #: What ``facefuse swap`` and ``facefuse lipsync`` load with their default options.

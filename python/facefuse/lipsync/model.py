@@ -44,7 +44,7 @@ MODEL_SIZE = 128
 _SOURCE = (
     "facefuse does not ship or download Diff2Lip: export the checkpoint once with "
     "`facefuse export-diff2lip --checkpoint checkpoint.pt --source path/to/diff2lip -o diff2lip.onnx` "
-    "(needs torch and Diff2Lip's code), then pass --model / models_dir"
+    "(pip install \"facefuse[export]\" and a checkout of Diff2Lip's code), then pass --model / models_dir"
 )
 
 
