@@ -146,6 +146,7 @@ def test_probe_prints_what_it_found_and_what_is_kept(tmp_path, capsys) -> None:
     text = capsys.readouterr().out
     assert "timing: VFR, 10 frames" in text and "33.33 ms" in text and "66.67 ms" in text
     assert "matrix bt709, range limited" in text and "yuv420p10le (10-bit)" in text
+    assert "unchanged pixels are the decoded samples, at full depth" in text  # 10-bit in, same format out
     assert "audio: 2 track(s) copied" in text and "aac/deu" in text and "creation_time" in text
     assert main(["probe", vfr, "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)

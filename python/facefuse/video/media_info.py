@@ -74,9 +74,11 @@ def media_info(path: PathLike, codec: str = "libx264") -> dict:
                  f"transfer {d['trc']}); converted to and from BGR with {d['converted_with']}")
     depth = color.bit_depth
     out_depth = av.VideoFormat(out_fmt).components[0].bits
+    same = out_fmt.replace("yuvj", "yuv") == color.pix_fmt.replace("yuvj", "yuv") and out_fmt.startswith("yuv")
     keeps.append(f"pixels: {color.pix_fmt} ({depth}-bit) -> {out_fmt} ({out_depth}-bit) with {codec}"
-                 + ("; processed in 8-bit BGR, so unchanged pixels keep 8 bits of precision"
-                    if depth > 8 else ""))
+                 + (("; unchanged pixels are the decoded samples, at full depth; the face box a pass "
+                     "changes is processed in 8-bit BGR" if same else
+                     "; processed in 8-bit BGR, so every pixel keeps 8 bits of precision") if depth > 8 else ""))
     if rotation:
         keeps.append(f"rotation: {rotation} degrees kept (frames processed upright, written as stored with "
                      f"the same display matrix)")
