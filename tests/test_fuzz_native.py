@@ -96,6 +96,7 @@ ENTRIES = {
     "gaussian_pyramid": 3, "max_levels": 2, "paste_back": 8, "paste_warp": 4, "pyr_down": 1, "pyr_up": 3, "tpsnr": 3,
     "tpsnr_sequence": 2, "warp_affine": 4, "set_threads": 1, "max_threads": 0,
     "ff_paste_back": 5, "ff_hash64": 1, "ff_implode": 2, "ff_explode": 2, "ff_enhancer_normalize": 1,
+    "crops_to_planes": 3, "planes_to_crops": 6,
 }
 CLASSES = {"LandmarkSmoother"}
 NOT_CALLABLE = {"openmp"}

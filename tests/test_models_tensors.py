@@ -41,3 +41,69 @@ def test_tile_paths_equal_split_then_convert(boost) -> None:
     t = (boost // 128) ** 2
     y = (rng.standard_normal((2 * t, 3, 128, 128)) * 0.6 + 0.5).astype(np.float32)
     assert np.array_equal(nchw_tiles_to_bgr(y, boost, 0.0, 1.0, 255.0), join_tiles(nchw_to_bgr(y, 0.0, 1.0, 255.0), boost))
+
+
+def _plain_forward(c: np.ndarray, tab: np.ndarray, t: int) -> np.ndarray:
+    """The oracle: tables looked up per value, RGB planes, FaceFusion's interleaved tiles."""
+    n, h, w, _ = c.shape
+    rgb = np.stack([tab[k][c[..., 2 - k]] for k in range(3)], axis=1)  # n, 3, h, w
+    return rgb.reshape(n, 3, h // t, t, w // t, t).transpose(0, 3, 5, 1, 2, 4).reshape(n * t * t, 3, h // t, w // t)
+
+
+def _plain_back(y: np.ndarray, t: int, lo: float, hi: float, scale: float, offset: float = 0.0) -> np.ndarray:
+    v = np.clip(y, np.float32(lo), np.float32(hi)) + np.float32(offset)
+    q = np.rint(v * np.float32(scale))
+    q = np.where(np.isnan(q), 255, np.clip(q, 0, 255)).astype(np.uint8)
+    m, _, sh, sw = q.shape
+    n = m // (t * t)
+    return q.reshape(n, t, t, 3, sh, sw).transpose(0, 4, 1, 5, 2, 3).reshape(n, sh * t, sw * t, 3)[..., ::-1]
+
+
+@pytest.mark.parametrize("shape,t", [((1, 1, 1, 3), 1), ((3, 5, 7, 3), 1), ((2, 6, 9, 3), 3), ((1, 8, 4, 3), 2),
+                                     ((2, 384, 384, 3), 3)])
+def test_native_conversions_equal_the_plain_layouts(shape, t) -> None:
+    from facefuse import _core
+
+    rng = np.random.default_rng(sum(shape) + t)
+    tab = value_tables(np.array([0.485, 0.456, 0.406], np.float32), np.array([0.229, 0.224, 0.225], np.float32))
+    c = rng.integers(0, 256, shape, np.uint8)
+    assert np.array_equal(_core.crops_to_planes(c, tab, t), _plain_forward(c, tab, t))
+    view = np.ascontiguousarray(np.concatenate([c, c], axis=2))[:, :, ::2][:, ::-1]  # strided, reversed rows
+    assert not view.flags.c_contiguous or view.size == 3  # (a 1-pixel view is contiguous either way)
+    assert np.array_equal(_core.crops_to_planes(view, tab, t), _plain_forward(np.ascontiguousarray(view), tab, t))
+    n, h, w, _ = shape
+    y = (rng.standard_normal((n * t * t, 3, h // t, w // t)) * 1.5).astype(np.float32)
+    y.flat[: min(y.size, 7)] = [np.nan, np.inf, -np.inf, 0.5, -1.0, 1.0, 127.5 / 255][: min(y.size, 7)]
+    for lo, hi, scale, off in ((0.0, 1.0, 255.0, 0.0), (-1.0, 1.0, 127.5, 1.0)):
+        assert np.array_equal(_core.planes_to_crops(y, t, lo, hi, scale, off), _plain_back(y, t, lo, hi, scale, off))
+    ties = np.full((n * t * t, 3, h // t, w // t), 0.5, np.float32)  # 127.5 -> 128 (even), 0.5 / 255 -> 0
+    ties.flat[::2] = np.float32(0.5) / np.float32(255.0)
+    assert np.array_equal(_core.planes_to_crops(ties, t, 0.0, 1.0, 255.0), _plain_back(ties, t, 0.0, 1.0, 255.0))
+
+
+def test_native_conversions_refuse_bad_arguments() -> None:
+    from facefuse import _core
+
+    tab = value_tables(np.zeros(3, np.float32), np.ones(3, np.float32))
+    c = np.zeros((1, 8, 8, 3), np.uint8)
+    with pytest.raises(TypeError, match="'crops' must be a uint8"):
+        _core.crops_to_planes(c.astype(np.float32), tab, 1)
+    with pytest.raises(ValueError, match="'crops' must be N x H x W x 3 .* multiples of 'tile' \\(3\\)"):
+        _core.crops_to_planes(c, tab, 3)
+    with pytest.raises(ValueError, match="'crops' must be N x H x W x 3"):
+        _core.crops_to_planes(np.zeros((0, 8, 8, 3), np.uint8), tab, 1)
+    with pytest.raises(TypeError, match="'table' must be a float32 3 x 256"):
+        _core.crops_to_planes(c, tab[:, :255], 1)
+    with pytest.raises(ValueError, match="'tile' must be an int in \\[1, 64\\]"):
+        _core.crops_to_planes(c, tab, 0)
+    y = np.zeros((4, 3, 4, 4), np.float32)
+    with pytest.raises(TypeError, match="'planes' must be a float32"):
+        _core.planes_to_crops(y.astype(np.float64), 2, 0.0, 1.0, 255.0)
+    with pytest.raises(ValueError, match="'planes' must be \\(N \\* tile \\* tile\\)"):
+        _core.planes_to_crops(y, 3, 0.0, 1.0, 255.0)
+    with pytest.raises(ValueError, match="'lo' and 'hi'"):
+        _core.planes_to_crops(y, 2, 1.0, 0.0, 255.0)
+    with pytest.raises(ValueError, match="'offset' must be finite with lo \\+ offset >= 0"):
+        _core.planes_to_crops(y, 2, -1.0, 1.0, 255.0)
+    with pytest.raises(ValueError, match="'scale' must be"):
+        _core.planes_to_crops(y, 2, 0.0, 1.0, float("nan"))

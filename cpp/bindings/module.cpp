@@ -16,6 +16,7 @@ void bind_quality(py::module_& m);
 void bind_paste(py::module_& m);
 void bind_poisson(py::module_& m);
 void bind_ff_paste(py::module_& m);
+void bind_tensors(py::module_& m);
 }  // namespace facefuse::bind
 
 #ifndef FACEFUSE_VERSION
@@ -45,4 +46,5 @@ PYBIND11_MODULE(_core, m) {
   facefuse::bind::bind_paste(m);
   facefuse::bind::bind_poisson(m);
   facefuse::bind::bind_ff_paste(m);
+  facefuse::bind::bind_tensors(m);
 }

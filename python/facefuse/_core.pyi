@@ -178,3 +178,14 @@ def blend_poisson(
     """Seamless (NORMAL_CLONE) blend of src into dst: multigrid solve of laplacian(f) = laplacian(src)
     on mask > 0.5 (off the outer 1-px frame), f = dst elsewhere. uint8/float32 H x W[, 1 | 3]; mask float32 H x W."""
 
+
+# --- crop <-> model tensor conversions (facefuse/tensors.hpp) ---------------------------
+
+def crops_to_planes(crops: npt.NDArray[np.uint8], table: npt.NDArray[np.float32], tile: int = 1) -> npt.NDArray[np.float32]:
+    """uint8 BGR crops N x H x W x 3 -> float32 RGB planes (N*tile*tile) x 3 x H/tile x W/tile, each value
+    table[c][v]; tile > 1 deals the pixels into FaceFusion's interleaved pixel-boost tiles."""
+
+def planes_to_crops(planes: npt.NDArray[np.float32], tile: int, lo: float, hi: float, scale: float,
+                    offset: float = 0.0) -> npt.NDArray[np.uint8]:
+    """The inverse of crops_to_planes: uint8 BGR crops, each value rint((clip(v, lo, hi) + offset) * scale)
+    in float32 steps, ties to even, saturated (NaN -> 255, as cv2.convertScaleAbs)."""
