@@ -322,14 +322,13 @@ class FrameSwapper(FrameProcessor):
         m = plan.masks if self.layers.active else self._crop_masks(k, plan.masks)
         src = plan.image if plan.device_image is None else plan.device_image
         swapped = array_module(plan.swapped).ascontiguousarray(plan.swapped)
-        if plan.enhanced is None:
-            out = paste_back(src, swapped, m, np.stack(plan.affines), blend=self.blend, color=self.color)
-        elif self.blend == "alpha" and self.color is None:  # both layers, all faces: one call
+        if plan.enhanced is not None and self.blend == "alpha" and self.color is None:  # both layers: one call
             out = paste_back(src, list(swapped) + list(plan.enhanced), list(m) + list(plan.enh_masks),
                              plan.affines + plan.enh_affines)
-        else:  # the swap's blend / colour transfer is its own: the enhancer layer goes on in alpha
+        else:
             out = paste_back(src, swapped, m, np.stack(plan.affines), blend=self.blend, color=self.color)
-            out = paste_back(out, plan.enhanced, plan.enh_masks, np.stack(plan.enh_affines), out=out)
+            if plan.enhanced is not None:  # the swap's blend / colour are its own: the enhancer layer in alpha
+                out = paste_back(out, plan.enhanced, plan.enh_masks, np.stack(plan.enh_affines), out=out)
         self.faces_swapped += k
         self.frames_with_swap += 1
         self.stage_seconds["paste"] += time.perf_counter() - t0
