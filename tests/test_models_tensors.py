@@ -107,3 +107,9 @@ def test_native_conversions_refuse_bad_arguments() -> None:
         _core.planes_to_crops(y, 2, -1.0, 1.0, 255.0)
     with pytest.raises(ValueError, match="'scale' must be"):
         _core.planes_to_crops(y, 2, 0.0, 1.0, float("nan"))
+    from numpy.lib.stride_tricks import as_strided  # views of a few bytes that claim 2**32 rows
+
+    with pytest.raises(ValueError, match="'crops' must hold at most 2\\*\\*31 - 1 rows"):
+        _core.crops_to_planes(as_strided(c, shape=(1 << 16, 1 << 16, 1, 3), strides=(0, 0, 0, 1)), tab, 1)
+    with pytest.raises(ValueError, match="'planes' must make at most 2\\*\\*31 - 1 crop rows"):
+        _core.planes_to_crops(as_strided(y, shape=(1 << 16, 3, 1 << 16, 1), strides=(0, 0, 0, 0)), 1, 0.0, 1.0, 255.0)

@@ -17,6 +17,7 @@ namespace facefuse::bind {
 namespace {
 
 constexpr long long kMaxSide = 1 << 16;
+constexpr long long kMaxRows = 0x7fffffffLL;  // the kernels count crop rows (N * H) in int
 
 int tile_arg(const py::object& obj, const char* fn) {
   const long long t = as_int(obj, fn, "tile");
@@ -34,6 +35,8 @@ py::array crops_to_planes(const py::object& crops_obj, const py::object& table_o
       crops.shape(1) > kMaxSide || crops.shape(2) > kMaxSide || crops.shape(1) % t != 0 || crops.shape(2) % t != 0)
     value_error(fn, "crops", "must be N x H x W x 3 with N >= 1 and H, W in 1..65536 multiples of 'tile' (" +
                                  std::to_string(t) + "), got " + describe(crops));
+  if (crops.shape(0) * crops.shape(1) > kMaxRows)
+    value_error(fn, "crops", "must hold at most 2**31 - 1 rows in all (N * H), got " + describe(crops));
   py::array table = as_array(table_obj, fn, "table");
   const ArrayDesc td = desc(table);
   if (!(td.kind == 'f' && td.itemsize == 4) || table.ndim() != 2 || table.shape(0) != 3 || table.shape(1) != 256)
@@ -63,6 +66,8 @@ py::array planes_to_crops(const py::object& planes_obj, const py::object& tile_o
       planes.shape(2) < 1 || planes.shape(3) < 1 || planes.shape(2) * t > kMaxSide || planes.shape(3) * t > kMaxSide)
     value_error(fn, "planes", "must be (N * tile * tile) x 3 x h x w with tile = " + std::to_string(t) +
                                   " and h * tile, w * tile in 1..65536, got " + describe(planes));
+  if (planes.shape(0) / tt * planes.shape(2) * t > kMaxRows)
+    value_error(fn, "planes", "must make at most 2**31 - 1 crop rows in all, got " + describe(planes));
   const double lo = as_real(lo_obj, fn, "lo"), hi = as_real(hi_obj, fn, "hi");
   const double scale = as_real(scale_obj, fn, "scale"), offset = as_real(offset_obj, fn, "offset");
   if (!std::isfinite(lo) || !std::isfinite(hi) || !(lo <= hi))
