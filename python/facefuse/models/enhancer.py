@@ -26,7 +26,7 @@ the occlusion mask too when on) and blends the result with the frame by
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, Tuple
 
 import numpy as np
 

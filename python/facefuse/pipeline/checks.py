@@ -4,6 +4,7 @@ these, so the batch runner's chunking can rely on one frame-range contract."""
 from __future__ import annotations
 
 import os
+from fractions import Fraction
 from typing import Any, Optional
 
 from ..ops._common import check_int
@@ -84,10 +85,9 @@ def models_present(pool: Any, files: "list[tuple[Any, Any]]") -> None:
                                  + "\n".join(f"  {f}: {e}" for f, e in missing))
 
 
-def as_fps(fn: str, fps: Any) -> "Fraction":
+def as_fps(fn: str, fps: Any) -> Fraction:
     """``fps`` (a constant output rate) as an exact ``Fraction`` > 0: 29.97 / 23.976 / 59.94 as
     the NTSC rates 30000/1001 / 24000/1001 / 60000/1001, other decimals as written."""
-    from fractions import Fraction
     import math
 
     if isinstance(fps, bool) or not isinstance(fps, (int, float, Fraction)) or not math.isfinite(float(fps)) \
@@ -105,11 +105,10 @@ def pix_fmt_arg(fn: str, pix_fmt: Any, codec: str) -> None:
     """``pix_fmt`` None, or a pixel format ``codec`` encodes."""
     if pix_fmt is None:
         return
-    import av
+    from ..video.color import encoder_pix_fmts
 
-    try:
-        formats = [f.name for f in (av.Codec(codec, "w").video_formats or [])]
-    except Exception:  # noqa: BLE001 - the writer names an unknown codec
+    formats = encoder_pix_fmts(codec)
+    if formats is None:  # the writer names an unknown codec
         return
     if not isinstance(pix_fmt, str) or (formats and pix_fmt not in formats):
         raise ValueError(f"{fn}: argument 'pix_fmt' must be a pixel format {codec} encodes "

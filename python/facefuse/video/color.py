@@ -9,14 +9,14 @@ Untagged streams (matrix "unspecified") are converted as players guess them: BT.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Optional
+from typing import Any, List, Optional
 
 import numpy as np
 
 import av
 from av.video.reformatter import ColorPrimaries, ColorRange, ColorTrc, Colorspace
 
-__all__ = ["ColorInfo", "color_of", "to_bgr", "from_bgr", "output_pix_fmt", "bit_depth"]
+__all__ = ["ColorInfo", "color_of", "to_bgr", "from_bgr", "encoder_pix_fmts", "output_pix_fmt", "bit_depth"]
 
 # AVColorSpace value -> the swscale matrix that converts it (AVCOL_SPC_* and SWS_CS_* share values)
 _MATRIX_NAMES = {1: "bt709", 4: "fcc", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 9: "bt2020nc",
@@ -123,14 +123,20 @@ def from_bgr(image: np.ndarray, color: Optional[ColorInfo], pix_fmt: str) -> Any
     return out
 
 
+def encoder_pix_fmts(codec: str) -> Optional[List[str]]:
+    """The pixel formats encoder ``codec`` takes (empty: it does not say), or None for a codec
+    FFmpeg does not know (:class:`~facefuse.video.VideoWriter` names that one itself)."""
+    try:
+        return [f.name for f in (av.Codec(codec, "w").video_formats or [])]
+    except Exception:  # noqa: BLE001 - an unknown codec
+        return None
+
+
 def output_pix_fmt(codec: str, color: Optional[ColorInfo]) -> str:
     """The encoder's pixel format closest to the input's: the same (``yuvj*`` as ``yuv*``, full
     range then carried by the tag) when ``codec`` takes it; else 4:2:0 at the input's depth
     (10-bit input: ``yuv420p10le``) when it takes that; else ``yuv420p``."""
-    try:
-        formats = [f.name for f in (av.Codec(codec, "w").video_formats or [])]
-    except Exception:  # noqa: BLE001 - an unknown codec is named by VideoWriter's own check
-        formats = []
+    formats = encoder_pix_fmts(codec) or []
     if color is None:
         return "yuv420p" if not formats or "yuv420p" in formats else formats[0]
     want = color.pix_fmt.replace("yuvj", "yuv")
