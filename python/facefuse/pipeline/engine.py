@@ -290,10 +290,15 @@ def frame_notes(res: StreamResult) -> List[str]:
     return notes + [f"video: {n}" for n in res.stream_notes]
 
 
+def _file_start(reader: Any) -> float:
+    """The input file's start (seconds): the reader's ``origin`` where it has one."""
+    return float(getattr(reader, "origin", reader.start_time))
+
+
 def output_origin(reader: Any, start_frame: int, first_timestamp: float) -> float:
     """The input time (seconds) the output's t = 0 stands for: the file's start for a run from
     frame 0 (streams keep their offsets to each other), else the first written frame's time."""
-    return float(getattr(reader, "origin", reader.start_time)) if start_frame == 0 else float(first_timestamp)
+    return _file_start(reader) if start_frame == 0 else float(first_timestamp)
 
 
 def _stored(img: np.ndarray, rotation: int) -> np.ndarray:
@@ -308,8 +313,7 @@ def _open_writer(enc: EncodeSettings, reader: Any, out: np.ndarray, origin: floa
     h, w = out.shape[:2]
     color = getattr(reader, "color", None) if enc.keep_color else None
     pix_fmt = enc.pix_fmt or output_pix_fmt(enc.codec, color)
-    start = float(getattr(reader, "origin", reader.start_time))
-    offset = origin - start if enc.audio_offset is None else enc.audio_offset
+    offset = origin - _file_start(reader) if enc.audio_offset is None else enc.audio_offset
     return VideoWriter(enc.path, enc.fps or reader.fps_fraction, w, h, codec=enc.codec, crf=enc.crf,
                        preset=enc.preset, pix_fmt=pix_fmt, options=enc.options, audio_offset=offset,
                        audio_from=enc.audio_from, streams_from=enc.streams_from, audio_track=enc.audio_track,
