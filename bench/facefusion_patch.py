@@ -14,7 +14,10 @@ landmarks on a synthetic frame): detection is not part of the timed loop.
 
 Non-model time per frame = frame time - time inside the stubbed ``run``; unpatched (A)
 and patched (B) rounds alternate in one process; medians reported, plus the max
-absolute pixel difference of the B and A output frames.
+absolute pixel difference of the B and A output frames ("max diff": processors chain,
+so a face is pasted onto a frame that may already be 1 off) and of each single
+``paste_back`` call replayed on FaceFusion's own inputs ("per paste": the drop-in's
+bound, measured in one extra untimed unpatched frame).
 
 ``--clock cpu`` times with the process's CPU time (all its threads) instead of the wall
 clock, and runs OpenCV on one thread: on a machine shared with other jobs, time spent
@@ -164,6 +167,36 @@ def _run_frame(ff: dict[str, Any], steps: list, frame: np.ndarray, faces: list, 
     return _now() - t0 - clock[0], temp
 
 
+def _per_paste_diff(ff: dict[str, Any], steps: list, frame: np.ndarray, faces: list, source_face: Any,
+                    clock: list[float]) -> int:
+    """Max |FaceFusion's paste_back - facefuse's| over every paste_back call of one
+    unpatched frame, each call replayed through compat.paste_back on FaceFusion's own
+    inputs (the per-call bound; the frame-level max diff adds the chaining of the
+    processors: a face pasted over a frame already 1 off)."""
+    from facefuse.compat import facefusion as compat
+
+    original = sys.modules["facefusion.face_helper"].paste_back
+    worst = [0]
+
+    def spy(temp: np.ndarray, crop: np.ndarray, mask: np.ndarray, affine: np.ndarray) -> np.ndarray:
+        want = original(temp, crop, mask, affine)
+        got = compat.paste_back(temp, crop, mask, affine)
+        worst[0] = max(worst[0], int(np.max(np.abs(want.astype(np.int16) - got.astype(np.int16)))))
+        return want
+
+    bound = [(mod, k) for name, mod in list(sys.modules.items())
+             if mod is not None and (name == "facefusion" or name.startswith("facefusion."))
+             for k, v in list(vars(mod).items()) if v is original]
+    for mod, k in bound:
+        setattr(mod, k, spy)
+    try:
+        _run_frame(ff, steps, frame, faces, source_face, clock)
+    finally:
+        for mod, k in bound:
+            setattr(mod, k, original)
+    return worst[0]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--facefusion", required=True, help="a FaceFusion 3.5-3.8 checkout (folder holding facefusion/)")
@@ -193,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     _setup(ff, clock)
     rng = np.random.default_rng(0)
     rows = []
-    print(f"{'config':40s} {'size':>6s} {'faces':>5s} {'FaceFusion ms':>14s} {'patched ms':>11s} {'speed-up':>9s} {'max diff':>8s}")
+    print(f"{'config':40s} {'size':>6s} {'faces':>5s} {'FaceFusion ms':>14s} {'patched ms':>11s} {'speed-up':>9s} "
+          f"{'max diff':>8s} {'per paste':>9s}")
     for cfg in [c.strip() for c in args.configs.split(",") if c.strip()]:
         steps = CONFIGS[cfg]
         for size in args.sizes.split(","):
@@ -213,10 +247,12 @@ def main(argv: list[str] | None = None) -> int:
                     if r:
                         a_t.append(ta)
                         b_t.append(tb)
+                per_paste = _per_paste_diff(ff, steps, frame, faces, source, clock)  # untimed
                 a, b = statistics.median(a_t) * 1e3, statistics.median(b_t) * 1e3
                 rows.append({"config": cfg, "size": size, "faces": n, "facefusion_ms": a, "patched_ms": b,
-                             "speedup": a / b, "max_diff": diff})
-                print(f"{cfg:40s} {size:>6s} {n:5d} {a:14.2f} {b:11.2f} {a / b:8.2f}x {diff:8d}", flush=True)
+                             "speedup": a / b, "max_diff": diff, "max_diff_per_paste": per_paste})
+                print(f"{cfg:40s} {size:>6s} {n:5d} {a:14.2f} {b:11.2f} {a / b:8.2f}x {diff:8d} {per_paste:9d}",
+                      flush=True)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=1)

@@ -228,7 +228,7 @@ def test_paste_back_blur_overshoot_stays_native(rng, monkeypatch) -> None:
         with monkeypatch.context() as mp:
             mp.setattr(ff._ref, "paste_back", no_fallback)
             got = ff.paste_back(frame, crop, over, aff)
-        assert np.array_equal(got, ref_ff.paste_back_model(frame, crop, over, aff))
+        assert np.array_equal(got, ref_ff.paste_back_model(frame, crop, over, aff, ff._CV2_4))
         assert _diff(got, ref_ff.paste_back(frame, crop, over, aff)) <= (PASTE_TOL if dtype == np.uint8
                                                                           else PASTE_TOL_F32)
 

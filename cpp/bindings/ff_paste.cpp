@@ -75,7 +75,7 @@ py::array run(const py::array& frame, const ffpaste::View& crop, const ffpaste::
 }
 
 py::array ff_paste_back(const py::object& frame_obj, const py::object& crop_obj, const py::object& mask_obj,
-                        const py::object& affine_obj, bool quant_f32) {
+                        const py::object& affine_obj, bool opencv4) {
   py::array frame = as_array(frame_obj, kFn, "temp_vision_frame");
   const ArrayDesc fd = desc(frame);
   const bool f_u8 = fd.kind == 'u' && fd.itemsize == 1, f_f32 = fd.kind == 'f' && fd.itemsize == 4;
@@ -119,7 +119,7 @@ py::array ff_paste_back(const py::object& frame_obj, const py::object& crop_obj,
     if (!std::isfinite(m[i])) value_error(kFn, "affine_matrix", "must be finite (no NaN or inf)");
   }
   const auto cv = view_of(crop, cdt), mv = view_of(mask, mdt);
-  return f_u8 ? run<std::uint8_t>(frame, cv, mv, m, a32, quant_f32) : run<float>(frame, cv, mv, m, a32, quant_f32);
+  return f_u8 ? run<std::uint8_t>(frame, cv, mv, m, a32, opencv4) : run<float>(frame, cv, mv, m, a32, opencv4);
 }
 
 // A uint8 / float32 / float64 (size, size... ) x 3 array's pixel view, or false.
@@ -219,7 +219,7 @@ py::object ff_enhancer_normalize(const py::object& obj) {
 
 void bind_ff_paste(py::module_& m) {
   m.def("ff_paste_back", &ff_paste_back, py::arg("temp_vision_frame"), py::arg("crop_vision_frame"),
-        py::arg("crop_mask"), py::arg("affine_matrix"), py::arg("quant_f32") = false,
+        py::arg("crop_mask"), py::arg("affine_matrix"), py::arg("opencv4") = false,
         "FaceFusion 3.5-3.8 face_helper.paste_back (facefuse/ff_paste.hpp): a new frame. Crops uint8 / "
         "float32 / float64 and masks float32 / float64 are read in place (any strides).");
   m.def("ff_hash64", &ff_hash64, py::arg("content"),

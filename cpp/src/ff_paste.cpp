@@ -5,6 +5,7 @@
 #include <climits>
 #include <cstring>
 #include <type_traits>
+#include <vector>
 
 #include "facefuse/cpu_dispatch.hpp"
 #include "facefuse/parallel.hpp"
@@ -120,6 +121,18 @@ void paste_typed(TF* img, int W, const View& crop, const View& mask, const Setup
   constexpr bool chunk_types = std::is_same_v<TM, float> && !std::is_same_v<TC, double>;
   const bool chunked = chunk_types && !quant;
   const Reach cr = reach_of(crop, 3, sizeof(TC)), mr = reach_of(mask, 1, sizeof(TM));
+  // cv2's quantised positions: the per-column offsets saturate_cast<int>(M * x * 1024)
+  // are the same in every row (cv2 tabulates them too): once per paste.
+  std::vector<int> qcols;
+  if (quant || !std::is_same_v<TM, float> || std::is_same_v<TC, double>) {
+    qcols.resize(2 * static_cast<std::size_t>(bw));
+    for (int x = 0; x < bw; ++x) {
+      const double fx = static_cast<double>(x);
+      qcols[2 * x] = sat_int(s.kd[0] * fx * 1024.0);
+      qcols[2 * x + 1] = sat_int(s.kd[3] * fx * 1024.0);
+    }
+  }
+  const int* qd = qcols.data();
   RegionProbe probe(static_cast<std::int64_t>(bh) * bw >= kParallelMinPixels);
 #pragma omp parallel if (probe.parallel())
   {
@@ -140,12 +153,12 @@ void paste_typed(TF* img, int W, const View& crop, const View& mask, const Setup
       }
 #if FACEFUSE_FFPASTE_AVX2
       if (avx2) {
-        ffk_avx2::paste_row<TF, TC, TM>(o, crop, mask, s, quant, y, bw);
+        ffk_avx2::paste_row<TF, TC, TM>(o, crop, mask, s, quant, qd, y, bw);
         continue;
       }
 #endif
       (void)avx2;
-      ffk_base::paste_row<TF, TC, TM>(o, crop, mask, s, quant, y, bw);
+      ffk_base::paste_row<TF, TC, TM>(o, crop, mask, s, quant, qd, y, bw);
     }
     probe.share_done();
   }
@@ -204,11 +217,11 @@ bool setup(const double* affine, bool affine_f32, int crop_h, int crop_w, int fr
   return true;
 }
 
-void paste_u8(std::uint8_t* img, int W, const View& crop, const View& mask, const Setup& s, bool quant_f32) {
-  by_crop<std::uint8_t>(img, W, crop, mask, s, quant_f32);
+void paste_u8(std::uint8_t* img, int W, const View& crop, const View& mask, const Setup& s, bool opencv4) {
+  by_crop<std::uint8_t>(img, W, crop, mask, s, opencv4);
 }
-void paste_f32(float* img, int W, const View& crop, const View& mask, const Setup& s, bool quant_f32) {
-  by_crop<float>(img, W, crop, mask, s, quant_f32);
+void paste_f32(float* img, int W, const View& crop, const View& mask, const Setup& s, bool opencv4) {
+  by_crop<float>(img, W, crop, mask, s, opencv4);
 }
 
 }  // namespace facefuse::ffpaste

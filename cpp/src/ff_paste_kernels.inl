@@ -19,10 +19,36 @@ inline T ld(const unsigned char* p) {
 
 inline int clampi(int v, int lo, int hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
+// A uint8 crop's warped sample: cv2 stores it rounded half to even, but cv2's own
+// float arithmetic may put a value we compute as 32.49996 at 32.5 or above (its
+// source positions differ from ours by a few ulps, and by its CPU dispatch). FaceFusion
+// then blends the stored sample and truncates, so a sample 1 off can land 2 off after
+// the blend (33 * 0.99999976 -> 33.0 -> 33 vs 32 * 0.99999976 -> 31.99999 -> 31).
+// Where our value lies within `tie_band` of a .5 tie, the unrounded value is kept: it
+// is under 1 away from either of cv2's possible samples, so the truncated blend is
+// within 1 of FaceFusion's whichever way cv2 rounded. The band bounds how far cv2's
+// sample can be from ours: the 4 neighbours' range (the largest step over one pixel)
+// times a position error of kTiePosErr per unit of the crop's extent, plus value
+// rounding. Elsewhere both round alike and the result stays bit-equal.
+constexpr float kTiePosErr = 1.0f / 1048576.0f;  // 2^-20 px per px of crop extent
+constexpr float kTieFloor = 1.0f / 1024.0f;
+
+inline float tie_tolerance(const View& c) { return static_cast<float>(c.w > c.h ? c.w : c.h) * kTiePosErr; }
+
+inline float u8_sample(float v, float p0, float p1, float p2, float p3, float tol) {
+  const float vc = v < 0.0f ? 0.0f : (v > 255.0f ? 255.0f : v);
+  const float r = static_cast<float>(paste::round_even_u8(vc));
+  const float lo = std::fmin(std::fmin(p0, p1), std::fmin(p2, p3));
+  const float hi = std::fmax(std::fmax(p0, p1), std::fmax(p2, p3));
+  const float half_minus_band = 0.5f - kfma(hi - lo, tol, kTieFloor);
+  return std::fabs(vc - r) > half_minus_band ? vc : r;
+}
+
 // Bilinear sample ("exact", OpenCV 5.x float arithmetic) of C channels at the
-// cell (ix, iy) + (ax, ay); Rep: edge pixels outside, else 0.
+// cell (ix, iy) + (ax, ay); Rep: edge pixels outside, else 0. tie_tol >= 0: uint8
+// samples stored as u8_sample stores them.
 template <typename T, int C, bool Rep>
-inline void sample_exact(const View& v, int ix, int iy, float ax, float ay, float* out) {
+inline void sample_exact(const View& v, int ix, int iy, float ax, float ay, float* out, float tie_tol = -1.0f) {
   float p[4][C];
   const bool inside = static_cast<unsigned>(ix) < static_cast<unsigned>(v.w - 1) &&
                       static_cast<unsigned>(iy) < static_cast<unsigned>(v.h - 1);
@@ -53,6 +79,7 @@ inline void sample_exact(const View& v, int ix, int iy, float ax, float ay, floa
     const float v0 = kfma(ax, p[1][c] - p[0][c], p[0][c]);
     const float v1 = kfma(ax, p[3][c] - p[2][c], p[2][c]);
     out[c] = kfma(ay, v1 - v0, v0);
+    if (tie_tol >= 0.0f) out[c] = u8_sample(out[c], p[0][c], p[1][c], p[2][c], p[3][c], tie_tol);
   }
 }
 
@@ -82,11 +109,29 @@ inline void sample_quant(const View& v, int X, int Y, double* out) {
   for (int c = 0; c < C; ++c) out[c] = static_cast<double>(p[0][c] * w0 + p[1][c] * w1 + p[2][c] * w2 + p[3][c] * w3);
 }
 
-// cv2's fixed-point source position of column x in a row starting at (X0, Y0).
-inline void quant_pos(const double* kd, int x, int X0, int Y0, int* X, int* Y) {
-  const double fx = static_cast<double>(x);
-  *X = (X0 + sat_int(kd[0] * fx * 1024.0)) >> 5;
-  *Y = (Y0 + sat_int(kd[3] * fx * 1024.0)) >> 5;
+// Bilinear sample of a uint8 image as OpenCV 4.x's warpAffine stores it (fixed point):
+// the 1/32-px position (X, Y), integer weights (32 - fy)(32 - fx) * 32 ... (the float
+// table times 2^15, exact for bilinear), the sum rounded (+ 2^14) >> 15. Bit-equal to
+// cv2 4.10 / 4.12 on every CPU (integer arithmetic).
+template <int C, bool Rep>
+inline void sample_fixed_u8(const View& v, int X, int Y, float* out) {
+  const int sx = X >> 5, sy = Y >> 5, fx = X & 31, fy = Y & 31;
+  const int w[4] = {(32 - fy) * (32 - fx) * 32, (32 - fy) * fx * 32, fy * (32 - fx) * 32, fy * fx * 32};
+  int acc[C] = {};
+  for (int k = 0; k < 4; ++k) {
+    const int xx = sx + (k & 1), yy = sy + (k >> 1);
+    if (!Rep && (xx < 0 || xx >= v.w || yy < 0 || yy >= v.h)) continue;
+    const unsigned char* b = v.data + clampi(yy, 0, v.h - 1) * v.sy + clampi(xx, 0, v.w - 1) * v.sx;
+    for (int c = 0; c < C; ++c) acc[c] += w[k] * static_cast<int>(ld<std::uint8_t>(b + c * v.sc));
+  }
+  for (int c = 0; c < C; ++c) out[c] = static_cast<float>((acc[c] + 16384) >> 15);
+}
+
+// cv2's fixed-point source position of column x in a row starting at (X0, Y0); qd
+// holds the row-independent column offsets (quant_columns).
+inline void quant_pos(const int* qd, int x, int X0, int Y0, int* X, int* Y) {
+  *X = (X0 + qd[2 * x]) >> 5;
+  *Y = (Y0 + qd[2 * x + 1]) >> 5;
   *X = clampi(*X, -32768 * 32, 32767 * 32 + 31);  // cv2 stores the cell as int16
   *Y = clampi(*Y, -32768 * 32, 32767 * 32 + 31);
 }
@@ -94,11 +139,9 @@ inline void quant_pos(const double* kd, int x, int X0, int Y0, int* X, int* Y) {
 // The mask's clipped weight at column x: exact for float32 masks (unless quant),
 // quantised for float64 masks. Returns it in the mask's precision (as double).
 template <typename TM>
-inline double mask_at(const View& m, const Setup& s, bool quant, int x, float rx, float ry, int X0, int Y0) {
+inline double mask_at(const View& m, const Setup& s, bool quant, int x, float rx, float ry, int X, int Y) {
   double a;
   if (std::is_same_v<TM, double> || quant) {
-    int X, Y;
-    quant_pos(s.kd, x, X0, Y0, &X, &Y);
     sample_quant<TM, 1, false>(m, X, Y, &a);
     if constexpr (std::is_same_v<TM, float>) a = static_cast<double>(static_cast<float>(a));
   } else {
@@ -116,7 +159,7 @@ inline double mask_at(const View& m, const Setup& s, bool quant, int x, float rx
 
 // Row y of the box: TF frame element, TC crop element, TM mask element.
 template <typename TF, typename TC, typename TM>
-void paste_row(TF* o, const View& crop, const View& mask, const Setup& s, bool quant, int y, int bw) {
+void paste_row(TF* o, const View& crop, const View& mask, const Setup& s, bool quant, const int* qd, int y, int bw) {
   const float* k = s.k;
   const float fy = static_cast<float>(y);
   const float rx = fy * k[1] + k[2], ry = fy * k[4] + k[5];
@@ -127,16 +170,20 @@ void paste_row(TF* o, const View& crop, const View& mask, const Setup& s, bool q
   int xa = 0, xb = bw;
   if (!std::is_same_v<TM, double> && !quant) paste::source_span(k, y, bw, -1.0, mask.w, -1.0, mask.h, &xa, &xb);
   constexpr bool crop_quant_always = std::is_same_v<TC, double>;
+  const float tie_tol = tie_tolerance(crop);
+  const bool any_quant = quant || std::is_same_v<TM, double> || crop_quant_always;
   for (int x = xa; x < xb; ++x) {
-    const double ad = mask_at<TM>(mask, s, quant, x, rx, ry, X0, Y0);
+    int X = 0, Y = 0;
+    if (any_quant) quant_pos(qd, x, X0, Y0, &X, &Y);
+    const double ad = mask_at<TM>(mask, s, quant, x, rx, ry, X, Y);
     if (!(ad > 0.0)) continue;  // frame * 1 + warped * 0 == frame
     float wf[3];
     double wd[3];
     if (crop_quant_always || (quant && !std::is_same_v<TC, std::uint8_t>)) {
-      int X, Y;
-      quant_pos(s.kd, x, X0, Y0, &X, &Y);
       sample_quant<TC, 3, true>(crop, X, Y, wd);
       for (int c = 0; c < 3; ++c) wf[c] = static_cast<float>(wd[c]);  // float32 crops: stored as float
+    } else if (std::is_same_v<TC, std::uint8_t> && quant) {  // OpenCV 4.x's uint8 warp
+      sample_fixed_u8<3, true>(crop, X, Y, wf);
     } else {
       const float fx = static_cast<float>(x);
       const float sx = kfma(k[0], fx, rx), sy = kfma(k[3], fx, ry);
@@ -144,10 +191,8 @@ void paste_row(TF* o, const View& crop, const View& mask, const Setup& s, bool q
       float ax, ay;
       paste::split_coord(sx, &ix, &ax);
       paste::split_coord(sy, &iy, &ay);
-      sample_exact<TC, 3, true>(crop, ix, iy, ax, ay, wf);
+      sample_exact<TC, 3, true>(crop, ix, iy, ax, ay, wf, std::is_same_v<TC, std::uint8_t> ? tie_tol : -1.0f);
     }
-    if constexpr (std::is_same_v<TC, std::uint8_t>)
-      for (int c = 0; c < 3; ++c) wf[c] = static_cast<float>(paste::round_even_u8(wf[c]));
     TF* px = o + static_cast<std::ptrdiff_t>(x) * 3;
     for (int c = 0; c < 3; ++c) {
       // numpy: frame * (1 - m) in the mask's float type, warped * m in
@@ -220,10 +265,11 @@ inline void chunk_mask(const View& m, const int* ix, const int* iy, const float*
 }
 
 // The crop's samples (replicated border): sample_exact<TC, 3, true>, uint8 crops
-// rounded as the warp stores them.
+// stored by u8_sample.
 template <typename TC>
 inline void chunk_crop(const View& c, const int* ix, const int* iy, const float* ax, const float* ay, int n,
                        float (*out)[kChunk]) {
+  const float tol = tie_tolerance(c);
   for (int i = 0; i < n; ++i) {
     const std::ptrdiff_t ox0 = clampi(ix[i], 0, c.w - 1) * c.sx, ox1 = clampi(ix[i] + 1, 0, c.w - 1) * c.sx;
     const std::ptrdiff_t oy0 = clampi(iy[i], 0, c.h - 1) * c.sy, oy1 = clampi(iy[i] + 1, 0, c.h - 1) * c.sy;
@@ -233,7 +279,7 @@ inline void chunk_crop(const View& c, const int* ix, const int* iy, const float*
       const float p10 = static_cast<float>(ld<TC>(b + oy1 + ox0)), p11 = static_cast<float>(ld<TC>(b + oy1 + ox1));
       const float v0 = kfma(ax[i], p01 - p00, p00), v1 = kfma(ax[i], p11 - p10, p10);
       const float v = kfma(ay[i], v1 - v0, v0);
-      out[ch][i] = std::is_same_v<TC, std::uint8_t> ? static_cast<float>(paste::round_even_u8(v)) : v;
+      out[ch][i] = std::is_same_v<TC, std::uint8_t> ? u8_sample(v, p00, p01, p10, p11, tol) : v;
     }
   }
 }
@@ -301,6 +347,8 @@ inline void chunk_crop8(const View& c, const Reach& r, const int* ix, const int*
                 sy = _mm256_set1_epi32(static_cast<int>(c.sy)), last = _mm256_set1_epi32(static_cast<int>(r.hi - 3)),
                 b255 = _mm256_set1_epi32(255);
   const __m256 fz = _mm256_setzero_ps(), v255 = _mm256_set1_ps(255.0f), magic = _mm256_set1_ps(12582912.0f);
+  const __m256 half = _mm256_set1_ps(0.5f), tolv = _mm256_set1_ps(tie_tolerance(c)),
+               tie_floor = _mm256_set1_ps(kTieFloor), sign = _mm256_set1_ps(-0.0f);
   const int sc = static_cast<int>(c.sc);
   const bool packed = std::is_same_v<TC, std::uint8_t> && (sc == 1 || sc == -1);
   for (int i = 0; i < n; i += 8) {
@@ -362,9 +410,14 @@ inline void chunk_crop8(const View& c, const Reach& r, const int* ix, const int*
     }
     for (int ch = 0; ch < 3; ++ch) {
       __m256 v = lerp8(b, lerp8(a, p[ch][0], p[ch][1]), lerp8(a, p[ch][2], p[ch][3]));
-      if constexpr (std::is_same_v<TC, std::uint8_t>) {  // paste::round_even_u8
+      if constexpr (std::is_same_v<TC, std::uint8_t>) {  // u8_sample
         v = _mm256_min_ps(_mm256_max_ps(v, fz), v255);
-        v = _mm256_sub_ps(_mm256_add_ps(v, magic), magic);
+        const __m256 r = _mm256_sub_ps(_mm256_add_ps(v, magic), magic);
+        const __m256 lo = _mm256_min_ps(_mm256_min_ps(p[ch][0], p[ch][1]), _mm256_min_ps(p[ch][2], p[ch][3]));
+        const __m256 hi = _mm256_max_ps(_mm256_max_ps(p[ch][0], p[ch][1]), _mm256_max_ps(p[ch][2], p[ch][3]));
+        const __m256 thr = _mm256_sub_ps(half, _mm256_fmadd_ps(_mm256_sub_ps(hi, lo), tolv, tie_floor));
+        const __m256 dist = _mm256_andnot_ps(sign, _mm256_sub_ps(v, r));
+        v = _mm256_blendv_ps(r, v, _mm256_cmp_ps(dist, thr, _CMP_GT_OQ));
       }
       _mm256_store_ps(out[ch] + i, v);
     }

@@ -152,7 +152,7 @@ def ff_paste_back(
     crop_vision_frame: npt.NDArray[np.uint8] | npt.NDArray[np.float32] | npt.NDArray[np.float64],
     crop_mask: npt.NDArray[np.float32] | npt.NDArray[np.float64],
     affine_matrix: npt.NDArray[np.floating],
-    quant_f32: bool = False,
+    opencv4: bool = False,
 ) -> npt.NDArray[np.uint8] | npt.NDArray[np.float32]:
     """FaceFusion 3.5-3.8 paste_back (facefuse/ff_paste.hpp); crop and mask read in place."""
 

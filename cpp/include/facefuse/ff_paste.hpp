@@ -46,10 +46,10 @@ struct Setup {
 bool setup(const double* affine, bool affine_f32, int crop_h, int crop_w, int frame_h, int frame_w, Setup* s);
 
 // Pastes `crop` under `mask` into the C-contiguous H x W x 3 image `img` (in place).
-// quant_u8f32: sample uint8 / float32 sources quantised too (OpenCV 4.x); float64
-// sources are always quantised. A uint8 crop is never sampled quantised (the
-// fixed-point 4.x path is not emulated): callers keep OpenCV 4.x uint8 crops off it.
-void paste_u8(std::uint8_t* img, int W, const View& crop, const View& mask, const Setup& s, bool quant_f32);
-void paste_f32(float* img, int W, const View& crop, const View& mask, const Setup& s, bool quant_f32);
+// opencv4: OpenCV 4.x's arithmetic: uint8 sources in its 1/32-px fixed point, float32
+// ones quantised to 1/32 px; otherwise (OpenCV 5.x) uint8 / float32 sources are sampled
+// "exact" (float positions). float64 sources are always quantised (5.x does too).
+void paste_u8(std::uint8_t* img, int W, const View& crop, const View& mask, const Setup& s, bool opencv4);
+void paste_f32(float* img, int W, const View& crop, const View& mask, const Setup& s, bool opencv4);
 
 }  // namespace facefuse::ffpaste

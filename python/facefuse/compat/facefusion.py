@@ -17,7 +17,7 @@ function for any input it does not handle):
 
 * ``face_helper.paste_back`` -> :func:`paste_back`, plus every ``facefusion.*``
   attribute bound to it (the processors' ``from ... import paste_back`` copies);
-  within 1 grey level but for a few pixels (below);
+  within 1 grey level on every pixel (below);
 * ``face_masker.create_box_mask`` (and copies) -> cached by (crop size, blur,
   padding): a miss runs FaceFusion's function, a hit returns a copy: bit-identical;
 * ``processors.pixel_boost.implode_pixel_boost`` / ``explode_pixel_boost`` (and
@@ -47,18 +47,24 @@ bit): the paste box from the crop's integer corners through the inverted affine,
 each rounded half to even (cv2.transform of FaceFusion's int corner array),
 clipped to the frame; crop (replicated border) and mask (0 border, clipped to
 [0, 1] after the warp) warped into it; ``frame * (1 - mask) + crop * mask`` in
-numpy's dtype promotion, truncated to uint8. uint8 and float32 crops and float32
-masks are sampled with OpenCV 5.x's float arithmetic (``facefuse.ops.warp_affine``),
-float64 ones with cv2's 1/32-px quantised path (which OpenCV 5.x still uses for
-float64; bit-equal to it). Crops and masks of any strides are read in place.
-Measured against FaceFusion 3.8.1's own ``paste_back`` on OpenCV 5.1: at most 1
-grey level on every pixel for uint8, float32 and float64 crops in the random tests;
-2 on a few pixels per frame with the enhancer's uint8 crops, where a warped sample 1
-off OpenCV's (whose own warp changes with its CPU dispatch) meets a mask weight just
-under 1 in the truncating blend (bench/RESULTS.md, issue 15). On OpenCV 4.x
-float crops and masks take the quantised path too (4.x's algorithm, not measured
-here) and uint8 crops take the reference itself (4.x's fixed-point uint8 warp is
-not emulated).
+numpy's dtype promotion, truncated to uint8. Crops and masks of any strides are read
+in place. The warps follow the installed OpenCV's arithmetic:
+
+* OpenCV 5.x: uint8 and float32 crops and float32 masks with its float arithmetic
+  (``facefuse.ops.warp_affine``), float64 ones with its 1/32-px quantised path
+  (bit-equal). 5.x's float warp itself changes in the last bits with its CPU
+  dispatch, so a uint8 sample can round either way at a .5 tie; there the kernel
+  keeps the unrounded value (``reference.compat_facefusion.u8_tie_sample``), which
+  keeps FaceFusion's truncating blend within 1 grey level whichever way cv2 rounded.
+* OpenCV 4.x: float crops and masks with the 1/32-px quantised path, uint8 crops
+  with 4.x's 15-bit fixed point (``warp_affine_fixed_u8``); both bit-equal to 4.10 /
+  4.12's cv2.warpAffine.
+
+Measured against FaceFusion 3.8.1's own ``paste_back``, every call of its processors
+replayed (bench/facefusion_patch.py, "per paste"): at most 1 grey level on OpenCV 5.1
+for uint8, float32 and float64 crops; on 4.12 likewise (README, bench/RESULTS.md).
+A whole FaceFusion frame can differ by 2 where processors chain (a face enhanced on
+a frame the swapper left 1 off, or faces overlapping).
 
 A crop entirely outside the frame returns an unchanged copy; FaceFusion raises
 ValueError there. Inputs the kernel does not take (uint8 masks, other dtypes,
@@ -98,8 +104,8 @@ def _cv2_major() -> int:
         return 5
 
 
-#: OpenCV 4.x warps float32 images with 1/32-px positions (the kernel emulates it);
-#: it warps uint8 ones in 15-bit fixed point, which the kernel does not emulate.
+#: OpenCV 4.x warps float32 images with 1/32-px positions and uint8 ones in 15-bit
+#: fixed point at those positions; 5.x warps both in float. The kernel emulates either.
 _CV2_4 = _cv2_major() < 5
 
 
@@ -108,8 +114,6 @@ def _native_ok(frame: Any, crop: Any, mask: Any, affine: Any) -> bool:
             and isinstance(affine, np.ndarray)):
         return False
     if frame.dtype not in _FRAME_DTYPES or crop.dtype not in _CROP_DTYPES or mask.dtype not in _MASK_DTYPES:
-        return False
-    if _CV2_4 and crop.dtype == np.uint8:
         return False
     if frame.ndim != 3 or frame.shape[2] != 3 or crop.ndim != 3 or crop.shape[2] != 3:
         return False

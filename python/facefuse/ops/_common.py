@@ -100,7 +100,7 @@ def check_choice(fn: str, name: str, value: Any, choices: Sequence[Any]) -> Any:
 
 def check_names(fn: str, name: str, values: Any, known: Sequence[str], noun: str) -> list:
     """``values``, a non-empty list / tuple of names each in ``known``, as a list; else a
-    ValueError naming the argument, the unknown ``noun``\ (s) and the known names."""
+    ValueError naming the argument, the unknown ``noun`` names and the known names."""
     if isinstance(values, str) or not isinstance(values, (list, tuple)) or not values:
         raise ValueError(f"{fn}: argument '{name}' must be a non-empty list of {', '.join(known)}, got {values!r}")
     bad = [v for v in values if v not in known]

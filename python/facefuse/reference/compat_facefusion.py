@@ -46,6 +46,8 @@ __all__ = [
     "paste_back",
     "paste_back_model",
     "transform_points",
+    "u8_tie_sample",
+    "warp_affine_fixed_u8",
     "warp_affine_quantised",
     "warp_face_by_face_landmark_5",
 ]
@@ -197,16 +199,65 @@ def warp_affine_quantised(img: np.ndarray, M: np.ndarray, dsize: Tuple[int, int]
     return out if img.ndim == 3 else out[..., 0]
 
 
+def warp_affine_fixed_u8(img: np.ndarray, M: np.ndarray, dsize: Tuple[int, int], replicate: bool) -> np.ndarray:
+    """cv2.warpAffine (INTER_LINEAR) of a uint8 image the way OpenCV 4.x warps it: the
+    positions of :func:`warp_affine_quantised` (1/32 px), integer weights
+    ``(32 - fy)(32 - fx) * 32``, ``(32 - fy) fx * 32``, ``fy (32 - fx) * 32``, ``fy fx * 32``
+    (its float table times 2^15, exact for bilinear) and the sum rounded ``(s + 2^14) >> 15``.
+    Bit-equal to cv2.warpAffine of uint8 images with OpenCV 4.10 and 4.12."""
+    from .paste import invert_affine
+
+    X, Y = _quant_positions(invert_affine(np.asarray(M, np.float64)), dsize)
+    sx, sy = X >> 5, Y >> 5
+    fx, fy = (X & 31).astype(np.int64), (Y & 31).astype(np.int64)
+    weights = ((32 - fy) * (32 - fx) * 32, (32 - fy) * fx * 32, fy * (32 - fx) * 32, fy * fx * 32)
+    src = img if img.ndim == 3 else img[..., None]
+    h, w = src.shape[:2]
+    acc = np.zeros(X.shape + (src.shape[2],), np.int64)
+    for k, wk in enumerate(weights):
+        xx, yy = sx + (k & 1), sy + (k >> 1)
+        v = src[np.clip(yy, 0, h - 1), np.clip(xx, 0, w - 1)].astype(np.int64)
+        if not replicate:
+            v = np.where(((xx >= 0) & (xx < w) & (yy >= 0) & (yy < h))[..., None], v, 0)
+        acc += v * wk[..., None]
+    out = ((acc + 16384) >> 15).astype(np.uint8)
+    return out if img.ndim == 3 else out[..., 0]
+
+
+#: The tie band of uint8 crop samples (ff_paste_kernels.inl, u8_sample): a position
+#: error of 2^-20 px per px of the crop's extent times the 4 neighbours' range, plus 2^-10.
+TIE_POS_ERR = np.float32(2.0 ** -20)
+TIE_FLOOR = np.float32(2.0 ** -10)
+
+
+def u8_tie_sample(v: np.ndarray, spread: np.ndarray, extent: int) -> np.ndarray:
+    """The kernel's warped uint8 crop sample (float32): ``v`` clipped to [0, 255] and
+    rounded half to even as cv2 stores it, except within the tie band of a .5 tie,
+    where the unrounded value is kept. cv2's own sample there may have rounded
+    either way (its positions differ from these by a few ulps), and FaceFusion's
+    truncating blend turns a stored sample 1 off into 2 off; the unrounded value is
+    under 1 from either, so the blend stays within 1 grey level of FaceFusion's."""
+    from .paste import fma_f32
+
+    vc = np.clip(np.asarray(v, np.float32), np.float32(0), np.float32(255))
+    r = np.rint(vc)
+    band = fma_f32(spread, np.float32(extent) * TIE_POS_ERR, TIE_FLOOR)
+    return np.where(np.abs(vc - r) > np.float32(0.5) - band, vc, r).astype(np.float32)
+
+
 def paste_back_model(temp_vision_frame: np.ndarray, crop_vision_frame: np.ndarray, crop_mask: np.ndarray,
-                     affine_matrix: np.ndarray, quant_f32: bool = False) -> np.ndarray:
+                     affine_matrix: np.ndarray, opencv4: bool = False) -> np.ndarray:
     """The native kernel (``facefuse._core.ff_paste_back``) in NumPy, bit for bit.
 
     FaceFusion's paste-back (:func:`paste_back`) with the two cv2 warps replaced by
-    the sampling the kernel uses: uint8 / float32 sources with facefuse's warp
-    (``facefuse.reference.paste``: OpenCV 5.x's float arithmetic; uint8 stored half
-    to even), float64 sources (and float32 ones when ``quant_f32``, OpenCV 4.x) with
-    :func:`warp_affine_quantised`. The blend is FaceFusion's numpy expression; pixels
-    where the clipped mask is not > 0 keep the frame's value.
+    the sampling the kernel uses. OpenCV 5.x (``opencv4`` False): uint8 / float32
+    sources with facefuse's warp (``facefuse.reference.paste``: 5.x's float
+    arithmetic; uint8 stored half to even outside the tie band of
+    :func:`u8_tie_sample`), float64 sources with :func:`warp_affine_quantised`.
+    OpenCV 4.x (``opencv4``): uint8 sources with :func:`warp_affine_fixed_u8`, float
+    ones with :func:`warp_affine_quantised` (both bit-equal to 4.x's cv2.warpAffine).
+    The blend is FaceFusion's numpy expression; pixels where the clipped mask is not
+    > 0 keep the frame's value.
     """
     from .paste import invert_affine, sample_bilinear
 
@@ -222,12 +273,15 @@ def paste_back_model(temp_vision_frame: np.ndarray, crop_vision_frame: np.ndarra
     k = invert_affine(np.asarray(paste_matrix, np.float64)).astype(np.float32)
 
     def warp(img: np.ndarray, replicate: bool) -> np.ndarray:
-        if img.dtype == np.float64 or (quant_f32 and img.dtype == np.float32):
+        if opencv4 and img.dtype == np.uint8:
+            return warp_affine_fixed_u8(img, paste_matrix, (w, h), replicate)
+        if img.dtype == np.float64 or (opencv4 and img.dtype == np.float32):
             return warp_affine_quantised(img, paste_matrix, (w, h), replicate).astype(img.dtype)
         src = img if img.ndim == 3 else img[..., None]
-        v = sample_bilinear(src, k, (w, h), replicate)
         if img.dtype == np.uint8:
-            return np.rint(np.clip(v, np.float32(0), np.float32(255))).astype(np.uint8)
+            v, spread = sample_bilinear(src, k, (w, h), replicate, with_range=True)
+            return u8_tie_sample(v, spread, max(img.shape[0], img.shape[1]))
+        v = sample_bilinear(src, k, (w, h), replicate)
         return v if img.ndim == 3 else v[..., 0]
 
     m = warp(mask, False).clip(0, 1)[..., None]

@@ -154,10 +154,12 @@ def _split(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return i.astype(np.int64), (s - i).astype(np.float32)
 
 
-def sample_bilinear(img: np.ndarray, k: np.ndarray, dsize: tuple[int, int], replicate: bool) -> np.ndarray:
+def sample_bilinear(img: np.ndarray, k: np.ndarray, dsize: tuple[int, int], replicate: bool,
+                    with_range: bool = False) -> Any:
     """Steps 2-5 of the module docstring: the float32 bilinear samples (before the
     store) of ``img`` (H x W x C) at the positions that the float32 dst -> src
-    matrix ``k`` gives the ``dsize = (width, height)`` destination pixels."""
+    matrix ``k`` gives the ``dsize = (width, height)`` destination pixels.
+    ``with_range``: also the max - min of each sample's 4 neighbours (a pair)."""
     k = np.asarray(k, np.float32).reshape(6)
     dw, dh = dsize
     h, w, c = img.shape
@@ -179,7 +181,12 @@ def sample_bilinear(img: np.ndarray, k: np.ndarray, dsize: tuple[int, int], repl
     ax, ay = ax[..., None], ay[..., None]
     v0 = fma_f32(ax, p01 - p00, p00)
     v1 = fma_f32(ax, p11 - p10, p10)
-    return fma_f32(ay, v1 - v0, v0)
+    v = fma_f32(ay, v1 - v0, v0)
+    if not with_range:
+        return v
+    lo = np.minimum(np.minimum(p00, p01), np.minimum(p10, p11))
+    hi = np.maximum(np.maximum(p00, p01), np.maximum(p10, p11))
+    return v, hi - lo
 
 
 def _store(v: np.ndarray, dtype: np.dtype) -> np.ndarray:
