@@ -11,6 +11,8 @@
 // Needs: Face, PasteBox, kCoordLimit, source_span, fma_f32 in scope.
 
 constexpr int kChunk = 64;
+// Columns taken off each end of a row's inside span (see alpha_row).
+constexpr int kInsideMargin = 8;
 
 inline float kfma(float a, float b, float c) {
 #if FACEFUSE_PASTE_HWFMA
@@ -429,8 +431,25 @@ void alpha_row(const Face<T>& f, int y, int bw, T* o) {
   source_span(f.warp, y, bw, -1.0, static_cast<double>(f.w), -1.0, static_cast<double>(f.h), &xa, &xb);
   int ix[kChunk], iy[kChunk];
   float ax[kChunk], ay[kChunk], am[1][kChunk], v[3][kChunk];
-  for (int x0 = xa; x0 < xb; x0 += kChunk) {
-    const int n = xb - x0 < kChunk ? xb - x0 : kChunk;
+  // Chunks start at the ends of the columns whose cells lie inside the crop (cells_inside), so
+  // that all chunks between take the 8-byte-gather path; each column's arithmetic is its own,
+  // so where the chunks start changes no value.
+  int cut[4] = {xa, xa, xb, xb};
+#if FACEFUSE_PASTE_HWFMA
+  if (f.w >= 2 && f.h >= 3 && xa < xb) {
+    int ia, ib;  // source_span widens its span by a few columns: shrink it by more than that
+    source_span(f.warp, y, bw, 0.0, static_cast<double>(f.w - 1), 0.0, static_cast<double>(f.h - 2), &ia, &ib);
+    ia += kInsideMargin;
+    ib -= kInsideMargin;
+    if (ia < ib) {
+      cut[1] = ia < xa ? xa : (ia > xb ? xb : ia);
+      cut[2] = ib < cut[1] ? cut[1] : (ib > xb ? xb : ib);
+    }
+  }
+#endif
+  for (int seg = 0; seg < 3; ++seg)
+  for (int x0 = cut[seg]; x0 < cut[seg + 1]; x0 += kChunk) {
+    const int n = cut[seg + 1] - x0 < kChunk ? cut[seg + 1] - x0 : kChunk;
     positions(f.warp, y, x0, n, ix, iy, ax, ay);
 #if FACEFUSE_PASTE_HWFMA
     const bool inside = cells_inside(ix, iy, n, f.w, f.h);
