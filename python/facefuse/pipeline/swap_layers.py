@@ -112,8 +112,8 @@ class SwapLayers:
         """[K, E, E, 3]: the swapped crops pasted (alpha, under ``masks``) into the enhancer's crops
         of the original frame, crop to crop, all faces in one :func:`facefuse.paste_back`.
 
-        ``enh_crops`` / ``enh_affines``: the enhancer's crops of the original frame and their
-        frame -> crop matrices; ``swapped`` / ``masks`` / ``affines``: the swap layer."""
+        ``enh_crops`` / ``enh_affines``: the enhancer's crops of the original frame (pasted into
+        in place when C-contiguous and writeable) and their frame -> crop matrices; ``swapped`` / ``masks`` / ``affines``: the swap layer."""
         from ..ops import paste_back
 
         k = enh_crops.shape[0]
@@ -122,7 +122,9 @@ class SwapLayers:
         to3[:, :2] = enh_affines
         to3[:, 2, 2] = 1.0
         crop_to_crop = np.asarray(affines, np.float64) @ np.linalg.inv(to3)
-        return paste_back(enh_crops, swapped, masks, crop_to_crop, blend="alpha", frame_index=list(range(k)))
+        out = enh_crops if enh_crops.flags.c_contiguous and enh_crops.flags.writeable else None
+        return paste_back(enh_crops, swapped, masks, crop_to_crop, blend="alpha", out=out,
+                          frame_index=list(range(k)))
 
     def enhance(self, enh_crops: np.ndarray, enh_affines: np.ndarray, swapped: np.ndarray, masks: np.ndarray,
                 affines: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
