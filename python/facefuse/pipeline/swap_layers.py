@@ -20,7 +20,7 @@ Where two faces overlap, each face's enhancer input holds its own swap only.
 """
 from __future__ import annotations
 
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Optional, Sequence, Tuple
 
 import numpy as np
 
