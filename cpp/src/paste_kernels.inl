@@ -424,17 +424,14 @@ void warp_row(const T* src, int sh, int sw, const float* m, bool replicate, int 
   }
 }
 
-// Row y of the fused alpha paste of face f into the box row o (bw x 3, in place).
+// The chunk starts of a row's columns [xa, xb): cut[0..3], the middle segment [cut[1], cut[2])
+// being the columns whose cells lie inside the crop (cells_inside) give or take kInsideMargin,
+// so that all its chunks take the 8-byte-gather path. Each column's arithmetic is its own:
+// where the chunks start changes no value.
 template <typename T>
-void alpha_row(const Face<T>& f, int y, int bw, T* o) {
-  int xa, xb;
-  source_span(f.warp, y, bw, -1.0, static_cast<double>(f.w), -1.0, static_cast<double>(f.h), &xa, &xb);
-  int ix[kChunk], iy[kChunk];
-  float ax[kChunk], ay[kChunk], am[1][kChunk], v[3][kChunk];
-  // Chunks start at the ends of the columns whose cells lie inside the crop (cells_inside), so
-  // that all chunks between take the 8-byte-gather path; each column's arithmetic is its own,
-  // so where the chunks start changes no value.
-  int cut[4] = {xa, xa, xb, xb};
+inline void row_cuts(const Face<T>& f, int y, int bw, int xa, int xb, int* cut) {
+  cut[0] = cut[1] = xa;
+  cut[2] = cut[3] = xb;
 #if FACEFUSE_PASTE_HWFMA
   if (f.w >= 2 && f.h >= 3 && xa < xb) {
     int ia, ib;  // source_span widens its span by a few columns: shrink it by more than that
@@ -446,7 +443,20 @@ void alpha_row(const Face<T>& f, int y, int bw, T* o) {
       cut[2] = ib < cut[1] ? cut[1] : (ib > xb ? xb : ib);
     }
   }
+#else
+  (void)f, (void)y, (void)bw;
 #endif
+}
+
+// Row y of the fused alpha paste of face f into the box row o (bw x 3, in place).
+template <typename T>
+void alpha_row(const Face<T>& f, int y, int bw, T* o) {
+  int xa, xb;
+  source_span(f.warp, y, bw, -1.0, static_cast<double>(f.w), -1.0, static_cast<double>(f.h), &xa, &xb);
+  int ix[kChunk], iy[kChunk];
+  float ax[kChunk], ay[kChunk], am[1][kChunk], v[3][kChunk];
+  int cut[4];
+  row_cuts(f, y, bw, xa, xb, cut);
   for (int seg = 0; seg < 3; ++seg)
   for (int x0 = cut[seg]; x0 < cut[seg + 1]; x0 += kChunk) {
     const int n = cut[seg + 1] - x0 < kChunk ? cut[seg + 1] - x0 : kChunk;
@@ -513,8 +523,11 @@ void face_row(const Face<T>& f, int y, int bw, T* wo, float* mo) {
   source_span(f.warp, y, bw, -1.0, static_cast<double>(f.w), -1.0, static_cast<double>(f.h), &xa, &xb);
   int ix[kChunk], iy[kChunk];
   float ax[kChunk], ay[kChunk], am[1][kChunk], v[3][kChunk];
-  for (int x0 = 0; x0 < bw; x0 += kChunk) {
-    const int n = bw - x0 < kChunk ? bw - x0 : kChunk;
+  int cut[4];
+  row_cuts(f, y, bw, 0, bw, cut);
+  for (int seg = 0; seg < 3; ++seg)
+  for (int x0 = cut[seg]; x0 < cut[seg + 1]; x0 += kChunk) {
+    const int n = cut[seg + 1] - x0 < kChunk ? cut[seg + 1] - x0 : kChunk;
     positions(f.warp, y, x0, n, ix, iy, ax, ay);
 #if FACEFUSE_PASTE_HWFMA
     const bool inside = cells_inside(ix, iy, n, f.w, f.h);
