@@ -223,3 +223,68 @@ def test_doctor_checks_the_new_files(models, tmp_path) -> None:
         assert rows[k]["check"] == "ok", rows[k]
     assert "restoreformer_plus_plus" in rows["restoreformer_plus_plus"]["check"]
     assert rows["gpen_bfr_512"]["status"] == "missing" and rows["xseg_3"]["family"] == "occluder"
+
+
+# ------------------------------------------------------------------------------ soften_mask
+def _masks_256() -> dict:
+    from facefuse.models.masker import soften_mask  # noqa: F401  (import check)
+
+    rng = np.random.default_rng(7)
+    yy, xx = np.mgrid[:256, :256]
+    square = np.ones((256, 256), np.float32)
+    square[75:175, 75:175] = 0
+    blobs = cv2.GaussianBlur(rng.standard_normal((256, 256)).astype(np.float32), (0, 0), 12)
+    return {"square": square, "disk": (((yy - 150) ** 2 + (xx - 100) ** 2) > 60 ** 2).astype(np.float32),
+            "diagonal": (xx + 0.7 * yy > 200).astype(np.float32), "blobs": (blobs > 0).astype(np.float32),
+            "soft": np.clip(blobs / (2 * blobs.std()) + 0.5, 0, 1).astype(np.float32),
+            "noise": rng.random((256, 256)).astype(np.float32)}  # model masks are in [0, 1]
+
+
+@pytest.mark.parametrize("size,inner,edge", [((512, 512), 0.002, 0.1), ((1024, 1024), 0.03, 0.1),
+                                             ((768, 640), 0.03, 0.1), ((333, 301), 0.03, 0.1)])
+def test_soften_mask_matches_facefusions_order(size, inner, edge) -> None:
+    """Blurring at the model's (or half the crop's) resolution, then resizing, is FaceFusion's
+    resize-then-blur up to the resampling: close inside, a little apart on the outermost pixels."""
+    from facefuse.models.masker import soften_mask
+    from facefuse.reference.compat_facefusion import soften_model_mask
+
+    for name, m in _masks_256().items():
+        got, want = soften_mask(m, size), soften_model_mask(m, size)
+        assert got.shape == (size[1], size[0]) and got.dtype == np.float32, name
+        assert got.min() >= 0.0 and got.max() <= 1.0, name
+        d = np.abs(got - want)
+        assert d[16:-16, 16:-16].max() <= inner and d.max() <= edge and d.mean() < 0.005, (name, d.max())
+
+
+@pytest.mark.parametrize("size", [(256, 256), (200, 180), (1, 1), (300, 200)])
+def test_soften_mask_at_or_below_the_model_size_is_facefusions(size) -> None:
+    from facefuse.models.masker import soften_mask
+    from facefuse.reference.compat_facefusion import soften_model_mask
+
+    for m in _masks_256().values():
+        assert np.array_equal(soften_mask(m, size), soften_model_mask(m, size))
+
+
+def test_soften_mask_views_and_out() -> None:
+    from facefuse.models.masker import soften_mask
+
+    big = np.random.default_rng(3).random((300, 600)).astype(np.float32)
+    view = big[::2, 1::2][:128, :200]  # non-contiguous
+    want = soften_mask(np.ascontiguousarray(view), (400, 256))
+    assert np.array_equal(soften_mask(view, (400, 256)), want)
+    out = np.full((256, 400), -1, np.float32)
+    assert soften_mask(view.astype(np.float64), (400, 256), out=out) is out and np.array_equal(out, want)
+    one = soften_mask(np.zeros((1, 1), np.float32), (64, 64))
+    assert one.shape == (64, 64) and not one.any()
+
+
+def test_occlusion_stack_is_occlusion(pool) -> None:
+    m = FaceMasker(pool, "xseg_1")
+    crops = np.full((2, 384, 384, 3), 128, np.uint8)
+    crops[1, 100:250, 120:260] = (0, 255, 0)
+    stack = m.occlusion_stack(crops)
+    assert stack.shape == (2, 384, 384) and stack.flags.c_contiguous
+    assert all(np.array_equal(a, b) for a, b in zip(stack, m.occlusion(crops)))
+    assert stack[1, 175, 190] == 0.0 and stack[0].min() == 1.0
+    with pytest.raises(ValueError, match="crops"):
+        m.occlusion_stack([crops[0], crops[0][:300]])

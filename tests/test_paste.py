@@ -616,3 +616,37 @@ def test_cv2_tolerance_table():
     assert cv2_tolerance("paste", np.uint8, "5.0.0") == 2
     with pytest.raises(ValueError, match="older than the supported 4.8"):
         cv2_tolerance("warp", np.uint8, "3.4.18")
+
+
+@pytest.mark.parametrize("blend", ["alpha", "laplacian"])
+def test_paste_back_crops_well_inside_the_frame(rng, blend, tmp_path):
+    """Crops pasted whole into a larger frame (the AVX2 kernels' 8-byte-gather path for chunks
+    whose pixels and right / lower neighbours are all inside the crop): bit-equal to the
+    reference, and to the baseline kernels, for 512-px, odd and tiny (2 x 3) crops and
+    non-contiguous masks."""
+    frame = rand_img(rng, (700, 900, 3), np.uint8)
+    cases = []
+    for ch, cw in [(512, 512), (301, 257), (3, 2), (4, 9), (65, 63)]:
+        crop = rand_img(rng, (ch, cw, 3), np.uint8, sharp=ch == 65)
+        big = rng.uniform(-0.2, 1.2, (ch, 2 * cw)).astype(np.float32)
+        mask = big[:, ::2] if cw % 2 else np.ascontiguousarray(big[:, :cw])  # a strided view too
+        s = 1.0 if ch > 100 else 0.08  # tiny crops: scaled up into the frame
+        aff = rand_affine(rng, 700, 900, ch, cw, scale=(0.8 * s, 1.3 * s), spread=-0.3)
+        cases.append((crop, mask, aff))
+        got = ops.paste_back(frame, crop, mask, aff, blend=blend)
+        tol = TOL[(np.uint8, blend)]
+        assert diff(got, ref.paste_back(frame, crop, mask, aff, blend=blend)) <= tol, (ch, cw)
+    crops, masks, affs = (list(v) for v in zip(*cases))
+    want = ops.paste_back(frame, crops, masks, affs, blend=blend)
+    np.savez(tmp_path / "in.npz", frame=frame, *crops)
+    np.savez(tmp_path / "m.npz", *[np.ascontiguousarray(m) for m in masks], *affs)
+    code = (
+        "import sys, numpy as np; from facefuse import ops; d = np.load(sys.argv[1]); m = np.load(sys.argv[2]); "
+        f"k = {len(cases)}; c = [d[f'arr_{{i}}'] for i in range(k)]; ms = [m[f'arr_{{i}}'] for i in range(k)]; "
+        "a = [m[f'arr_{i + k}'] for i in range(k)]; "
+        f"np.save(sys.argv[3], ops.paste_back(d['frame'], c, ms, a, blend={blend!r}))"
+    )
+    env = dict(os.environ, FACEFUSE_CPU_BASELINE="1")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "in.npz"), str(tmp_path / "m.npz"),
+                    str(tmp_path / "out.npy")], env=env, check=True)
+    np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), want)

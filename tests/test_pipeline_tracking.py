@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 
+import cv2
 import numpy as np
 import pytest
 
@@ -188,3 +189,22 @@ def test_progress_bar_log_step_off_a_terminal() -> None:
     assert [l.split("] ")[1].split(" ")[0] for l in lines] == ["1/200", "50/200", "100/200", "150/200", "200/200"]
     with pytest.raises(ValueError, match="log_step"):
         ProgressBar(10, log_step=0)
+
+
+def test_scene_cut_detector_reads_sampled_rows_of_a_large_frame() -> None:
+    rng = np.random.default_rng(5)
+    a = cv2.resize(rng.integers(0, 256, (27, 48, 3), np.uint8), (1920, 1080), interpolation=cv2.INTER_CUBIC)
+    b = cv2.resize(rng.integers(0, 256, (27, 48, 3), np.uint8), (1920, 1080), interpolation=cv2.INTER_CUBIC)
+    det = SceneCutDetector()
+    assert det.update(a) is False
+    for k in range(1, 6):  # a slow pan is no cut
+        assert det.update(np.roll(a, 4 * k, axis=1)) is False
+    assert det.update(b) is True
+    assert det.update(b) is False
+    # the rows not sampled (all but every 15th from row 7) are not read
+    c = b.copy()
+    c[np.arange(1080) % 15 != 7] = 0
+    assert det.update(c) is False
+    det2 = SceneCutDetector()
+    det2.update(b[::-1, ::2])  # non-contiguous views work too
+    assert det2.update(b[::-1, ::2]) is False and det2.update(a[::-1, ::2]) is True

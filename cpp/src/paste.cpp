@@ -286,11 +286,28 @@ void paste_buffered(T* img, int W, const Face<T>& f, Blend blend, bool color_lab
 
 // f with its mask values as blend weights (mask_weight): f itself when they all
 // are (the usual case, no copy), else f reading a clipped copy held in `buf`.
+// The index of the first value of m[0..n) that is not a blend weight (not in [0, 1],
+// or NaN), n if none: blocks of kWeightBlock values tested branch-free (vectorised),
+// then the failing block value by value.
+constexpr std::size_t kWeightBlock = 256;
+std::size_t first_non_weight(const float* m, std::size_t n) {
+  std::size_t i = 0;
+  for (; i + kWeightBlock <= n; i += kWeightBlock) {
+    int bad = 0;
+    for (std::size_t j = 0; j < kWeightBlock; ++j) {
+      const float v = m[i + j];
+      bad |= !(v >= 0.0f && v <= 1.0f);
+    }
+    if (bad) break;
+  }
+  while (i < n && m[i] == mask_weight(m[i])) ++i;
+  return i;
+}
+
 template <typename T>
 Face<T> with_weights(const Face<T>& f, std::vector<float>& buf) {
   const std::size_t n = static_cast<std::size_t>(f.h) * static_cast<std::size_t>(f.w);
-  std::size_t i = 0;
-  while (i < n && f.mask[i] == mask_weight(f.mask[i])) ++i;
+  std::size_t i = first_non_weight(f.mask, n);
   if (i == n) return f;
   buf.assign(f.mask, f.mask + n);
   for (; i < n; ++i) buf[i] = mask_weight(buf[i]);

@@ -11,6 +11,8 @@
 // Needs: Face, PasteBox, kCoordLimit, source_span, fma_f32 in scope.
 
 constexpr int kChunk = 64;
+// Columns taken off each end of a row's inside span (see alpha_row).
+constexpr int kInsideMargin = 8;
 
 inline float kfma(float a, float b, float c) {
 #if FACEFUSE_PASTE_HWFMA
@@ -216,6 +218,106 @@ inline void sample_mask_f32(const float* src, int h, int w, int* ix, int* iy, fl
 #endif
 
 #if FACEFUSE_PASTE_HWFMA
+// Whether all n cells of a chunk lie inside an h x w image with room to spare: 0 <= ix <= w - 2
+// and 0 <= iy <= h - 3, so each cell's two horizontal neighbours are adjacent in memory and an
+// 8-byte load from either neighbour row stays inside the image (uint8 x 3 or float).
+inline bool cells_inside(const int* ix, const int* iy, int n, int w, int h) {
+  if (w < 2 || h < 3) return false;
+  const unsigned wx = static_cast<unsigned>(w - 2), hy = static_cast<unsigned>(h - 3);
+  int ok = 1;
+  for (int i = 0; i < n; ++i)
+    ok &= (static_cast<unsigned>(ix[i]) <= wx) & (static_cast<unsigned>(iy[i]) <= hy);
+  return ok != 0;
+}
+
+// The low 32 bits of the 64-bit lanes of a (lanes 0-3) and b (lanes 4-7), as 8 int32 lanes in order.
+inline __m256i low_halves(__m256i a, __m256i b) {
+  const __m256 s = _mm256_shuffle_ps(_mm256_castsi256_ps(a), _mm256_castsi256_ps(b), _MM_SHUFFLE(2, 0, 2, 0));
+  return _mm256_permute4x64_epi64(_mm256_castps_si256(s), 0xD8);
+}
+inline __m256i high_halves(__m256i a, __m256i b) {
+  const __m256 s = _mm256_shuffle_ps(_mm256_castsi256_ps(a), _mm256_castsi256_ps(b), _MM_SHUFFLE(3, 1, 3, 1));
+  return _mm256_permute4x64_epi64(_mm256_castps_si256(s), 0xD8);
+}
+
+// sample_crop_u8x3 for a chunk that cells_inside holds for: one 64-bit gather lane per cell
+// and neighbour row reads both horizontal neighbours (6 bytes), half the gathered elements
+// of the general path; the same values and arithmetic, so the same bits.
+inline void sample_crop_u8x3_inside(const std::uint8_t* src, int w, int* ix, int* iy, float* ax, float* ay, int n,
+                                    float (*out)[kChunk]) {
+  pad_cells(ix, iy, ax, ay, n);
+  const __m256i vw = _mm256_set1_epi32(w), w3 = _mm256_set1_epi32(3 * w), b255 = _mm256_set1_epi32(255);
+  const long long* base = reinterpret_cast<const long long*>(src);
+  for (int i = 0; i < n; i += 8) {
+    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ix + i));
+    const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(iy + i));
+    const __m256i c0 = _mm256_add_epi32(_mm256_mullo_epi32(y, vw), x);
+    const __m256i o0 = _mm256_add_epi32(c0, _mm256_add_epi32(c0, c0));  // * 3: byte offset, row y
+    const __m256i o1 = _mm256_add_epi32(o0, w3);                          // row y + 1
+    const __m256i r0a = _mm256_i32gather_epi64(base, _mm256_castsi256_si128(o0), 1);
+    const __m256i r0b = _mm256_i32gather_epi64(base, _mm256_extracti128_si256(o0, 1), 1);
+    const __m256i r1a = _mm256_i32gather_epi64(base, _mm256_castsi256_si128(o1), 1);
+    const __m256i r1b = _mm256_i32gather_epi64(base, _mm256_extracti128_si256(o1, 1), 1);
+    // bytes 0..3: the left neighbour's B G R (+ 1 byte); bytes 3..6: the right neighbour's
+    const __m256i d[4] = {low_halves(r0a, r0b),
+                          low_halves(_mm256_srli_epi64(r0a, 24), _mm256_srli_epi64(r0b, 24)),
+                          low_halves(r1a, r1b),
+                          low_halves(_mm256_srli_epi64(r1a, 24), _mm256_srli_epi64(r1b, 24))};
+    const __m256 a = _mm256_loadu_ps(ax + i), b = _mm256_loadu_ps(ay + i);
+    for (int c = 0; c < 3; ++c) {
+      __m256 p[4];
+      for (int k = 0; k < 4; ++k)
+        p[k] = _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srli_epi32(d[k], 8 * c), b255));
+      const __m256 v0 = lerp8(a, p[0], p[1]), v1 = lerp8(a, p[2], p[3]);
+      _mm256_storeu_ps(out[c] + i, lerp8(b, v0, v1));
+    }
+  }
+}
+
+// sample_mask_f32 for a chunk that cells_inside holds for (no neighbour outside the mask):
+// one 64-bit gather lane per cell and neighbour row; the same values and arithmetic.
+inline void sample_mask_f32_inside(const float* src, int w, int* ix, int* iy, float* ax, float* ay, int n,
+                                   float (*out)[kChunk]) {
+  pad_cells(ix, iy, ax, ay, n);
+  const __m256i vw = _mm256_set1_epi32(w);
+  const long long* base = reinterpret_cast<const long long*>(src);
+  for (int i = 0; i < n; i += 8) {
+    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ix + i));
+    const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(iy + i));
+    const __m256i o0 = _mm256_add_epi32(_mm256_mullo_epi32(y, vw), x);  // float index, row y
+    const __m256i o1 = _mm256_add_epi32(o0, vw);
+    const __m256i r0a = _mm256_i32gather_epi64(base, _mm256_castsi256_si128(o0), 4);
+    const __m256i r0b = _mm256_i32gather_epi64(base, _mm256_extracti128_si256(o0, 1), 4);
+    const __m256i r1a = _mm256_i32gather_epi64(base, _mm256_castsi256_si128(o1), 4);
+    const __m256i r1b = _mm256_i32gather_epi64(base, _mm256_extracti128_si256(o1, 1), 4);
+    const __m256 p00 = _mm256_castsi256_ps(low_halves(r0a, r0b)), p01 = _mm256_castsi256_ps(high_halves(r0a, r0b));
+    const __m256 p10 = _mm256_castsi256_ps(low_halves(r1a, r1b)), p11 = _mm256_castsi256_ps(high_halves(r1a, r1b));
+    const __m256 a = _mm256_loadu_ps(ax + i), b = _mm256_loadu_ps(ay + i);
+    _mm256_storeu_ps(out[0] + i, lerp8(b, lerp8(a, p00, p01), lerp8(a, p10, p11)));
+  }
+}
+
+// am[0..n) <- mask_weight(am[0..n)); whether any is > 0 (NaN stays NaN and counts as not > 0).
+inline bool weights_any(float* am, int n) {
+  const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
+  __m256 any = zero;
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    // max(0, v) / min(1, v) return v when v is NaN (the second operand), as clampf does
+    const __m256 v = _mm256_min_ps(one, _mm256_max_ps(zero, _mm256_loadu_ps(am + i)));
+    _mm256_storeu_ps(am + i, v);
+    any = _mm256_or_ps(any, _mm256_cmp_ps(v, zero, _CMP_GT_OQ));
+  }
+  int hit = _mm256_movemask_ps(any);
+  for (; i < n; ++i) {
+    am[i] = mask_weight(am[i]);
+    hit |= am[i] > 0.0f;
+  }
+  return hit != 0;
+}
+#endif
+
+#if FACEFUSE_PASTE_HWFMA
 // Byte shuffles that split 8 interleaved BGR pixels (24 bytes) into channels and back.
 struct MixShuffles {
   alignas(16) unsigned char split_lo[3][16], split_hi[3][16], join_lo01[16], join_lo2[16], join_hi01[16],
@@ -322,6 +424,30 @@ void warp_row(const T* src, int sh, int sw, const float* m, bool replicate, int 
   }
 }
 
+// The chunk starts of a row's columns [xa, xb): cut[0..3], the middle segment [cut[1], cut[2])
+// being the columns whose cells lie inside the crop (cells_inside) give or take kInsideMargin,
+// so that all its chunks take the 8-byte-gather path. Each column's arithmetic is its own:
+// where the chunks start changes no value.
+template <typename T>
+inline void row_cuts(const Face<T>& f, int y, int bw, int xa, int xb, int* cut) {
+  cut[0] = cut[1] = xa;
+  cut[2] = cut[3] = xb;
+#if FACEFUSE_PASTE_HWFMA
+  if (f.w >= 2 && f.h >= 3 && xa < xb) {
+    int ia, ib;  // source_span widens its span by a few columns: shrink it by more than that
+    source_span(f.warp, y, bw, 0.0, static_cast<double>(f.w - 1), 0.0, static_cast<double>(f.h - 2), &ia, &ib);
+    ia += kInsideMargin;
+    ib -= kInsideMargin;
+    if (ia < ib) {
+      cut[1] = ia < xa ? xa : (ia > xb ? xb : ia);
+      cut[2] = ib < cut[1] ? cut[1] : (ib > xb ? xb : ib);
+    }
+  }
+#else
+  (void)f, (void)y, (void)bw;
+#endif
+}
+
 // Row y of the fused alpha paste of face f into the box row o (bw x 3, in place).
 template <typename T>
 void alpha_row(const Face<T>& f, int y, int bw, T* o) {
@@ -329,23 +455,33 @@ void alpha_row(const Face<T>& f, int y, int bw, T* o) {
   source_span(f.warp, y, bw, -1.0, static_cast<double>(f.w), -1.0, static_cast<double>(f.h), &xa, &xb);
   int ix[kChunk], iy[kChunk];
   float ax[kChunk], ay[kChunk], am[1][kChunk], v[3][kChunk];
-  for (int x0 = xa; x0 < xb; x0 += kChunk) {
-    const int n = xb - x0 < kChunk ? xb - x0 : kChunk;
+  int cut[4];
+  row_cuts(f, y, bw, xa, xb, cut);
+  for (int seg = 0; seg < 3; ++seg)
+  for (int x0 = cut[seg]; x0 < cut[seg + 1]; x0 += kChunk) {
+    const int n = cut[seg + 1] - x0 < kChunk ? cut[seg + 1] - x0 : kChunk;
     positions(f.warp, y, x0, n, ix, iy, ax, ay);
 #if FACEFUSE_PASTE_HWFMA
-    sample_mask_f32(f.mask, f.h, f.w, ix, iy, ax, ay, n, am);
+    const bool inside = cells_inside(ix, iy, n, f.w, f.h);
+    if (inside)
+      sample_mask_f32_inside(f.mask, f.w, ix, iy, ax, ay, n, am);
+    else
+      sample_mask_f32(f.mask, f.h, f.w, ix, iy, ax, ay, n, am);
+    if (!weights_any(am[0], n)) continue;
 #else
     sample<float, 1, false>(f.mask, f.h, f.w, ix, iy, ax, ay, n, am);
-#endif
     int any = 0;
     for (int i = 0; i < n; ++i) {
       am[0][i] = mask_weight(am[0][i]);
       any |= am[0][i] > 0.0f;
     }
     if (!any) continue;
+#endif
 #if FACEFUSE_PASTE_HWFMA
     if constexpr (sizeof(T) == 1) {
-      if (f.h * f.w * 3 >= 4)
+      if (inside)
+        sample_crop_u8x3_inside(f.crop, f.w, ix, iy, ax, ay, n, v);
+      else if (f.h * f.w * 3 >= 4)
         sample_crop_u8x3(f.crop, f.h, f.w, ix, iy, ax, ay, n, v);
       else
         sample<T, 3, true>(f.crop, f.h, f.w, ix, iy, ax, ay, n, v);
@@ -387,12 +523,18 @@ void face_row(const Face<T>& f, int y, int bw, T* wo, float* mo) {
   source_span(f.warp, y, bw, -1.0, static_cast<double>(f.w), -1.0, static_cast<double>(f.h), &xa, &xb);
   int ix[kChunk], iy[kChunk];
   float ax[kChunk], ay[kChunk], am[1][kChunk], v[3][kChunk];
-  for (int x0 = 0; x0 < bw; x0 += kChunk) {
-    const int n = bw - x0 < kChunk ? bw - x0 : kChunk;
+  int cut[4];
+  row_cuts(f, y, bw, 0, bw, cut);
+  for (int seg = 0; seg < 3; ++seg)
+  for (int x0 = cut[seg]; x0 < cut[seg + 1]; x0 += kChunk) {
+    const int n = cut[seg + 1] - x0 < kChunk ? cut[seg + 1] - x0 : kChunk;
     positions(f.warp, y, x0, n, ix, iy, ax, ay);
 #if FACEFUSE_PASTE_HWFMA
+    const bool inside = cells_inside(ix, iy, n, f.w, f.h);
     if constexpr (sizeof(T) == 1) {
-      if (f.h * f.w * 3 >= 4)
+      if (inside)
+        sample_crop_u8x3_inside(f.crop, f.w, ix, iy, ax, ay, n, v);
+      else if (f.h * f.w * 3 >= 4)
         sample_crop_u8x3(f.crop, f.h, f.w, ix, iy, ax, ay, n, v);
       else
         sample<T, 3, true>(f.crop, f.h, f.w, ix, iy, ax, ay, n, v);
@@ -411,7 +553,10 @@ void face_row(const Face<T>& f, int y, int bw, T* wo, float* mo) {
       continue;
     }
 #if FACEFUSE_PASTE_HWFMA
-    sample_mask_f32(f.mask, f.h, f.w, ix, iy, ax, ay, n, am);
+    if (inside)
+      sample_mask_f32_inside(f.mask, f.w, ix, iy, ax, ay, n, am);
+    else
+      sample_mask_f32(f.mask, f.h, f.w, ix, iy, ax, ay, n, am);
 #else
     sample<float, 1, false>(f.mask, f.h, f.w, ix, iy, ax, ay, n, am);
 #endif

@@ -20,7 +20,7 @@ Where two faces overlap, each face's enhancer input holds its own swap only.
 """
 from __future__ import annotations
 
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -86,26 +86,34 @@ class SwapLayers:
 
     def swap_masks(self, crops: np.ndarray, swapped: np.ndarray, model_masks: Optional[np.ndarray]) -> np.ndarray:
         """[K, B, B] paste masks of K swapped faces: the minimum of the box, occlusion (of the
-        input ``crops``), region (of ``swapped``) and the swap model's own masks."""
+        input ``crops``), region (of ``swapped``) and the swap model's own masks, clipped to
+        [0, 1] (the box, occlusion and region masks are in [0, 1]: combined in place)."""
         k = crops.shape[0]
-        parts: List[np.ndarray] = []
-        if self.box is not None:
-            parts.append(np.broadcast_to(self.box, (k,) + self.box.shape))
+        m: Optional[np.ndarray] = None
         if "occlusion" in self.types:
-            parts.append(np.stack(self.masker.occlusion(crops)))
+            m = self.masker.occlusion_stack(crops)
         if "region" in self.types:
-            parts.append(np.stack(self.masker.region(swapped, self.regions)))
+            r = np.stack(self.masker.region(swapped, self.regions))
+            m = r if m is None else np.minimum(m, r, out=m)
+        if self.box is not None:
+            if m is None:
+                m = np.empty((k,) + self.box.shape, np.float32)
+                m[...] = self.box
+            else:
+                np.minimum(m, self.box, out=m)
+        assert m is not None  # the mask types are a non-empty subset of MASK_TYPES
         if model_masks is not None:
-            parts.append(np.asarray(model_masks, np.float32))
-        return np.ascontiguousarray(np.clip(np.minimum.reduce(parts), 0.0, 1.0), dtype=np.float32)
+            np.minimum(m, np.asarray(model_masks, np.float32), out=m)
+            np.clip(m, 0.0, 1.0, out=m)
+        return m
 
     def enhancer_inputs(self, enh_crops: np.ndarray, enh_affines: np.ndarray, swapped: np.ndarray,
                         masks: np.ndarray, affines: np.ndarray) -> np.ndarray:
         """[K, E, E, 3]: the swapped crops pasted (alpha, under ``masks``) into the enhancer's crops
         of the original frame, crop to crop, all faces in one :func:`facefuse.paste_back`.
 
-        ``enh_crops`` / ``enh_affines``: the enhancer's crops of the original frame and their
-        frame -> crop matrices; ``swapped`` / ``masks`` / ``affines``: the swap layer."""
+        ``enh_crops`` / ``enh_affines``: the enhancer's crops of the original frame (pasted into
+        in place when C-contiguous and writeable) and their frame -> crop matrices; ``swapped`` / ``masks`` / ``affines``: the swap layer."""
         from ..ops import paste_back
 
         k = enh_crops.shape[0]
@@ -114,7 +122,9 @@ class SwapLayers:
         to3[:, :2] = enh_affines
         to3[:, 2, 2] = 1.0
         crop_to_crop = np.asarray(affines, np.float64) @ np.linalg.inv(to3)
-        return paste_back(enh_crops, swapped, masks, crop_to_crop, blend="alpha", frame_index=list(range(k)))
+        out = enh_crops if enh_crops.flags.c_contiguous and enh_crops.flags.writeable else None
+        return paste_back(enh_crops, swapped, masks, crop_to_crop, blend="alpha", out=out,
+                          frame_index=list(range(k)))
 
     def enhance(self, enh_crops: np.ndarray, enh_affines: np.ndarray, swapped: np.ndarray, masks: np.ndarray,
                 affines: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -122,8 +132,11 @@ class SwapLayers:
         (arguments: :meth:`enhancer_inputs`'s)."""
         inputs = self.enhancer_inputs(enh_crops, enh_affines, swapped, masks, affines)
         k = inputs.shape[0]
-        parts = [np.broadcast_to(self.enhancer_box, (k,) + self.enhancer_box.shape)]
         if "occlusion" in self.types:
-            parts.append(np.stack(self.masker.occlusion(inputs)))
-        m = np.clip(np.minimum.reduce(parts), 0.0, 1.0) * np.float32(self.blend)
-        return self.enhancer.enhance(inputs), np.ascontiguousarray(m, dtype=np.float32)
+            m = self.masker.occlusion_stack(inputs)
+            np.minimum(m, self.enhancer_box, out=m)
+        else:
+            m = np.empty((k,) + self.enhancer_box.shape, np.float32)
+            m[...] = self.enhancer_box
+        m *= np.float32(self.blend)
+        return self.enhancer.enhance(inputs), m

@@ -318,6 +318,14 @@ def create_box_mask(crop_vision_frame: np.ndarray, face_mask_blur: float, face_m
     return mask
 
 
+def soften_model_mask(mask: np.ndarray, crop_size: Tuple[int, int]) -> np.ndarray:
+    """An occlusion / region model's mask at crop size (w, h), as face_masker makes it:
+    resized to the crop (bilinear), clipped to [0, 1], Gaussian blur sigma 5, then
+    ``(clip(0.5, 1) - 0.5) * 2``. The oracle of facefuse.models.masker.soften_mask."""
+    m = cv2.resize(np.asarray(mask, np.float32), crop_size)
+    return ((cv2.GaussianBlur(m.clip(0, 1), (0, 0), 5).clip(0.5, 1) - 0.5) * 2).astype(np.float32)
+
+
 def implode_pixel_boost(crop_vision_frame: np.ndarray, pixel_boost_total: int, model_size: Tuple[int, int]) -> np.ndarray:
     """``t * t`` model-size tiles of a crop, tile ``i * t + j`` = rows ``i::t``, columns ``j::t``."""
     t, (m0, m1) = int(pixel_boost_total), model_size
