@@ -102,7 +102,7 @@ def swap_video(
     codec: str = "libx264",
     crf: Optional[float] = 18,
     preset: Optional[str] = "medium",
-    queue_size: int = 8,
+    queue_size: int = 2,
     frame_batch: Optional[int] = None,
     pool: Any = None,
     start_frame: int = 0,
@@ -154,8 +154,13 @@ def swap_video(
         quality_report, quality_plot: write the QualityMonitor JSON / PNG there.
         progress: True (a progress bar on stderr when it is a terminal), False, or a
             callable ``(done, total)`` called after each written frame.
-        codec, crf, preset, queue_size: encoder settings and the streaming queues' size
-            (see :func:`facefuse.video.process_video`).
+        codec, crf, preset: encoder settings (see :func:`facefuse.video.process_video`).
+        queue_size: the streaming queues' size (plans waiting for the model, frames
+            waiting for the encoder). Each slot of a 1080p swap with pixel boost, enhancer
+            and masks holds ~28 MB; 2 keeps the peak RSS flat (a 60 s 1080p clip within
+            ~20 MB of a 6 s one; 8 swung it by up to 120 MB) at the same speed on the
+            measured machine (bench/RESULTS.md, issue 19). Deeper queues only absorb uneven
+            stage times.
         frame_batch: frames whose crops go through the swap model in one run (only the
             frames already decoded are batched, so the stream never waits). ``None``: 4 when
             the model file's batch dimension is open (:attr:`FaceSwapper.batchable`), else 1.
