@@ -184,8 +184,7 @@ def _per_paste_diff(ff: dict[str, Any], steps: list, frame: np.ndarray, faces: l
         worst[0] = max(worst[0], int(np.max(np.abs(want.astype(np.int16) - got.astype(np.int16)))))
         return want
 
-    bound = [(mod, k) for name, mod in list(sys.modules.items())
-             if mod is not None and (name == "facefusion" or name.startswith("facefusion."))
+    bound = [(mod, k) for _name, mod in compat._facefusion_modules()  # patch()'s sweep of the copies
              for k, v in list(vars(mod).items()) if v is original]
     for mod, k in bound:
         setattr(mod, k, spy)

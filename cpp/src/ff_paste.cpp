@@ -121,8 +121,9 @@ void paste_typed(TF* img, int W, const View& crop, const View& mask, const Setup
   constexpr bool chunk_types = std::is_same_v<TM, float> && !std::is_same_v<TC, double>;
   const bool chunked = chunk_types && !quant;
   const Reach cr = reach_of(crop, 3, sizeof(TC)), mr = reach_of(mask, 1, sizeof(TM));
-  // cv2's quantised positions: the per-column offsets saturate_cast<int>(M * x * 1024)
-  // are the same in every row (cv2 tabulates them too): once per paste.
+  // cv2's quantised positions (any float64 source, or OpenCV 4.x): the per-column offsets
+  // saturate_cast<int>(M * x * 1024) are the same in every row (cv2 tabulates them too):
+  // once per paste. qd is null when nothing is sampled quantised.
   std::vector<int> qcols;
   if (quant || !std::is_same_v<TM, float> || std::is_same_v<TC, double>) {
     qcols.resize(2 * static_cast<std::size_t>(bw));
@@ -132,7 +133,7 @@ void paste_typed(TF* img, int W, const View& crop, const View& mask, const Setup
       qcols[2 * x + 1] = sat_int(s.kd[3] * fx * 1024.0);
     }
   }
-  const int* qd = qcols.data();
+  const int* qd = qcols.empty() ? nullptr : qcols.data();
   RegionProbe probe(static_cast<std::int64_t>(bh) * bw >= kParallelMinPixels);
 #pragma omp parallel if (probe.parallel())
   {

@@ -128,7 +128,7 @@ inline void sample_fixed_u8(const View& v, int X, int Y, float* out) {
 }
 
 // cv2's fixed-point source position of column x in a row starting at (X0, Y0); qd
-// holds the row-independent column offsets (quant_columns).
+// holds the row-independent column offsets (tabulated by paste_typed).
 inline void quant_pos(const int* qd, int x, int X0, int Y0, int* X, int* Y) {
   *X = (X0 + qd[2 * x]) >> 5;
   *Y = (Y0 + qd[2 * x + 1]) >> 5;
@@ -171,10 +171,9 @@ void paste_row(TF* o, const View& crop, const View& mask, const Setup& s, bool q
   if (!std::is_same_v<TM, double> && !quant) paste::source_span(k, y, bw, -1.0, mask.w, -1.0, mask.h, &xa, &xb);
   constexpr bool crop_quant_always = std::is_same_v<TC, double>;
   const float tie_tol = tie_tolerance(crop);
-  const bool any_quant = quant || std::is_same_v<TM, double> || crop_quant_always;
   for (int x = xa; x < xb; ++x) {
     int X = 0, Y = 0;
-    if (any_quant) quant_pos(qd, x, X0, Y0, &X, &Y);
+    if (qd != nullptr) quant_pos(qd, x, X0, Y0, &X, &Y);  // paste_typed tabulates what is sampled quantised
     const double ad = mask_at<TM>(mask, s, quant, x, rx, ry, X, Y);
     if (!(ad > 0.0)) continue;  // frame * 1 + warped * 0 == frame
     float wf[3];

@@ -284,8 +284,6 @@ void paste_buffered(T* img, int W, const Face<T>& f, Blend blend, bool color_lab
   }
 }
 
-// f with its mask values as blend weights (mask_weight): f itself when they all
-// are (the usual case, no copy), else f reading a clipped copy held in `buf`.
 // The index of the first value of m[0..n) that is not a blend weight (not in [0, 1],
 // or NaN), n if none: blocks of kWeightBlock values tested branch-free (vectorised),
 // then the failing block value by value.
@@ -304,6 +302,8 @@ std::size_t first_non_weight(const float* m, std::size_t n) {
   return i;
 }
 
+// f with its mask values as blend weights (mask_weight): f itself when they all
+// are (the usual case, no copy), else f reading a clipped copy held in `buf`.
 template <typename T>
 Face<T> with_weights(const Face<T>& f, std::vector<float>& buf) {
   const std::size_t n = static_cast<std::size_t>(f.h) * static_cast<std::size_t>(f.w);

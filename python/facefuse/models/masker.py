@@ -101,11 +101,6 @@ def soften_mask(mask: np.ndarray, size: Tuple[int, int], out: Optional[np.ndarra
     return out
 
 
-def _soften(mask: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
-    """A model's mask at crop ``size`` (w, h), softened as FaceFusion does (:func:`soften_mask`)."""
-    return soften_mask(mask, size)
-
-
 def _check_crops(fn: str, crops: Any) -> List[np.ndarray]:
     seq = list(crops) if isinstance(crops, (list, tuple)) or (isinstance(crops, np.ndarray) and crops.ndim == 4) \
         else None
@@ -217,7 +212,7 @@ class FaceMasker:
         scores = self._run(self._session(self.parser, PARSER_SPECS[self.parser],
                                          (None, 19, _PARSER_SIZE, _PARSER_SIZE)), x)
         hit = np.isin(scores.argmax(1), classes).astype(np.float32)
-        return [_soften(m, (c.shape[1], c.shape[0])) for m, c in zip(hit, seq)]
+        return [soften_mask(m, (c.shape[1], c.shape[0])) for m, c in zip(hit, seq)]
 
 
 def check_regions(fn: str, regions: Any) -> List[int]:
