@@ -23,6 +23,7 @@ subprocess (bounded queues: the peaks should differ by far less than 50 MB).
     python bench/swap_quality.py                         # cost (1080p, 30 frames) + memory (6 s vs 60 s)
     python bench/swap_quality.py --only cost --frames 50
     python bench/swap_quality.py --only memory --size 1280x720 --seconds 6 60
+    python bench/swap_quality.py --only memory --queue-size 8   # swap_video's queues at depth 8
 """
 from __future__ import annotations
 
@@ -186,14 +187,15 @@ def _clip(path: str, seconds: float, w: int, h: int) -> None:
             c.mux(p)
 
 
-def _memory_child(clip: str, models: str, out: str) -> None:
+def _memory_child(clip: str, models: str, out: str, queue_size: str) -> None:
     import facefuse as ff
 
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
     r = ff.swap_video(_face(models), clip, out, models_dir=models, detector="scrfd", detector_size=320,
                       progress=False, preset="ultrafast", faces="all", blend="alpha", color=None, pixel_boost=512,
-                      enhancer="gfpgan_1.4", mask_types=("box", "occlusion"))
+                      enhancer="gfpgan_1.4", mask_types=("box", "occlusion"),
+                      **({"queue_size": int(queue_size)} if int(queue_size) else {}))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"frames": r.frames, "faces": r.faces_swapped, "seconds": time.perf_counter() - t0,
                       "peak_mb": peak / 1024, "after_import_mb": base / 1024}))
@@ -208,7 +210,7 @@ def _face(models: str) -> str:
     return path
 
 
-def run_memory(seconds: List[float], w: int, h: int) -> Dict[str, Any]:
+def run_memory(seconds: List[float], w: int, h: int, queue_size: int = 0) -> Dict[str, Any]:
     from facefuse.testing import write_models
 
     out: Dict[str, Any] = {}
@@ -217,7 +219,7 @@ def run_memory(seconds: List[float], w: int, h: int) -> Dict[str, Any]:
         for s in seconds:
             clip = os.path.join(d, f"clip{s:g}.mp4")
             _clip(clip, s, w, h)
-            cmd = [sys.executable, __file__, "--child", clip, d, os.path.join(d, f"out{s:g}.mp4")]
+            cmd = [sys.executable, __file__, "--child", clip, d, os.path.join(d, f"out{s:g}.mp4"), str(queue_size)]
             res = subprocess.run(cmd, capture_output=True, text=True, check=True)
             out[f"{s:g}s"] = json.loads(res.stdout.strip().splitlines()[-1])
     peaks = [v["peak_mb"] for v in out.values()]
@@ -235,7 +237,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1,
                     help="threads for OpenCV and facefuse's OpenMP loops, both sides (default 1: the work per core, "
                          "steady on a shared machine; 0 leaves the libraries' defaults)")
-    ap.add_argument("--child", nargs=3, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--queue-size", type=int, default=0,
+                    help="memory: swap_video's queue_size (0: its default)")
+    ap.add_argument("--child", nargs=4, default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.threads:  # before facefuse._core loads: OpenMP reads it once
         os.environ["OMP_NUM_THREADS"] = str(a.threads)
@@ -252,7 +256,7 @@ def main() -> None:
               f"(mean {c['mean_abs_diff']:.3f}) grey levels; stages {json.dumps({k: round(v, 1) for k, v in c['stage_ms'].items()})}")
     if a.only in (None, "memory"):
         w, h = (int(v) for v in a.size.lower().split("x"))
-        res["memory"] = m = run_memory(a.seconds, w, h)
+        res["memory"] = m = run_memory(a.seconds, w, h, a.queue_size)
         print("peak RSS: " + ", ".join(f"{k} {v['peak_mb']:.0f} MB ({v['frames']} frames, {v['seconds']:.0f} s)"
                                        for k, v in m.items() if isinstance(v, dict))
               + f"; growth {m['peak_growth_mb']:.1f} MB")
